@@ -1,0 +1,1 @@
+export { PonderError, isPonderError } from "./errors";

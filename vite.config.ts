@@ -1,0 +1,17 @@
+import { defineConfig } from 'vite';
+
+// `npm run build` produces the library (an ES module with the WGSL inlined) in dist/.
+// `npm start` serves the demo page (index.html) and the e2e harness pages.
+export default defineConfig({
+  server: { host: '127.0.0.1' },
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    lib: {
+      entry: 'src/index.ts',
+      formats: ['es'],
+      fileName: () => 'ponder-web.js',
+    },
+    sourcemap: true,
+  },
+});
