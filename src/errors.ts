@@ -14,6 +14,7 @@ export type PonderErrorCode =
   | 'invalid-config' // config.json is missing fields or is not JSON
   | 'fetch-failed' // a model file could not be downloaded
   | 'invalid-input' // empty text, bad token ids, wrong batch shape
+  | 'unsupported-criterion' // an exit criterion the model has no head for, or one we do not know
   | 'disposed'; // the classifier was used after dispose()
 
 export class PonderError extends Error {
