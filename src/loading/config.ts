@@ -194,10 +194,10 @@ export function parseConfigWithKind(input: unknown): ParsedConfig {
     embeddingSize = positiveInteger(json, 'embedding_size', DEFAULTS.albert.embedding_size);
     numHiddenGroups = positiveInteger(json, 'num_hidden_groups', DEFAULTS.albert.num_hidden_groups);
     innerGroupNum = positiveInteger(json, 'inner_group_num', DEFAULTS.albert.inner_group_num);
-    if (numHiddenLayers % numHiddenGroups !== 0) {
-      invalid(
-        `num_hidden_layers (${numHiddenLayers}) must be a multiple of num_hidden_groups (${numHiddenGroups})`,
-      );
+    // Not required to divide num_hidden_layers: Hugging Face maps layer i to group
+    // floor(i / (L / G)) for any L and G (see layerSchedule), and checkpoints exist with e.g. 5 and 2.
+    if (numHiddenGroups > numHiddenLayers) {
+      invalid(`num_hidden_groups (${numHiddenGroups}) exceeds num_hidden_layers (${numHiddenLayers})`);
     }
   }
   if (hiddenSize % numAttentionHeads !== 0) {
