@@ -9,14 +9,21 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
 import { referenceForward } from './forward';
-import { adaptHfCheckpoint } from './hf-checkpoint';
 import { compare } from './ops';
 
 const GOLDEN_DIR = join(__dirname, '..', 'fixtures', 'golden');
 const EXPECTED_FIXTURES = ['albert-groups', 'albert-odd', 'bert-odd', 'bert-regression'];
 const TOLERANCE = 1e-4;
+/** What the loader must read from each config.json (transformers 5 omits default id2label). */
+const EXPECTED_HEADS: Record<string, { labels: string[]; problemType: string }> = {
+  'albert-groups': { labels: ['LABEL_0', 'LABEL_1'], problemType: 'single_label_classification' },
+  'albert-odd': { labels: ['negative', 'neutral', 'positive'], problemType: 'single_label_classification' },
+  'bert-odd': { labels: ['LABEL_0', 'LABEL_1'], problemType: 'single_label_classification' },
+  'bert-regression': { labels: ['LABEL_0'], problemType: 'regression' },
+};
 
 interface GoldenBatch {
   batch: number;
@@ -43,7 +50,8 @@ interface Golden {
 
 function loadFixture(name: string): { model: EncoderModel; golden: Golden } {
   const dir = join(GOLDEN_DIR, name);
-  const model = adaptHfCheckpoint(
+  // The real loader (src/loading), so these goldens also check the Hugging Face name mapping.
+  const model = parseCheckpoint(
     readFileSync(join(dir, 'config.json'), 'utf8'),
     new Uint8Array(readFileSync(join(dir, 'model.safetensors'))),
   );
@@ -67,6 +75,8 @@ describe.each(EXPECTED_FIXTURES)('CPU reference forward vs PyTorch: %s', (name) 
     expect(golden.architecture).toBe(model.config.architecture);
     expect(golden.numLayers).toBe(model.config.numHiddenLayers);
     expect(golden.numLabels).toBe(model.config.numLabels);
+    expect(model.config.labels).toEqual(EXPECTED_HEADS[name]!.labels);
+    expect(model.config.problemType).toBe(EXPECTED_HEADS[name]!.problemType);
     expect(golden.batches.some((b) => b.batch > 1 && b.lengths.some((n) => n < b.seqLen))).toBe(true);
     expect(golden.batches.some((b) => b.seqLen === model.config.maxPositionEmbeddings)).toBe(true);
     expect(golden.batches.some((b) => b.tokenTypeIds.flat().includes(1))).toBe(true);
