@@ -285,7 +285,7 @@ export function validateOutputs(outputs: LayerOutputs): OutputsInfo {
   };
 }
 
-/** What each outputs-flag provides; the order is CRITERION_KINDS'. */
+/** The criteria that outputs with these heads can run (in CRITERION_KINDS order), each with its default head. */
 export function criteriaSupportedBy(available: AvailableHeads): CriterionKind[] {
   const shared = available.sharedHead ?? true;
   const regression = available.regression ?? false;
