@@ -260,20 +260,34 @@ export async function loadModelFiles(
   const warn = options.warn ?? ((m: string) => console.warn(m));
   const requireTokenizer = options.requireTokenizer ?? true;
 
+  // One failed file cancels the other downloads (and the caller's signal cancels them all).
+  const controller = new AbortController();
+  const outer = options.signal;
+  if (outer?.aborted) controller.abort(outer.reason);
+  outer?.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
+  const inner: LoadFilesOptions = { ...options, signal: controller.signal };
+
   let get: (file: ModelFileName, optional: boolean) => Promise<ArrayBuffer | undefined>;
   if (resolved.kind === 'local') {
     get = (file, optional) => readLocal(resolved.files, file, optional, options.onProgress);
   } else {
     const cache = await openCache(options, warn);
-    get = (file, optional) => fetchFile(resolved.urlFor(file), file, optional, cache, options, warn);
+    get = (file, optional) => fetchFile(resolved.urlFor(file), file, optional, cache, inner, warn);
   }
 
-  const [config, weights, tokenizer, tokenizerConfig] = await Promise.all([
-    get('config.json', false),
-    get('model.safetensors', false),
-    get('tokenizer.json', !requireTokenizer),
-    get('tokenizer_config.json', true),
-  ]);
+  let results: (ArrayBuffer | undefined)[];
+  try {
+    results = await Promise.all([
+      get('config.json', false),
+      get('model.safetensors', false),
+      get('tokenizer.json', !requireTokenizer),
+      get('tokenizer_config.json', true),
+    ]);
+  } catch (error) {
+    controller.abort();
+    throw error;
+  }
+  const [config, weights, tokenizer, tokenizerConfig] = results;
   const files: ModelFiles = {
     origin: resolved.origin,
     config: decoder.decode(config),
