@@ -1,0 +1,42 @@
+import { expect, test } from '@playwright/test';
+import { callHarness, openHarness } from './helpers';
+
+// f32 on the browser's WebGPU against PyTorch (fp32, CPU) and the CPU reference, every layer.
+// Tolerance: max|gpu − ref| / max|ref| ≤ 1e-4 per layer and per example.
+const TOLERANCE = 1e-4;
+
+for (const fixture of ['albert-odd', 'albert-groups', 'bert-odd', 'bert-regression']) {
+  test(`${fixture}: every layer's logits match PyTorch and the CPU reference`, async ({ page }) => {
+    await openHarness(page);
+    const r = await callHarness(page, 'compareGolden', fixture);
+    const worstTorch = Math.max(...r.layers.map((l) => l.vsTorch));
+    const worstCpu = Math.max(...r.layers.map((l) => l.vsCpu));
+    console.log(
+      `${fixture}: ${r.examples} examples × ${r.numLayers} layers (${r.weightDtype}, fallback adapter: ${r.isFallbackAdapter}); ` +
+        `largest relative difference vs PyTorch ${worstTorch.toExponential(2)}, vs CPU reference ${worstCpu.toExponential(2)}, ` +
+        `per example ${r.perExampleMaxRel.toExponential(2)}`,
+    );
+    expect(r.weightDtype).toBe('f32');
+    expect(r.layers.length).toBeGreaterThanOrEqual(r.numLayers * 2);
+    for (const l of r.layers) {
+      expect(l.vsTorch, `batch ${l.batch} layer ${l.layer} vs PyTorch`).toBeLessThanOrEqual(TOLERANCE);
+      expect(l.vsCpu, `batch ${l.batch} layer ${l.layer} vs CPU`).toBeLessThanOrEqual(TOLERANCE);
+    }
+    expect(r.perExampleMaxRel).toBeLessThanOrEqual(TOLERANCE);
+  });
+}
+
+test('bad input gets typed errors; long input is truncated; concurrent calls are queued', async ({ page }) => {
+  await openHarness(page);
+  const r = await callHarness(page, 'engineErrors', 'albert-odd');
+  console.log(JSON.stringify(r, null, 1));
+  expect(r.emptyBatch.code).toBe('invalid-input');
+  expect(r.emptyIds.code).toBe('invalid-input');
+  expect(r.textWithoutTokenizer.code).toBe('invalid-input');
+  expect(r.idOutOfVocab.code).toBe('invalid-input');
+  expect(r.idOutOfVocab.message).toMatch(/vocabulary/);
+  expect(r.badTokenType.code).toBe('invalid-input');
+  expect(r.tooLong).toEqual({ truncated: true, tokenCount: r.maxPos, layers: 7 });
+  expect(r.concurrent).toEqual({ sameInputSameOutput: true, differentInputDifferentOutput: true });
+  expect(r.afterDispose.code).toBe('disposed');
+});

@@ -1,0 +1,136 @@
+/**
+ * Harness functions for the engine: load a golden fixture (config.json + model.safetensors from
+ * tests/fixtures/golden/), run it on the browser's WebGPU, and compare every layer's logits with
+ * PyTorch's and with the CPU reference.
+ */
+import { createClassifier } from '../../src/classifier';
+import { isPonderError } from '../../src/errors';
+import { requestGpu } from '../../src/gpu/device';
+import { parseCheckpoint } from '../../src/loading';
+import { referenceForward } from '../../tests/reference/forward';
+import { compare } from '../../tests/reference/ops';
+
+interface GoldenBatch {
+  batch: number;
+  seqLen: number;
+  lengths: number[];
+  inputIds: number[][];
+  tokenTypeIds: number[][];
+  attentionMask: number[][];
+  perLayerLogits: number[][][];
+}
+
+async function fetchFixture(name: string) {
+  const base = `/tests/fixtures/golden/${name}/`;
+  const [config, weights, golden] = await Promise.all([
+    fetch(base + 'config.json').then((r) => r.text()),
+    fetch(base + 'model.safetensors').then((r) => r.arrayBuffer()),
+    fetch(base + 'golden.json').then((r) => r.json() as Promise<{ batches: GoldenBatch[] }>),
+  ]);
+  return { model: parseCheckpoint(config, weights), golden };
+}
+
+export interface LayerComparison {
+  batch: number;
+  layer: number;
+  /** max|gpu − torch| / max|torch| over the batch's examples and classes. */
+  vsTorch: number;
+  vsCpu: number;
+}
+
+/**
+ * Runs every golden batch of a fixture twice — once as the padded token batch through the engine,
+ * once per example through classify() with unpadded token ids — and returns per-layer differences.
+ */
+export async function compareGolden(name: string) {
+  const { model, golden } = await fetchFixture(name);
+  const ctx = await requestGpu({ allowF16: false });
+  const classifier = await createClassifier(ctx, model, undefined, {}, true);
+  const layers: LayerComparison[] = [];
+  let perExampleMaxRel = 0;
+  let examples = 0;
+  try {
+    for (const [bi, b] of golden.batches.entries()) {
+      const results = await classifier.classify(
+        b.inputIds.map((ids, e) => ({
+          inputIds: ids.slice(0, b.lengths[e]),
+          tokenTypeIds: b.tokenTypeIds[e]!.slice(0, b.lengths[e]),
+        })),
+      );
+      const cpu = referenceForward(model, {
+        inputIds: b.inputIds.flat(),
+        tokenTypeIds: b.tokenTypeIds.flat(),
+        attentionMask: b.attentionMask.flat(),
+        batch: b.batch,
+        seqLen: b.seqLen,
+      });
+      for (let l = 0; l < model.config.numHiddenLayers; l++) {
+        const gpu = results.flatMap((r) => r.layers[l]!.logits);
+        const torch = b.perLayerLogits[l]!.flat();
+        layers.push({
+          batch: bi,
+          layer: l + 1,
+          vsTorch: compare(gpu, torch).maxRel,
+          vsCpu: compare(gpu, Array.from(cpu.perLayerLogits[l]!)).maxRel,
+        });
+        // Also per example, so a padded row that is right on average but wrong alone is caught.
+        for (let e = 0; e < b.batch; e++) {
+          const d = compare(results[e]!.layers[l]!.logits, b.perLayerLogits[l]![e]!);
+          perExampleMaxRel = Math.max(perExampleMaxRel, d.maxRel);
+        }
+      }
+      examples += b.batch;
+    }
+    return {
+      layers,
+      perExampleMaxRel,
+      examples,
+      numLayers: model.config.numHiddenLayers,
+      weightDtype: classifier.weightDtype,
+      isFallbackAdapter: classifier.device.isFallbackAdapter,
+    };
+  } finally {
+    classifier.dispose();
+  }
+}
+
+/** Runs a bad call and returns the typed error's code and message (or 'no error'). */
+export async function engineErrors(name: string) {
+  const { model } = await fetchFixture(name);
+  const ctx = await requestGpu({ allowF16: false });
+  const classifier = await createClassifier(ctx, model, undefined, {}, true);
+  const attempt = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      return { code: 'no error', message: '' };
+    } catch (e) {
+      return isPonderError(e) ? { code: e.code, message: e.message } : { code: 'untyped', message: String(e) };
+    }
+  };
+  const vocab = model.config.vocabSize;
+  const maxPos = model.config.maxPositionEmbeddings;
+  const out = {
+    emptyBatch: await attempt(() => classifier.classify([])),
+    emptyIds: await attempt(() => classifier.classify({ inputIds: [] })),
+    textWithoutTokenizer: await attempt(() => classifier.classify('hello')),
+    idOutOfVocab: await attempt(() => classifier.classify({ inputIds: [1, vocab, 2] })),
+    badTokenType: await attempt(() => classifier.classify({ inputIds: [1, 2], tokenTypeIds: [0, 7] })),
+    // Longer than the model's positions: truncated, and the result says so.
+    tooLong: await classifier
+      .classify({ inputIds: Array.from({ length: maxPos + 9 }, (_, i) => 1 + (i % (vocab - 1))) })
+      .then((r) => ({ truncated: r[0]!.truncated, tokenCount: r[0]!.tokenCount, layers: r[0]!.layers.length })),
+    // Concurrent calls are queued and each gets its own answer.
+    concurrent: await Promise.all([
+      classifier.classify({ inputIds: [2, 5, 9, 3] }),
+      classifier.classify({ inputIds: [2, 7, 3] }),
+      classifier.classify({ inputIds: [2, 5, 9, 3] }),
+    ]).then((rs) => ({
+      sameInputSameOutput: JSON.stringify(rs[0]![0]!.layers) === JSON.stringify(rs[2]![0]!.layers),
+      differentInputDifferentOutput: JSON.stringify(rs[0]![0]!.layers) !== JSON.stringify(rs[1]![0]!.layers),
+    })),
+    maxPos,
+  };
+  classifier.dispose();
+  const afterDispose = await attempt(() => classifier.classify({ inputIds: [2, 3] }));
+  return { ...out, afterDispose };
+}

@@ -1,0 +1,135 @@
+/**
+ * Uploads an EncoderModel's weights to GPU buffers once, at load. Matrices go up as f32 or f16
+ * (when the device has `shader-f16`); vectors (biases, LayerNorm) stay f32. Q, K and V are fused
+ * into one [3H, H] matrix so that a layer runs one projection matmul instead of three.
+ */
+import type { WeightDtype } from '../../shaders/kernel';
+import type { EncoderModel, LinearWeights, NormWeights, Tensor, TransformerLayerWeights } from '../model/types';
+import { float32ToFloat16Bits } from './f16';
+
+export interface GpuLinear {
+  weight: GPUBuffer;
+  bias: GPUBuffer;
+  /** Output features (rows of the nn.Linear weight). */
+  outFeatures: number;
+  inFeatures: number;
+}
+
+export interface GpuNorm {
+  gamma: GPUBuffer;
+  beta: GPUBuffer;
+}
+
+export interface GpuLayer {
+  qkv: GpuLinear;
+  attentionOutput: GpuLinear;
+  attentionNorm: GpuNorm;
+  intermediate: GpuLinear;
+  output: GpuLinear;
+  outputNorm: GpuNorm;
+}
+
+export interface GpuWeights {
+  dtype: WeightDtype;
+  word: GPUBuffer;
+  position: GPUBuffer;
+  tokenType: GPUBuffer;
+  embeddingNorm: GpuNorm;
+  embeddingProjection?: GpuLinear;
+  layers: GpuLayer[];
+  pooler?: GpuLinear;
+  classifier?: GpuLinear;
+  /** Bytes of GPU memory these buffers hold. */
+  bytes: number;
+  destroy(): void;
+}
+
+export function uploadWeights(device: GPUDevice, model: EncoderModel, dtype: WeightDtype): GpuWeights {
+  const buffers: GPUBuffer[] = [];
+  let bytes = 0;
+
+  const upload = (label: string, data: Float32Array | Uint16Array): GPUBuffer => {
+    // Buffer sizes must be multiples of 4 bytes; an odd count of f16 values gets one padding value.
+    const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+    const buffer = device.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
+    const mapped = buffer.getMappedRange();
+    if (data instanceof Float32Array) new Float32Array(mapped).set(data);
+    else new Uint16Array(mapped).set(data);
+    buffer.unmap();
+    buffers.push(buffer);
+    bytes += size;
+    return buffer;
+  };
+  const matrix = (label: string, t: Tensor) =>
+    upload(label, dtype === 'f16' ? float32ToFloat16Bits(t.data) : t.data);
+  const vector = (label: string, t: Tensor) => upload(label, t.data);
+  const linear = (label: string, l: LinearWeights): GpuLinear => ({
+    weight: matrix(`${label}.weight`, l.weight),
+    bias: vector(`${label}.bias`, l.bias),
+    outFeatures: l.weight.shape[0]!,
+    inFeatures: l.weight.shape[1]!,
+  });
+  const norm = (label: string, n: NormWeights): GpuNorm => ({
+    gamma: vector(`${label}.gamma`, n.gamma),
+    beta: vector(`${label}.beta`, n.beta),
+  });
+
+  const { weights } = model;
+  const layers = weights.layers.map((layer, i) => uploadLayer(`layer${i}`, layer, linear, norm));
+  const result: GpuWeights = {
+    dtype,
+    word: matrix('embeddings.word', weights.embeddings.word),
+    position: matrix('embeddings.position', weights.embeddings.position),
+    tokenType: matrix('embeddings.tokenType', weights.embeddings.tokenType),
+    embeddingNorm: norm('embeddings.norm', weights.embeddings.norm),
+    layers,
+    bytes: 0,
+    destroy: () => buffers.forEach((b) => b.destroy()),
+  };
+  if (weights.embeddingProjection) {
+    result.embeddingProjection = linear('embeddings.projection', weights.embeddingProjection);
+  }
+  if (weights.pooler) result.pooler = linear('pooler', weights.pooler);
+  if (weights.classifier) result.classifier = linear('classifier', weights.classifier);
+  result.bytes = bytes;
+  return result;
+}
+
+function uploadLayer(
+  label: string,
+  layer: TransformerLayerWeights,
+  linear: (label: string, l: LinearWeights) => GpuLinear,
+  norm: (label: string, n: NormWeights) => GpuNorm,
+): GpuLayer {
+  return {
+    qkv: linear(`${label}.qkv`, fuseLinears([layer.query, layer.key, layer.value])),
+    attentionOutput: linear(`${label}.attentionOutput`, layer.attentionOutput),
+    attentionNorm: norm(`${label}.attentionNorm`, layer.attentionNorm),
+    intermediate: linear(`${label}.intermediate`, layer.intermediate),
+    output: linear(`${label}.output`, layer.output),
+    outputNorm: norm(`${label}.outputNorm`, layer.outputNorm),
+  };
+}
+
+/** Stacks nn.Linear weights along the output dimension: [N1+N2+..., K]. */
+export function fuseLinears(parts: readonly LinearWeights[]): LinearWeights {
+  const inFeatures = parts[0]!.weight.shape[1]!;
+  const outFeatures = parts.reduce((n, p) => n + p.weight.shape[0]!, 0);
+  const weight = new Float32Array(outFeatures * inFeatures);
+  const bias = new Float32Array(outFeatures);
+  let row = 0;
+  for (const p of parts) {
+    weight.set(p.weight.data, row * inFeatures);
+    bias.set(p.bias.data, row);
+    row += p.weight.shape[0]!;
+  }
+  return {
+    weight: { shape: [outFeatures, inFeatures], data: weight },
+    bias: { shape: [outFeatures], data: bias },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * The compiled kernels one model needs, created once at load (asynchronously, in parallel) and
+ * shared by every execution plan of that model.
+ */
+import { AddLayerNormKernel } from '../../shaders/layernorm';
+import { AttentionKernel } from '../../shaders/attention';
+import { EmbeddingKernel } from '../../shaders/embeddings';
+import type { WeightDtype } from '../../shaders/kernel';
+import { MatmulKernel } from '../../shaders/matmul';
+import type { EncoderConfig } from '../model/types';
+
+export interface EngineKernels {
+  embedding: EmbeddingKernel;
+  /** Matmul + bias, no activation (projections, attention output, FFN output, classifier). */
+  linear: MatmulKernel;
+  /** Matmul + bias + the config's hidden_act (FFN intermediate). */
+  activated: MatmulKernel;
+  /** Matmul + bias + tanh (pooler). */
+  pooler: MatmulKernel;
+  attention: AttentionKernel;
+  addLayerNorm: AddLayerNormKernel;
+}
+
+export async function createKernels(
+  device: GPUDevice,
+  config: EncoderConfig,
+  weightDtype: WeightDtype,
+): Promise<EngineKernels> {
+  const [embedding, linear, activated, pooler, attention, addLayerNorm] = await Promise.all([
+    EmbeddingKernel.create(device, weightDtype),
+    MatmulKernel.create(device, { weightDtype, activation: 'none' }),
+    MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct }),
+    MatmulKernel.create(device, { weightDtype, activation: 'tanh' }),
+    AttentionKernel.create(device),
+    AddLayerNormKernel.create(device),
+  ]);
+  return { embedding, linear, activated, pooler, attention, addLayerNorm };
+}
