@@ -1,9 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 // `npm run build` produces the library (an ES module with the WGSL inlined) in dist/.
 // `npm start` serves the demo page (index.html) and the e2e harness pages.
 export default defineConfig({
   server: { host: '127.0.0.1' },
+  resolve: {
+    // The tokenizer (@xenova/transformers) imports ONNX Runtime but never needs it: see the stub.
+    alias: {
+      'onnxruntime-web': fileURLToPath(new URL('./src/loading/onnxruntime-stub.ts', import.meta.url)),
+      'onnxruntime-node': fileURLToPath(new URL('./src/loading/onnxruntime-stub.ts', import.meta.url)),
+    },
+  },
   build: {
     target: 'es2022',
     outDir: 'dist',
