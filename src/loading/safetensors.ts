@@ -2,7 +2,8 @@
  * A safetensors reader: 8-byte little-endian header length, a JSON header, then the raw data.
  * Everything in the header is validated before any tensor is converted, so a malformed or hostile
  * file fails with a `PonderError('invalid-safetensors')` instead of a huge allocation or a crash.
- * Tensors are widened to f32 lazily, on first `get`.
+ * Tensors are widened to f32 lazily, on first `get`; aligned F32 tensors are views into the file's
+ * buffer (no copy), so that buffer must not be transferred or detached while they are in use.
  */
 import { PonderError } from '../errors';
 import type { Tensor } from '../model/types';
@@ -264,10 +265,14 @@ function convertToF32(bytes: Uint8Array, entry: SafetensorsEntry): Float32Array 
       `Tensor '${name}' has dtype ${dtype}; ponder-web reads ${FLOAT_DTYPES.join(', ')}`,
     );
   }
+  const count = (end - begin) / (dtype === 'F32' ? 4 : 2);
+  if (dtype === 'F32' && LITTLE_ENDIAN && (bytes.byteOffset + begin) % 4 === 0) {
+    // Aligned f32 needs no conversion: a view, so a large model is not held twice in memory.
+    return new Float32Array(bytes.buffer, bytes.byteOffset + begin, count);
+  }
   // slice() copies into a fresh, aligned buffer; the file's offsets need not be aligned.
   const raw = bytes.slice(begin, end).buffer;
   const view = new DataView(raw);
-  const count = (end - begin) / (dtype === 'F32' ? 4 : 2);
   if (dtype === 'F32') {
     if (LITTLE_ENDIAN) return new Float32Array(raw);
     const out = new Float32Array(count);
