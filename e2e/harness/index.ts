@@ -3,8 +3,9 @@
  * real code (kernels, engine) in the browser and return plain JSON for the test to check.
  */
 import * as gpu from './gpu';
+import * as kernels from './kernels';
 
-const harness = { ...gpu };
+const harness = { ...gpu, ...kernels };
 (window as unknown as { harness: typeof harness }).harness = harness;
 (window as unknown as { harnessReady: boolean }).harnessReady = true;
 

@@ -1,0 +1,395 @@
+/**
+ * Kernel tests: each function builds seeded random inputs, runs one kernel on the GPU, reads the
+ * result back and compares it with the CPU reference (tests/reference/ops.ts). They return plain
+ * JSON; the assertions live in e2e/kernels.spec.ts (Chromium, f32) and tests/f16/ (Deno, f16).
+ */
+import type { Activation } from '../../src/model/types';
+import { PonderError } from '../../src/errors';
+import { requestGpu, type GpuContext } from '../../src/gpu/device';
+import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
+import { MatmulKernel, GEMV_MAX_M } from '../../shaders/matmul';
+import { AttentionKernel } from '../../shaders/attention';
+import { AddLayerNormKernel } from '../../shaders/layernorm';
+import { EmbeddingKernel } from '../../shaders/embeddings';
+import * as ops from '../../tests/reference/ops';
+
+export interface KernelComparison {
+  /** max |gpu - ref| */
+  maxAbs: number;
+  /** max |gpu - ref| / max |ref| */
+  maxRel: number;
+  /** For f16 weights: the same against a reference that used the unrounded f32 weights. */
+  unroundedMaxRel?: number;
+  /** Which code path ran (e.g. 'gemv', 'vec4'). */
+  path: string;
+  /** Wall time of the whole case (pipeline compilation included when not cached), ms. */
+  ms: number;
+  adapter: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** mulberry32: small, fast, seeded; good enough for test data. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomArray(next: () => number, n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (next() * 2 - 1) * scale;
+  return out;
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** Rounds an f32 to the nearest f16 (ties to even) and returns its bits. */
+function toHalfBits(value: number): number {
+  f32Scratch[0] = value;
+  const x = u32Scratch[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rest > halfway || (rest === halfway && (half & 1) === 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+  if (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1)) half++;
+  return sign | half;
+}
+
+function halfBitsToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+function roundToHalf(data: Float32Array): Float32Array {
+  return data.map((v) => halfBitsToFloat(toHalfBits(v)));
+}
+
+let gpuPromise: Promise<GpuContext> | null = null;
+
+/** One device per page: creating devices per test is slow on software adapters. */
+async function gpu(): Promise<GpuContext> {
+  gpuPromise ??= requestGpu();
+  return gpuPromise;
+}
+
+async function deviceFor(dtype: WeightDtype): Promise<{ device: GPUDevice; adapter: string }> {
+  const ctx = await gpu();
+  if (dtype === 'f16' && !ctx.adapter.hasShaderF16) {
+    throw new PonderError('unsupported-config', `The adapter (${ctx.adapter.description}) has no shader-f16`);
+  }
+  const a = ctx.adapter;
+  return { device: ctx.device, adapter: `${a.vendor} ${a.architecture} ${a.description}`.trim() };
+}
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+function upload(device: GPUDevice, data: Float32Array | Uint32Array | Uint16Array, label: string): GPUBuffer {
+  // Storage buffers are sized to whole 4-byte words (f16 data of odd length is padded).
+  const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+  const buffer = device.createBuffer({ label, size, usage: STORAGE, mappedAtCreation: true });
+  new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  buffer.unmap();
+  return buffer;
+}
+
+/** Uploads a weight matrix in the given dtype; returns the buffer and the values the GPU sees. */
+function uploadWeight(
+  device: GPUDevice,
+  data: Float32Array,
+  dtype: WeightDtype,
+  label: string,
+): { buffer: GPUBuffer; seen: Float32Array } {
+  if (dtype === 'f32') return { buffer: upload(device, data, label), seen: data };
+  const bits = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) bits[i] = toHalfBits(data[i]!);
+  return { buffer: upload(device, bits, label), seen: roundToHalf(data) };
+}
+
+function emptyBuffer(device: GPUDevice, floats: number, label: string, fill = NaN): GPUBuffer {
+  // Filled with NaN so that an element the kernel forgets to write fails the comparison.
+  return upload(device, new Float32Array(Math.max(1, floats)).fill(fill), label);
+}
+
+async function runAndRead(
+  device: GPUDevice,
+  dispatches: KernelDispatch[],
+  output: GPUBuffer,
+  floats: number,
+): Promise<Float32Array> {
+  const staging = device.createBuffer({
+    size: floats * 4,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  device.pushErrorScope('validation');
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  encodeDispatches(pass, dispatches);
+  pass.end();
+  encoder.copyBufferToBuffer(output, 0, staging, 0, floats * 4);
+  device.queue.submit([encoder.finish()]);
+  const error = await device.popErrorScope();
+  if (error) throw new PonderError('gpu-error', `validation error: ${error.message}`);
+  await staging.mapAsync(GPUMapMode.READ);
+  const result = new Float32Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  return result;
+}
+
+function destroy(...buffers: GPUBuffer[]): void {
+  for (const b of buffers) b.destroy();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matmul
+
+export interface MatmulCase {
+  M: number;
+  N: number;
+  K: number;
+  activation: Activation;
+  dtype?: WeightDtype;
+  inputRowStride?: number;
+  outputOffset?: number;
+  inputOffset?: number;
+  seed?: number;
+}
+
+const matmulKernels = new Map<string, MatmulKernel>();
+
+export async function testMatmul(c: MatmulCase): Promise<KernelComparison> {
+  const start = performance.now();
+  const dtype = c.dtype ?? 'f32';
+  const { device, adapter } = await deviceFor(dtype);
+  const { M, N, K } = c;
+  const stride = c.inputRowStride ?? K;
+  const offset = c.outputOffset ?? 0;
+  const inOffset = c.inputOffset ?? 0;
+  const next = rng(c.seed ?? 1);
+  const xAll = randomArray(next, inOffset + (M - 1) * stride + K);
+  const x = xAll.subarray(inOffset);
+  // Scaled like trained weights so that activations land in their interesting range.
+  const w = randomArray(next, N * K, 2 / Math.sqrt(K));
+  const b = randomArray(next, N, 0.5);
+
+  const key = `${dtype}-${c.activation}`;
+  // Pipelines are compiled once per variant, as the engine does (compiling is slow on SwiftShader).
+  let kernel = matmulKernels.get(key);
+  if (!kernel) {
+    kernel = await MatmulKernel.create(device, { weightDtype: dtype, activation: c.activation });
+    matmulKernels.set(key, kernel);
+  }
+  const input = upload(device, xAll, 'x');
+  const weight = uploadWeight(device, w, dtype, 'w');
+  const bias = upload(device, b, 'b');
+  const output = emptyBuffer(device, offset + M * N, 'y');
+  const dispatch = kernel.prepare(
+    { input, weight: weight.buffer, bias, output },
+    { M, N, K, inputRowStride: stride, outputOffset: offset, inputOffset: inOffset },
+  );
+  const got = await runAndRead(device, [dispatch], output, offset + M * N);
+  destroy(input, weight.buffer, bias, output);
+
+  // The words before outputOffset must be untouched (still NaN).
+  for (let i = 0; i < offset; i++) {
+    if (!Number.isNaN(got[i]!)) throw new Error(`matmul wrote before outputOffset at ${i}`);
+  }
+  const y = got.subarray(offset);
+  const expected = ops.linear(x, weight.seen, b, M, N, K, c.activation, stride);
+  const result: KernelComparison = {
+    ...ops.compare(y, expected),
+    ms: performance.now() - start,
+    path: `${M <= GEMV_MAX_M ? 'gemv' : 'tiled'}-${K % 4 === 0 && stride % 4 === 0 && inOffset % 4 === 0 ? 'vec4' : 'scalar'}`,
+    adapter,
+  };
+  if (dtype === 'f16')
+    result.unroundedMaxRel = ops.compare(y, ops.linear(x, w, b, M, N, K, c.activation, stride)).maxRel;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention
+
+export interface AttentionCase {
+  seqLen: number;
+  heads: number;
+  headDim: number;
+  /** Real tokens per sequence (the rest is padding); its length is the batch size. */
+  lengths: number[];
+  /** Scale of the random q/k values (larger means peakier softmax). */
+  scale?: number;
+  seed?: number;
+}
+
+let attentionKernel: Promise<AttentionKernel> | null = null;
+
+export async function testAttention(c: AttentionCase): Promise<KernelComparison> {
+  const start = performance.now();
+  const { device, adapter } = await deviceFor('f32');
+  const { seqLen, heads, headDim } = c;
+  const batch = c.lengths.length;
+  const H = heads * headDim;
+  const next = rng(c.seed ?? 2);
+  const qkvData = randomArray(next, batch * seqLen * 3 * H, c.scale ?? 2);
+  const maskData = new Uint32Array(batch * seqLen);
+  c.lengths.forEach((len, b) => {
+    for (let t = 0; t < Math.min(len, seqLen); t++) maskData[b * seqLen + t] = 1;
+  });
+
+  attentionKernel ??= AttentionKernel.create(device);
+  const kernel = await attentionKernel;
+  const qkv = upload(device, qkvData, 'qkv');
+  const mask = upload(device, maskData, 'mask');
+  const output = emptyBuffer(device, batch * seqLen * H, 'ctx');
+  const dispatch = kernel.prepare({ qkv, mask, output }, { batch, seqLen, heads, headDim });
+  const got = await runAndRead(device, [dispatch], output, batch * seqLen * H);
+  destroy(qkv, mask, output);
+  const expected = ops.attention(qkvData, maskData, batch, seqLen, heads, headDim);
+  return { ...ops.compare(got, expected), path: 'flash', adapter, ms: performance.now() - start };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Residual add + LayerNorm
+
+export interface LayerNormCase {
+  rows: number;
+  width: number;
+  eps?: number;
+  /** Added to every input value: a large mean tests the variance computation. */
+  offset?: number;
+  seed?: number;
+}
+
+export async function testAddLayerNorm(c: LayerNormCase): Promise<KernelComparison> {
+  const start = performance.now();
+  const { device, adapter } = await deviceFor('f32');
+  const { rows, width } = c;
+  const eps = c.eps ?? 1e-12;
+  const next = rng(c.seed ?? 3);
+  const a = randomArray(next, rows * width, 3).map((v) => v + (c.offset ?? 0));
+  const r = randomArray(next, rows * width, 1);
+  const g = randomArray(next, width, 1).map((v) => 1 + 0.5 * v);
+  const be = randomArray(next, width, 0.5);
+
+  const kernel = await AddLayerNormKernel.create(device);
+  const input = upload(device, a, 'input');
+  const residual = upload(device, r, 'residual');
+  const gamma = upload(device, g, 'gamma');
+  const beta = upload(device, be, 'beta');
+  const output = emptyBuffer(device, rows * width, 'out');
+  const dispatch = kernel.prepare({ input, residual, gamma, beta, output }, { rows, width, eps });
+  const got = await runAndRead(device, [dispatch], output, rows * width);
+  destroy(input, residual, gamma, beta, output);
+  const expected = ops.addLayerNorm(a, r, g, be, rows, width, eps);
+  return { ...ops.compare(got, expected), path: 'row', adapter, ms: performance.now() - start };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embeddings
+
+export interface EmbeddingCase {
+  batch: number;
+  seqLen: number;
+  width: number;
+  vocabSize: number;
+  maxPositions: number;
+  typeVocabSize: number;
+  /** Put some ids past the vocabulary / type vocabulary to check that they are clamped. */
+  outOfRangeIds?: boolean;
+  dtype?: WeightDtype;
+  eps?: number;
+  seed?: number;
+}
+
+export async function testEmbeddings(c: EmbeddingCase): Promise<KernelComparison> {
+  const start = performance.now();
+  const dtype = c.dtype ?? 'f32';
+  const { device, adapter } = await deviceFor(dtype);
+  const { batch, seqLen, width, vocabSize, typeVocabSize } = c;
+  const rows = batch * seqLen;
+  const eps = c.eps ?? 1e-12;
+  const next = rng(c.seed ?? 4);
+  const ids = new Uint32Array(rows);
+  const types = new Uint32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    ids[i] = Math.floor(next() * vocabSize);
+    types[i] = Math.floor(next() * typeVocabSize);
+  }
+  if (c.outOfRangeIds) {
+    ids[0] = vocabSize;
+    ids[rows - 1] = 0xffffffff;
+    types[Math.floor(rows / 2)] = typeVocabSize + 3;
+  }
+  const wordData = randomArray(next, vocabSize * width);
+  const posData = randomArray(next, c.maxPositions * width, 0.5);
+  const typeData = randomArray(next, typeVocabSize * width, 0.5);
+  const g = randomArray(next, width, 1).map((v) => 1 + 0.5 * v);
+  const be = randomArray(next, width, 0.5);
+
+  const kernel = await EmbeddingKernel.create(device, dtype);
+  const word = uploadWeight(device, wordData, dtype, 'word');
+  const position = uploadWeight(device, posData, dtype, 'position');
+  const tokenType = uploadWeight(device, typeData, dtype, 'tokenType');
+  const tokenIds = upload(device, ids, 'ids');
+  const tokenTypeIds = upload(device, types, 'types');
+  const gamma = upload(device, g, 'gamma');
+  const beta = upload(device, be, 'beta');
+  const output = emptyBuffer(device, rows * width, 'out');
+  const dispatch = kernel.prepare(
+    {
+      tokenIds,
+      tokenTypeIds,
+      word: word.buffer,
+      position: position.buffer,
+      tokenType: tokenType.buffer,
+      gamma,
+      beta,
+      output,
+    },
+    { rows, seqLen, width, eps, vocabSize, typeVocabSize },
+  );
+  const got = await runAndRead(device, [dispatch], output, rows * width);
+  destroy(tokenIds, tokenTypeIds, word.buffer, position.buffer, tokenType.buffer, gamma, beta, output);
+
+  // The reference indexes tables directly; clamp the ids the way the kernel's contract says.
+  const clampedIds = ids.map((v) => Math.min(v, vocabSize - 1));
+  const clampedTypes = types.map((v) => Math.min(v, typeVocabSize - 1));
+  const reference = (wd: Float32Array, pd: Float32Array, td: Float32Array) =>
+    ops.embed(clampedIds, clampedTypes, wd, pd, td, g, be, rows, seqLen, width, eps);
+  const result: KernelComparison = {
+    ...ops.compare(got, reference(word.seen, position.seen, tokenType.seen)),
+    path: 'row',
+    adapter,
+    ms: performance.now() - start,
+  };
+  if (dtype === 'f16')
+    result.unroundedMaxRel = ops.compare(got, reference(wordData, posData, typeData)).maxRel;
+  return result;
+}

@@ -1,0 +1,85 @@
+import { expect, test, type Page } from '@playwright/test';
+import type { KernelComparison } from './harness/kernels';
+import { callHarness, openHarness } from './helpers';
+
+// Every WGSL kernel against the CPU reference (tests/reference/ops.ts) on Chromium's WebGPU
+// (SwiftShader here), f32 path. No skip: without an adapter these tests fail.
+// Tolerance: max|gpu - ref| / max|ref| <= 1e-4 (f32 arithmetic vs the reference's f64 sums).
+const TOLERANCE = 1e-4;
+
+function expectClose(name: string, r: KernelComparison): void {
+  console.log(
+    `${name} [${r.path}]: maxRel ${r.maxRel.toExponential(2)}, maxAbs ${r.maxAbs.toExponential(2)} (${r.ms.toFixed(0)} ms)`,
+  );
+  expect(r.maxRel, `${name}: max relative difference`).toBeLessThanOrEqual(TOLERANCE);
+}
+
+let page: Page;
+test.describe.configure({ mode: 'serial' });
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  await openHarness(page);
+});
+test.afterAll(async () => page.close());
+
+test('matmul: odd and round shapes, strides, offsets, small M, every activation', async () => {
+  const cases = [
+    { M: 37, N: 333, K: 120, activation: 'none' }, // vec4 path, tiles cut in M and N
+    { M: 37, N: 333, K: 121, activation: 'gelu' }, // K not a multiple of 4: scalar path
+    { M: 64, N: 128, K: 256, activation: 'gelu_new' }, // whole tiles
+    { M: 33, N: 31, K: 30, activation: 'relu' },
+    { M: 40, N: 20, K: 64, activation: 'tanh', inputRowStride: 72, outputOffset: 7 },
+    { M: 21, N: 19, K: 13, activation: 'none', inputRowStride: 15, outputOffset: 3 },
+    { M: 5, N: 7, K: 40, activation: 'relu' }, // small M: GEMV path
+    { M: 1, N: 50, K: 37, activation: 'tanh' },
+    { M: 1, N: 1, K: 1, activation: 'gelu' },
+    { M: 8, N: 96, K: 64, activation: 'gelu_new', inputRowStride: 128, outputOffset: 5 }, // [CLS] rows
+    { M: 9, N: 30, K: 24, activation: 'none' }, // first M that takes the tiled path
+    { M: 3, N: 5, K: 120, activation: 'none', inputOffset: 240, outputOffset: 10 }, // per-layer classifier
+    { M: 12, N: 10, K: 16, activation: 'relu', inputOffset: 6, inputRowStride: 20 }, // unaligned offset: scalar
+  ] as const;
+  for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
+});
+
+test('attention: padding, an all-masked sequence, seqLen 128', async () => {
+  const cases = [
+    { seqLen: 37, heads: 5, headDim: 24, lengths: [5, 37, 1] },
+    { seqLen: 9, heads: 3, headDim: 10, lengths: [0, 9] }, // batch 0 entirely masked: zeros
+    { seqLen: 128, heads: 2, headDim: 64, lengths: [100] },
+    { seqLen: 20, heads: 1, headDim: 128, lengths: [17], scale: 4 }, // largest head, peaky softmax
+  ];
+  for (const c of cases)
+    expectClose(`attention ${JSON.stringify(c)}`, await callHarness(page, 'testAttention', c));
+});
+
+test('residual add + LayerNorm: widths 120, 384, 333', async () => {
+  for (const width of [120, 384, 333]) {
+    expectClose(
+      `add-layernorm width ${width}`,
+      await callHarness(page, 'testAddLayerNorm', { rows: 9, width }),
+    );
+  }
+  // A large common offset: the variance must be computed from deviations, not E[x²] - E[x]².
+  expectClose(
+    'add-layernorm offset 1000',
+    await callHarness(page, 'testAddLayerNorm', { rows: 3, width: 120, offset: 1000, eps: 1e-5 }),
+  );
+});
+
+test('embeddings + LayerNorm, with out-of-range ids clamped', async () => {
+  const cases = [
+    {
+      batch: 3,
+      seqLen: 37,
+      width: 40,
+      vocabSize: 101,
+      maxPositions: 64,
+      typeVocabSize: 2,
+      outOfRangeIds: true,
+    },
+    { batch: 2, seqLen: 8, width: 384, vocabSize: 17, maxPositions: 8, typeVocabSize: 3 },
+    { batch: 1, seqLen: 5, width: 7, vocabSize: 9, maxPositions: 5, typeVocabSize: 1, outOfRangeIds: true },
+  ];
+  for (const c of cases)
+    expectClose(`embeddings ${JSON.stringify(c)}`, await callHarness(page, 'testEmbeddings', c));
+});

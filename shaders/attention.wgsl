@@ -1,0 +1,154 @@
+// Multi-head self-attention with a key padding mask, flash-attention style: the softmax is computed
+// online over tiles of keys, so scores for the whole sequence are never stored.
+//
+// qkv is [batch*seqLen, 3H] (Q | K | V, heads contiguous inside each), mask is [batch*seqLen] u32
+// (0 = padding key), output is [batch*seqLen, H]. Scores are scaled by 1/sqrt(headDim); masked keys
+// get weight 0; a query whose keys are all masked gets zeros (semantics: ops.attention).
+//
+// One workgroup handles Q_TILE queries of one (batch, head); PARTS invocations share a query and
+// split its head dimensions for the output. Workgroup memory stays under WebGPU's default 16 KiB.
+
+struct Params {
+  batch: u32,
+  seqLen: u32,
+  heads: u32,
+  headDim: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> mask: array<u32>;
+@group(0) @binding(3) var<storage, read_write> output: array<f32>;
+
+const MAX_D4: u32 = 32u; // headDim <= 128
+const Q_TILE: u32 = 16u;
+const KEY_TILE: u32 = 8u;
+const PARTS: u32 = 4u;
+const THREADS: u32 = 64u; // Q_TILE * PARTS
+const D4_PER_PART: u32 = 8u; // MAX_D4 / PARTS
+// Stands for -infinity (WGSL has no infinity literal); far below any real score.
+const NEG: f32 = -1e30;
+
+var<workgroup> qTile: array<vec4<f32>, Q_TILE * MAX_D4>;
+var<workgroup> kvTile: array<vec4<f32>, KEY_TILE * MAX_D4>;
+var<workgroup> scores: array<f32, Q_TILE * KEY_TILE>;
+
+// Four head dimensions d..d+3 of token row `row`, section offset `base` (0 Q, H K, 2H V, plus head).
+fn load4(row: u32, base: u32, d: u32) -> vec4<f32> {
+  let start = row * 3u * params.heads * params.headDim + base + d;
+  var v = vec4<f32>(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    if (d + c < params.headDim) {
+      v[c] = qkv[start + c];
+    }
+  }
+  return v;
+}
+
+// Stages rows first..first+KEY_TILE-1 of section `base` into kvTile (zeros past the sequence).
+fn stage_keys(tid: u32, rowBase: u32, first: u32, base: u32, d4n: u32) {
+  for (var e = tid; e < KEY_TILE * d4n; e += THREADS) {
+    let r = e / d4n;
+    let c = e % d4n;
+    var v = vec4<f32>(0.0);
+    if (first + r < params.seqLen) {
+      v = load4(rowBase + first + r, base, c * 4u);
+    }
+    kvTile[r * MAX_D4 + c] = v;
+  }
+}
+
+@compute @workgroup_size(THREADS, 1, 1)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let T = params.seqLen;
+  let D = params.headDim;
+  let H = params.heads * D;
+  let d4n = (D + 3u) / 4u;
+  let q0 = wid.x * Q_TILE;
+  let headOffset = wid.y * D;
+  let rowBase = wid.z * T;
+  let tid = lid.x;
+  let qi = tid / PARTS;
+  let part = tid % PARTS;
+
+  for (var e = tid; e < Q_TILE * d4n; e += THREADS) {
+    let r = e / d4n;
+    let c = e % d4n;
+    var v = vec4<f32>(0.0);
+    if (q0 + r < T) {
+      v = load4(rowBase + q0 + r, headOffset, c * 4u);
+    }
+    qTile[r * MAX_D4 + c] = v;
+  }
+
+  var runningMax = NEG;
+  var denom = 0.0;
+  // acc[i] holds head dimensions 4*(part + i*PARTS) .. +3 of query qi.
+  var acc: array<vec4<f32>, D4_PER_PART>;
+  for (var k0 = 0u; k0 < T; k0 += KEY_TILE) {
+    workgroupBarrier(); // the previous tile's V (and the Q staging) is complete
+    stage_keys(tid, rowBase, k0, H + headOffset, d4n);
+    workgroupBarrier();
+    for (var s = 0u; s < KEY_TILE / PARTS; s++) {
+      let j = part + s * PARTS;
+      let key = k0 + j;
+      var score = NEG;
+      if (key < T && mask[rowBase + key] != 0u) {
+        var sum = 0.0;
+        for (var c = 0u; c < d4n; c++) {
+          sum += dot(qTile[qi * MAX_D4 + c], kvTile[j * MAX_D4 + c]);
+        }
+        score = sum * params.scale;
+      }
+      scores[qi * KEY_TILE + j] = score;
+    }
+    workgroupBarrier();
+
+    // Online softmax update for query qi (each of its PARTS invocations does the same arithmetic).
+    var tileMax = NEG;
+    for (var j = 0u; j < KEY_TILE; j++) {
+      tileMax = max(tileMax, scores[qi * KEY_TILE + j]);
+    }
+    let newMax = max(runningMax, tileMax);
+    let alpha = exp(runningMax - newMax); // 0 when the first real key arrives, 1 while none has
+    var p: array<f32, KEY_TILE>;
+    var psum = 0.0;
+    for (var j = 0u; j < KEY_TILE; j++) {
+      let s = scores[qi * KEY_TILE + j];
+      p[j] = select(0.0, exp(s - newMax), s > 0.5 * NEG);
+      psum += p[j];
+    }
+    denom = denom * alpha + psum;
+    runningMax = newMax;
+
+    // Every invocation has finished reading K (barrier above), so V can take its place.
+    stage_keys(tid, rowBase, k0, 2u * H + headOffset, d4n);
+    workgroupBarrier();
+    for (var i = 0u; i < D4_PER_PART; i++) {
+      let d4 = part + i * PARTS;
+      if (d4 < d4n) {
+        var a = acc[i] * alpha;
+        for (var j = 0u; j < KEY_TILE; j++) {
+          a += p[j] * kvTile[j * MAX_D4 + d4];
+        }
+        acc[i] = a;
+      }
+    }
+  }
+
+  let q = q0 + qi;
+  if (q < T) {
+    let inv = select(0.0, 1.0 / denom, denom > 0.0);
+    let outBase = (rowBase + q) * H + headOffset;
+    for (var i = 0u; i < D4_PER_PART; i++) {
+      let d = (part + i * PARTS) * 4u;
+      let v = acc[i] * inv;
+      for (var c = 0u; c < 4u; c++) {
+        if (d + c < D) {
+          output[outBase + d + c] = v[c];
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,65 @@
+// output = LayerNorm(input + residual) * gamma + beta, one workgroup per row (biased variance, as
+// PyTorch; mean first, then the variance of the deviations, which stays accurate for large means).
+// Semantics: ops.addLayerNorm. `output` must not alias `input` or `residual`.
+
+struct Params {
+  rows: u32,
+  width: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> input: array<f32>;
+@group(0) @binding(2) var<storage, read> residual: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;
+
+override WG: u32 = 128u; // a power of two
+var<workgroup> red: array<f32, WG>;
+
+fn workgroup_sum(tid: u32, v: f32) -> f32 {
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (tid < s) {
+      red[tid] += red[tid + s];
+    }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier(); // red is reused by the next call
+  return total;
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  // Rows beyond 65535 workgroups wrap into the y dimension.
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= params.rows) {
+    return;
+  }
+  let tid = lid.x;
+  let width = params.width;
+  let base = row * width;
+
+  var sum = 0.0;
+  for (var i = tid; i < width; i += WG) {
+    sum += input[base + i] + residual[base + i];
+  }
+  let mean = workgroup_sum(tid, sum) / f32(width);
+  var sq = 0.0;
+  for (var i = tid; i < width; i += WG) {
+    let d = input[base + i] + residual[base + i] - mean;
+    sq += d * d;
+  }
+  let inv = inverseSqrt(workgroup_sum(tid, sq) / f32(width) + params.eps);
+  for (var i = tid; i < width; i += WG) {
+    let d = input[base + i] + residual[base + i] - mean;
+    output[base + i] = d * inv * gamma[i] + beta[i];
+  }
+}

@@ -1,0 +1,217 @@
+// Linear layer: output[outputOffset + m*N + n] =
+//   act(sum_k input[inputOffset + m*inputRowStride + k] * W[n*K + k] + bias[n]).
+// W is nn.Linear's [N, K] layout, so both operands are contiguous along K ("NT" GEMM).
+//
+// Variants (see shaders/preprocess.ts): F16 stores W as f16 (accumulation stays f32); VEC4 loads
+// input and W four K-elements at a time and requires K, inputRowStride and inputOffset % 4 == 0.
+// Entry points: `tiled` (any M) and `gemv` (M <= 8: the pooler and classifier run with M = batch).
+#if F16
+enable f16;
+alias WT = f16;
+#else
+alias WT = f32;
+#endif
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  inputRowStride: u32,
+  outputOffset: u32,
+  inputOffset: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+#if VEC4
+@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weight: array<vec4<WT>>;
+#else
+@group(0) @binding(1) var<storage, read> input: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<WT>;
+#endif
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+
+// 0 none, 1 gelu (erf), 2 gelu_new (tanh), 3 relu, 4 tanh.
+override ACTIVATION: u32 = 0u;
+
+// Tiled path: a workgroup of WG_X x WG_Y invocations computes a (4*WG_Y) x (4*WG_X) output tile,
+// each invocation a 4x4 register block (rows ly + i*WG_Y, columns lx + j*WG_X), stepping through
+// K in chunks of TILE_K (a multiple of 4) staged in workgroup memory.
+override WG_X: u32 = 8u;
+override WG_Y: u32 = 8u;
+override TILE_K: u32 = 32u;
+
+// GEMV path: a workgroup of GEMV_LANES x GEMV_COLS invocations computes GEMV_COLS output columns for
+// all M <= GEMV_MAX_M rows; the GEMV_LANES invocations of a column split K between them.
+override GEMV_LANES: u32 = 32u;
+override GEMV_COLS: u32 = 8u;
+const GEMV_MAX_M: u32 = 8u;
+
+// Rows of the staged tiles are TILE_K/4 vec4 long plus one vec4 of padding against bank conflicts.
+var<workgroup> tileA: array<vec4<f32>, WG_Y * 4u * (TILE_K / 4u + 1u)>;
+var<workgroup> tileW: array<vec4<f32>, WG_X * 4u * (TILE_K / 4u + 1u)>;
+var<workgroup> partial: array<f32, GEMV_COLS * GEMV_MAX_M * GEMV_LANES>;
+
+// Four consecutive K-elements of input row m starting at k (k % 4 == 0), zero outside the matrix.
+fn load_a(m: u32, k: u32) -> vec4<f32> {
+  if (m >= params.M) {
+    return vec4<f32>(0.0);
+  }
+#if VEC4
+  if (k >= params.K) {
+    return vec4<f32>(0.0);
+  }
+  return input[(params.inputOffset + m * params.inputRowStride + k) / 4u];
+#else
+  let base = params.inputOffset + m * params.inputRowStride + k;
+  var v = vec4<f32>(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    if (k + c < params.K) {
+      v[c] = input[base + c];
+    }
+  }
+  return v;
+#endif
+}
+
+// Four consecutive K-elements of weight row n starting at k, widened to f32, zero outside.
+fn load_w(n: u32, k: u32) -> vec4<f32> {
+  if (n >= params.N) {
+    return vec4<f32>(0.0);
+  }
+#if VEC4
+  if (k >= params.K) {
+    return vec4<f32>(0.0);
+  }
+  return vec4<f32>(weight[(n * params.K + k) / 4u]);
+#else
+  let base = n * params.K + k;
+  var v = vec4<f32>(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    if (k + c < params.K) {
+      v[c] = f32(weight[base + c]);
+    }
+  }
+  return v;
+#endif
+}
+
+// erfc(x) with relative error < 1.2e-7 everywhere (the Chebyshev fit from Numerical Recipes, §6.2).
+fn erfc_approx(x: f32) -> f32 {
+  let z = abs(x);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  let r = t * exp(poly);
+  return select(r, 2.0 - r, x < 0.0);
+}
+
+// tanh with the argument clamped: some drivers compute tanh(x) as a ratio of exponentials that
+// overflows to NaN for large |x|; tanh(±10) is ±1 in f32 anyway.
+fn safe_tanh(x: f32) -> f32 {
+  return tanh(clamp(x, -10.0, 10.0));
+}
+
+fn activate(x: f32) -> f32 {
+  switch ACTIVATION {
+    case 1u: {
+      // 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), accurate in both tails.
+      return 0.5 * x * erfc_approx(-x * 0.70710678118654752);
+    }
+    case 2u: {
+      return 0.5 * x * (1.0 + safe_tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
+    }
+    case 3u: {
+      return max(x, 0.0);
+    }
+    case 4u: {
+      return safe_tanh(x);
+    }
+    default: {
+      return x;
+    }
+  }
+}
+
+fn store(m: u32, n: u32, acc: f32) {
+  if (m < params.M && n < params.N) {
+    output[params.outputOffset + m * params.N + n] = activate(acc + bias[n]);
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tileM = WG_Y * 4u;
+  let tileN = WG_X * 4u;
+  let k4 = TILE_K / 4u;
+  let rowStride = k4 + 1u;
+  let m0 = wid.y * tileM;
+  let n0 = wid.x * tileN;
+  let threads = WG_X * WG_Y;
+  let tid = lid.y * WG_X + lid.x;
+
+  // acc[i][j]: row m0 + lid.y + i*WG_Y, column n0 + lid.x + j*WG_X.
+  var acc: array<vec4<f32>, 4>;
+  for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
+    for (var e = tid; e < tileM * k4; e += threads) {
+      let r = e / k4;
+      let c = e % k4;
+      tileA[r * rowStride + c] = load_a(m0 + r, k0 + c * 4u);
+    }
+    for (var e = tid; e < tileN * k4; e += threads) {
+      let r = e / k4;
+      let c = e % k4;
+      tileW[r * rowStride + c] = load_w(n0 + r, k0 + c * 4u);
+    }
+    workgroupBarrier();
+    // Past K the staged values are zero, so the whole chunk can be summed.
+    for (var c = 0u; c < k4; c++) {
+      let w0 = tileW[(lid.x) * rowStride + c];
+      let w1 = tileW[(lid.x + WG_X) * rowStride + c];
+      let w2 = tileW[(lid.x + 2u * WG_X) * rowStride + c];
+      let w3 = tileW[(lid.x + 3u * WG_X) * rowStride + c];
+      for (var i = 0u; i < 4u; i++) {
+        let a = tileA[(lid.y + i * WG_Y) * rowStride + c];
+        acc[i] += vec4<f32>(dot(a, w0), dot(a, w1), dot(a, w2), dot(a, w3));
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + lid.y + i * WG_Y;
+    for (var j = 0u; j < 4u; j++) {
+      store(m, n0 + lid.x + j * WG_X, acc[i][j]);
+    }
+  }
+}
+
+@compute @workgroup_size(GEMV_LANES, GEMV_COLS, 1)
+fn gemv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = lid.x;
+  let n = wid.x * GEMV_COLS + lid.y;
+  var acc: array<f32, GEMV_MAX_M>;
+  let rows = min(params.M, GEMV_MAX_M);
+  if (n < params.N) {
+    for (var k = lane * 4u; k < params.K; k += GEMV_LANES * 4u) {
+      let w = load_w(n, k);
+      for (var m = 0u; m < rows; m++) {
+        acc[m] += dot(load_a(m, k), w);
+      }
+    }
+  }
+  for (var m = 0u; m < GEMV_MAX_M; m++) {
+    partial[(lid.y * GEMV_MAX_M + m) * GEMV_LANES + lane] = acc[m];
+  }
+  workgroupBarrier();
+  // Lane m of each column sums row m's partial sums (needs GEMV_LANES >= GEMV_MAX_M).
+  if (lane < rows) {
+    var sum = 0.0;
+    let base = (lid.y * GEMV_MAX_M + lane) * GEMV_LANES;
+    for (var l = 0u; l < GEMV_LANES; l++) {
+      sum += partial[base + l];
+    }
+    store(lane, n, sum);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The f16-storage kernels (matmul and embeddings with f16 weights, f32 accumulation), run by Deno on
+ * an adapter with `shader-f16` — Mesa's lavapipe here (SwiftShader, and so the Chromium e2e tests,
+ * has none), or a real GPU. `npm run test:f16` bundles this file and runs it with Deno.
+ *
+ * Bounds: against a CPU reference that rounds the weights to f16 exactly as uploaded, the kernels
+ * must match to 1e-4 relative (max|gpu-ref| / max|ref|), like the f32 path: only the accumulation
+ * order differs. Against the unrounded f32 weights the bound is 2e-3 (f16 keeps 11 significant bits).
+ * Run with `-- --f32` to also run the f32 cases (and attention, layer norm) on the same adapter: a
+ * second WGSL compiler (naga) next to Chromium's Tint.
+ */
+import {
+  testAddLayerNorm,
+  testAttention,
+  testEmbeddings,
+  testMatmul,
+  type KernelComparison,
+  type MatmulCase,
+  type EmbeddingCase,
+} from '../../e2e/harness/kernels';
+import type { WeightDtype } from '../../shaders/kernel';
+
+const ROUNDED_BOUND = 1e-4;
+const UNROUNDED_BOUND = 2e-3;
+
+const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
+const dtypes: WeightDtype[] = args.includes('--f32') ? ['f16', 'f32'] : ['f16'];
+
+const matmulCases: Omit<MatmulCase, 'dtype'>[] = [
+  { M: 37, N: 333, K: 120, activation: 'none' },
+  { M: 37, N: 333, K: 121, activation: 'gelu' },
+  { M: 64, N: 128, K: 256, activation: 'gelu_new' },
+  { M: 5, N: 7, K: 40, activation: 'relu' },
+  { M: 1, N: 50, K: 37, activation: 'tanh' },
+  { M: 8, N: 96, K: 64, activation: 'none', inputRowStride: 80, outputOffset: 12 },
+  { M: 20, N: 9, K: 13, activation: 'gelu', inputRowStride: 15, outputOffset: 3 },
+  { M: 9, N: 64, K: 64, activation: 'tanh', inputRowStride: 128, outputOffset: 5 },
+  { M: 3, N: 5, K: 120, activation: 'none', inputOffset: 240, outputOffset: 10 },
+  { M: 12, N: 10, K: 16, activation: 'relu', inputOffset: 6, inputRowStride: 20 },
+];
+
+const embeddingCases: Omit<EmbeddingCase, 'dtype'>[] = [
+  {
+    batch: 3,
+    seqLen: 37,
+    width: 40,
+    vocabSize: 101,
+    maxPositions: 64,
+    typeVocabSize: 2,
+    outOfRangeIds: true,
+  },
+  { batch: 2, seqLen: 8, width: 333, vocabSize: 17, maxPositions: 8, typeVocabSize: 3 },
+  { batch: 1, seqLen: 5, width: 7, vocabSize: 9, maxPositions: 5, typeVocabSize: 1, outOfRangeIds: true },
+];
+
+let failures = 0;
+function check(name: string, dtype: WeightDtype, r: KernelComparison): void {
+  const bound = dtype === 'f16' ? ROUNDED_BOUND : 1e-4;
+  let ok = r.maxRel <= bound;
+  let line = `${ok ? 'ok  ' : 'FAIL'} ${dtype} ${name} [${r.path}] maxRel ${r.maxRel.toExponential(2)} (bound ${bound}) maxAbs ${r.maxAbs.toExponential(2)}`;
+  if (r.unroundedMaxRel !== undefined) {
+    const ok2 = r.unroundedMaxRel <= UNROUNDED_BOUND;
+    line += `; vs unrounded weights ${r.unroundedMaxRel.toExponential(2)} (bound ${UNROUNDED_BOUND})${ok2 ? '' : ' FAIL'}`;
+    ok &&= ok2;
+  }
+  if (!ok) failures++;
+  console.log(line);
+}
+
+const start = performance.now();
+let adapter = '';
+for (const dtype of dtypes) {
+  for (const c of matmulCases) {
+    const r = await testMatmul({ ...c, dtype });
+    adapter = r.adapter;
+    check(`matmul ${JSON.stringify(c)}`, dtype, r);
+  }
+  for (const c of embeddingCases)
+    check(`embeddings ${JSON.stringify(c)}`, dtype, await testEmbeddings({ ...c, dtype }));
+}
+if (dtypes.includes('f32')) {
+  const attentionCases = [
+    { seqLen: 37, heads: 5, headDim: 24, lengths: [5, 37, 1] },
+    { seqLen: 128, heads: 2, headDim: 64, lengths: [100] },
+    { seqLen: 9, heads: 3, headDim: 10, lengths: [0, 9] },
+    { seqLen: 512, heads: 1, headDim: 128, lengths: [300], scale: 1 },
+  ];
+  for (const c of attentionCases) check(`attention ${JSON.stringify(c)}`, 'f32', await testAttention(c));
+  for (const width of [120, 384, 333, 1]) {
+    check(`add-layernorm width ${width}`, 'f32', await testAddLayerNorm({ rows: 7, width, offset: 100 }));
+  }
+}
+console.log(`adapter: ${adapter}; ${((performance.now() - start) / 1000).toFixed(1)} s`);
+if (failures > 0) throw new Error(`${failures} f16 kernel case(s) out of bounds`);
