@@ -10,7 +10,8 @@ const DIR = join(__dirname, '..', 'fixtures', 'loading', 'wordpiece');
 function server(files: Record<string, string | Uint8Array>): FetchLike {
   return async (url) => {
     const body = files[url];
-    return body === undefined ? new Response('', { status: 404 }) : new Response(body);
+    if (body === undefined) return new Response('', { status: 404 });
+    return new Response(typeof body === 'string' ? body : body.slice());
   };
 }
 
