@@ -141,6 +141,27 @@ describe('tokenizer: truncation', () => {
   });
 });
 
+describe('tokenizer: ALBERT SentencePiece (Unigram)', () => {
+  // A hand-written ALBERT-style tokenizer.json: lowercase + strip accents, Metaspace, Unigram scores.
+  const UNIGRAM = join(__dirname, '..', 'fixtures', 'loading', 'unigram');
+
+  it('picks the most probable segmentation (Viterbi over the piece scores)', async () => {
+    const albert = await createTokenizer(
+      readFileSync(join(UNIGRAM, 'tokenizer.json'), 'utf8'),
+      readFileSync(join(UNIGRAM, 'tokenizer_config.json'), 'utf8'),
+    );
+    // '▁cats': ▁cat + s scores -2 - 3 = -5, better than ▁ca + ts (-8). '▁sat.' → ▁sat + '.'.
+    const out = albert.encode('The  cats sat.');
+    expect(albert.tokens(out.inputIds)).toEqual(['[CLS]', '▁the', '▁cat', 's', '▁sat', '.', '[SEP]']);
+    expect(out.inputIds).toEqual([2, 6, 7, 8, 11, 18, 3]);
+    // Accents are stripped: Café → ▁cafe (one piece, -3, beats ▁ca + f + e).
+    const pair = albert.encode('the cats', 'Café');
+    expect(pair.inputIds).toEqual([2, 6, 7, 8, 3, 12, 3]);
+    expect(pair.tokenTypeIds).toEqual([0, 0, 0, 0, 0, 1, 1]);
+    expect(albert.padTokenId).toBe(0);
+  });
+});
+
 describe('tokenizer: bad input', () => {
   it('rejects empty and whitespace-only text', () => {
     expectInvalidInput(() => tokenizer.encode(''), /empty/);
