@@ -20,7 +20,7 @@ export type ModelSource =
   string | { url: string } | { hub: string; revision?: string } | { files: FileList | Iterable<File> };
 
 export type LoadProgressEvent =
-  /** Bytes arrived; `total` is from Content-Length and undefined when the server does not send it. */
+  /** Bytes arrived; `total` is Content-Length (undefined when absent; a compressed response may exceed it). */
   | { status: 'download'; file: ModelFileName; url: string; loaded: number; total: number | undefined }
   /** The file came from Cache Storage, no download. */
   | { status: 'cached'; file: ModelFileName; url: string; bytes: number }
