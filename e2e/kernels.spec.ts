@@ -41,6 +41,17 @@ test('matmul: odd and round shapes, strides, offsets, small M, every activation'
   for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
 });
 
+test('activations on [-12, 12]: erf-GELU, tanh-GELU, ReLU, tanh within 1e-6', async () => {
+  // Absolute error where |act(x)| < 1, relative beyond; the erfc fit is good to ~1.2e-7 relative.
+  for (const activation of ['gelu', 'gelu_new', 'relu', 'tanh', 'none'] as const) {
+    const r = await callHarness(page, 'testActivationSweep', activation);
+    console.log(
+      `activation ${activation}: max error ${r.maxErr.toExponential(2)} at x = ${r.worstX.toFixed(2)}`,
+    );
+    expect(r.maxErr, activation).toBeLessThanOrEqual(1e-6);
+  }
+});
+
 test('attention: padding, an all-masked sequence, seqLen 128', async () => {
   const cases = [
     { seqLen: 37, heads: 5, headDim: 24, lengths: [5, 37, 1] },

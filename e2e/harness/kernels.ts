@@ -234,6 +234,49 @@ export async function testMatmul(c: MatmulCase): Promise<KernelComparison> {
   return result;
 }
 
+export interface ActivationSweep {
+  /** max over x of |gpu - ref| / max(1, |ref|): absolute error near zero, relative error beyond. */
+  maxErr: number;
+  worstX: number;
+  points: number;
+}
+
+/**
+ * The matmul epilogue's activation alone, on x from -lim to lim: a [points, 1] x [1, 1] product with
+ * weight 1 and bias 0 gives act(x) exactly, so the tails of the erf/tanh approximations are checked.
+ */
+export async function testActivationSweep(
+  activation: Activation,
+  lim = 12,
+  points = 481,
+): Promise<ActivationSweep> {
+  const { device } = await deviceFor('f32');
+  const x = new Float32Array(points).map((_, i) => -lim + (2 * lim * i) / (points - 1));
+  const kernel = await MatmulKernel.create(device, {
+    weightDtype: 'f32',
+    activation,
+    paths: { vec4: false, gemv: false },
+  });
+  const input = upload(device, x, 'x');
+  const weight = upload(device, new Float32Array([1]), 'w');
+  const bias = upload(device, new Float32Array([0]), 'b');
+  const output = emptyBuffer(device, points, 'y');
+  const dispatch = kernel.prepare({ input, weight, bias, output }, { M: points, N: 1, K: 1 });
+  const got = await runAndRead(device, [dispatch], output, points);
+  destroy(input, weight, bias, output);
+  let maxErr = 0;
+  let worstX = 0;
+  x.forEach((v, i) => {
+    const ref = Math.fround(ops.activate(v, activation));
+    const err = Math.abs(got[i]! - ref) / Math.max(1, Math.abs(ref));
+    if (!(err <= maxErr)) {
+      maxErr = Number.isNaN(err) ? Infinity : err;
+      worstX = v;
+    }
+  });
+  return { maxErr, worstX, points };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Attention
 

@@ -10,6 +10,7 @@
  * second WGSL compiler (naga) next to Chromium's Tint.
  */
 import {
+  testActivationSweep,
   testAddLayerNorm,
   testAttention,
   testEmbeddings,
@@ -86,6 +87,14 @@ if (dtypes.includes('f32')) {
     { seqLen: 512, heads: 1, headDim: 128, lengths: [300], scale: 1 },
   ];
   for (const c of attentionCases) check(`attention ${JSON.stringify(c)}`, 'f32', await testAttention(c));
+  for (const activation of ['gelu', 'gelu_new', 'relu', 'tanh'] as const) {
+    const r = await testActivationSweep(activation);
+    const ok = r.maxErr <= 1e-6;
+    if (!ok) failures++;
+    console.log(
+      `${ok ? 'ok  ' : 'FAIL'} f32 activation ${activation} on [-12, 12]: ${r.maxErr.toExponential(2)} (bound 1e-6)`,
+    );
+  }
   for (const width of [120, 384, 333, 1]) {
     check(`add-layernorm width ${width}`, 'f32', await testAddLayerNorm({ rows: 7, width, offset: 100 }));
   }

@@ -1,7 +1,8 @@
 import { defineConfig } from 'vite';
 
-// Bundles the f16 kernel suite for Deno (which cannot import `?raw` WGSL): one ES module with the
-// shaders inlined, written under node_modules/.cache so that it is never committed.
+// Bundles the f16 kernel suite (and the kernel benchmark) for Deno, which cannot import `?raw`
+// WGSL: ES modules with the shaders inlined, written under node_modules/.cache so that they are
+// never committed.
 export default defineConfig({
   logLevel: 'warn',
   build: {
@@ -10,9 +11,9 @@ export default defineConfig({
     emptyOutDir: true,
     minify: false,
     lib: {
-      entry: 'tests/f16/f16-suite.ts',
+      entry: { 'f16-suite': 'tests/f16/f16-suite.ts', 'kernel-bench': 'tests/f16/kernel-bench.ts' },
       formats: ['es'],
-      fileName: () => 'f16-suite.js',
+      fileName: (_format, name) => `${name}.js`,
     },
   },
 });
