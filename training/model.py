@@ -1,0 +1,352 @@
+"""
+ALBERT encoder in plain PyTorch, with the module and parameter names of Hugging Face's
+AlbertModel / AlbertForMaskedLM / AlbertForSequenceClassification, so that a state dict of ours
+is (nearly) a Hugging Face one: see `hf_state_dict`. Post-LayerNorm like the original, because
+the browser engine (src/model/types.ts) runs exactly that architecture.
+
+Also: the checkpoint files of our training scripts (bf16, split into shards < 16 MiB).
+"""
+
+import glob
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class AlbertConfig:
+    vocab_size: int = 16384
+    embedding_size: int = 128
+    hidden_size: int = 512
+    num_hidden_layers: int = 12  # applications of the shared layer
+    num_attention_heads: int = 8
+    intermediate_size: int = 2048
+    hidden_act: str = 'gelu_new'
+    max_position_embeddings: int = 128
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    initializer_range: float = 0.02
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    classifier_dropout_prob: float = 0.1
+    pad_token_id: int = 0
+    bos_token_id: int = 2
+    eos_token_id: int = 3
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def hf_dict(self, **extra):
+        """config.json as Hugging Face writes it for an ALBERT checkpoint (one group, one inner layer)."""
+        d = asdict(self)
+        d.update(model_type='albert', num_hidden_groups=1, inner_group_num=1, position_embedding_type='absolute')
+        d.update(extra)
+        return d
+
+
+def _sdpa_reference(q, k, v, attn_mask=None, dropout_p=0.0):
+    # Plain attention for old PyTorch (< 2.0, e.g. a CPU-only smoke test); same semantics as SDPA.
+    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if attn_mask is not None:
+        s = s.masked_fill(~attn_mask, float('-inf'))
+    return F.dropout(s.softmax(-1), dropout_p) @ v
+
+
+sdpa = getattr(F, 'scaled_dot_product_attention', _sdpa_reference)
+
+ACT = {
+    'gelu_new': lambda x: F.gelu(x, approximate='tanh'),
+    'gelu': F.gelu,
+    'relu': F.relu,
+}
+
+
+class AlbertEmbeddings(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.embedding_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.embedding_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.embedding_size)
+        self.LayerNorm = nn.LayerNorm(c.embedding_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids=None):
+        T = input_ids.shape[1]
+        x = self.word_embeddings(input_ids) + self.position_embeddings.weight[:T]
+        if token_type_ids is None:
+            x = x + self.token_type_embeddings.weight[0]
+        else:
+            x = x + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(x))
+
+
+class AlbertAttention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.n_head = c.num_attention_heads
+        self.query = nn.Linear(c.hidden_size, c.hidden_size)
+        self.key = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.attn_p = c.attention_probs_dropout_prob
+        self.output_dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, x, attn_mask=None):
+        B, T, H = x.shape
+        q, k, v = (m(x).view(B, T, self.n_head, H // self.n_head).transpose(1, 2) for m in (self.query, self.key, self.value))
+        y = sdpa(q, k, v, attn_mask=attn_mask, dropout_p=self.attn_p if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(B, T, H)
+        return self.LayerNorm(x + self.output_dropout(self.dense(y)))
+
+
+class AlbertLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.attention = AlbertAttention(c)
+        self.ffn = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.ffn_output = nn.Linear(c.intermediate_size, c.hidden_size)
+        self.full_layer_layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.act = ACT[c.hidden_act]
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, x, attn_mask=None):
+        a = self.attention(x, attn_mask)
+        return self.full_layer_layer_norm(a + self.dropout(self.ffn_output(self.act(self.ffn(a)))))
+
+
+class AlbertLayerGroup(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.albert_layers = nn.ModuleList([AlbertLayer(c)])
+
+
+class AlbertTransformer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.embedding_hidden_mapping_in = nn.Linear(c.embedding_size, c.hidden_size)
+        self.albert_layer_groups = nn.ModuleList([AlbertLayerGroup(c)])
+
+
+class AlbertModel(nn.Module):
+    """Embeddings -> E->H projection -> one shared layer applied `num_hidden_layers` times (-> pooler)."""
+
+    def __init__(self, c, add_pooling_layer=True):
+        super().__init__()
+        self.config = c
+        self.embeddings = AlbertEmbeddings(c)
+        self.encoder = AlbertTransformer(c)
+        if add_pooling_layer:
+            self.pooler = nn.Linear(c.hidden_size, c.hidden_size)
+        # The shared layer, called through a plain attribute (kept out of the module tree, so not in the
+        # state dict twice) that pretraining may swap for a torch.compile'd version of the same layer.
+        self.__dict__['layer_fn'] = self.encoder.albert_layer_groups[0].albert_layers[0]
+
+    @property
+    def layer(self):
+        return self.encoder.albert_layer_groups[0].albert_layers[0]
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, num_layers=None, all_layers=False):
+        """Returns the last hidden states [B,T,H], or the list after each application if all_layers.
+        attention_mask: [B,T] with 1 for real tokens, 0 for padding (Hugging Face's convention)."""
+        mask = None
+        if attention_mask is not None:
+            mask = attention_mask[:, None, None, :].bool()  # SDPA: True = may attend
+        x = self.encoder.embedding_hidden_mapping_in(self.embeddings(input_ids, token_type_ids))
+        outs = []
+        for _ in range(num_layers or self.config.num_hidden_layers):
+            x = self.layer_fn(x, mask)
+            outs.append(x)
+        return outs if all_layers else x
+
+    def pool(self, h):
+        """The pooled [CLS] state z = tanh(W h[:, 0] + b) of one layer's output."""
+        return torch.tanh(self.pooler(h[:, 0]))
+
+
+class AlbertMLMHead(nn.Module):
+    """Hugging Face's `predictions`: dense H->E, activation, LayerNorm, decoder tied to the word embeddings."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.embedding_size)
+        self.LayerNorm = nn.LayerNorm(c.embedding_size, eps=c.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+        self.act = ACT[c.hidden_act]
+
+    def forward(self, h, word_embeddings):
+        return F.linear(self.LayerNorm(self.act(self.dense(h))), word_embeddings, self.bias)
+
+
+class AlbertForMaskedLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.config = c
+        self.albert = AlbertModel(c, add_pooling_layer=False)
+        self.predictions = AlbertMLMHead(c)
+        init_weights(self, c)
+
+    def forward(self, input_ids, labels_pos=None, num_layers=None):
+        """labels_pos: boolean [B,T]; the head runs only there (the masked positions), which saves
+        most of the vocabulary projection. Returns logits [n_masked, V] (or [B,T,V] without it)."""
+        h = self.albert(input_ids, num_layers=num_layers)
+        if labels_pos is not None:
+            h = h[labels_pos]
+        return self.predictions(h, self.albert.embeddings.word_embeddings.weight)
+
+
+class AlbertForSequenceClassification(nn.Module):
+    def __init__(self, c, num_labels):
+        super().__init__()
+        self.config = c
+        self.num_labels = num_labels
+        self.albert = AlbertModel(c, add_pooling_layer=True)
+        self.dropout = nn.Dropout(c.classifier_dropout_prob)
+        self.classifier = nn.Linear(c.hidden_size, num_labels)
+        init_weights(self, c)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, num_layers=None):
+        h = self.albert(input_ids, token_type_ids, attention_mask, num_layers=num_layers)
+        return self.classifier(self.dropout(self.albert.pool(h)))
+
+
+def init_weights(model, c, pos_init='normal'):
+    """Hugging Face's ALBERT init: N(0, 0.02) weights, zero biases, unit LayerNorms, zero padding row.
+    pos_init='sinusoidal' starts the (still learned, absolute) position table at sin/cos waves of the
+    same scale, so that attention by relative offset is linear in it from step 0."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=c.initializer_range)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=c.initializer_range)
+            if m.padding_idx is not None:
+                with torch.no_grad():
+                    m.weight[m.padding_idx].zero_()
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    if pos_init == 'sinusoidal':
+        P, E = c.max_position_embeddings, c.embedding_size
+        pos = torch.arange(P, dtype=torch.float32)[:, None]
+        freq = torch.exp(-math.log(10000.0) * torch.arange(0, E, 2, dtype=torch.float32) / E)
+        table = torch.zeros(P, E)
+        table[:, 0::2] = torch.sin(pos * freq)
+        table[:, 1::2] = torch.cos(pos * freq)
+        emb = [m for m in model.modules() if isinstance(m, AlbertEmbeddings)][0]
+        with torch.no_grad():
+            emb.position_embeddings.weight.copy_(table * c.initializer_range * math.sqrt(2.0))
+    elif pos_init != 'normal':
+        raise ValueError(f'unknown pos_init {pos_init!r} (normal | sinusoidal)')
+
+
+def hf_state_dict(model):
+    """Our state dict under Hugging Face's names: only the tied MLM decoder needs adding."""
+    sd = {k: v for k, v in model.state_dict().items()}
+    if 'predictions.bias' in sd:
+        sd['predictions.decoder.weight'] = sd['albert.embeddings.word_embeddings.weight']
+        sd['predictions.decoder.bias'] = sd['predictions.bias']
+    return sd
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint files: a folder with meta.json and shards *.pt, each under 16 MiB, tensors in bf16
+# (model weights and the optimizer's moments), so that they can be committed and carried.
+
+SHARD_BYTES = 15 * 1024 * 1024
+
+
+def save_checkpoint(folder, tensors, meta):
+    """tensors: flat {name: tensor}; written as bf16 (floating) shards. Names before the first '.'
+    form groups ('model', 'opt') that never share a shard, so the weights can travel without the
+    optimizer's moments. Replaces the folder's shards."""
+    os.makedirs(folder, exist_ok=True)
+    for old in glob.glob(os.path.join(folder, 'shard-*.pt')):
+        os.remove(old)
+    shards, groups = [], {}
+    cur, size, cur_group = {}, 0, None
+
+    def flush():
+        nonlocal cur, size
+        if cur:
+            groups.setdefault(cur_group, []).append(len(shards))
+            shards.append(cur)
+        cur, size = {}, 0
+
+    for name, t in tensors.items():
+        group = name.split('.', 1)[0]
+        if group != cur_group:
+            flush()
+            cur_group = group
+        t = t.detach().to('cpu')
+        if t.is_floating_point():
+            t = t.to(torch.bfloat16)
+        t = t.contiguous()
+        nbytes = t.numel() * t.element_size()
+        if nbytes > SHARD_BYTES:
+            # Split big tensors by rows so that every file stays small.
+            flush()
+            rows = max(1, SHARD_BYTES // max(1, nbytes // t.shape[0]))
+            for j, piece in enumerate(torch.split(t, rows)):
+                cur = {f'{name}@@{j}': piece.clone()}
+                flush()
+            continue
+        if size + nbytes > SHARD_BYTES:
+            flush()
+        cur[name] = t
+        size += nbytes
+    flush()
+    for i, s in enumerate(shards):
+        torch.save(s, os.path.join(folder, f'shard-{i:02d}.pt'))
+    meta = dict(meta, shards=len(shards), shard_groups=groups)
+    with open(os.path.join(folder, 'meta.json'), 'w') as f:
+        json.dump(meta, f, indent=2)
+
+
+def load_checkpoint_meta(folder, need=('model',)):
+    """meta.json of a checkpoint folder, after checking that the shards of the groups in `need` exist."""
+    path = os.path.join(folder, 'meta.json')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{folder!r} is not a checkpoint folder (no meta.json)')
+    with open(path) as f:
+        meta = json.load(f)
+    groups = meta.get('shard_groups') or {'model': list(range(meta['shards']))}
+    for g in need:
+        missing = [i for i in groups.get(g, []) if not os.path.isfile(os.path.join(folder, f'shard-{i:02d}.pt'))]
+        if missing or g not in groups:
+            raise FileNotFoundError(f'{folder!r}: the {g!r} shard files {missing} are missing')
+    return meta
+
+
+def load_checkpoint_tensors(folder, meta):
+    """All tensors of the shards present (optimizer shards may have been left behind)."""
+    out, pieces = {}, {}
+    for i in range(meta['shards']):
+        path = os.path.join(folder, f'shard-{i:02d}.pt')
+        if not os.path.isfile(path):
+            continue
+        for name, t in torch.load(path, map_location='cpu').items():
+            if '@@' in name:
+                base, j = name.split('@@')
+                pieces.setdefault(base, {})[int(j)] = t
+            else:
+                out[name] = t
+    for base, parts in pieces.items():
+        out[base] = torch.cat([parts[j] for j in sorted(parts)])
+    return out
+
+
+def check_model_compatible(ckpt_config, config):
+    """Raise a ValueError naming every architecture field that differs."""
+    a, b = asdict(AlbertConfig.from_dict(ckpt_config)), asdict(config)
+    arch = [k for k in a if not k.endswith('dropout_prob') and a[k] != b[k]]
+    if arch:
+        diffs = ', '.join(f'{k}: checkpoint {a[k]} vs requested {b[k]}' for k in arch)
+        raise ValueError(f'the checkpoint has another architecture ({diffs})')
