@@ -37,6 +37,21 @@ test('matmul: odd and round shapes, strides, offsets, small M, every activation'
     { M: 9, N: 30, K: 24, activation: 'none' }, // first M that takes the tiled path
     { M: 3, N: 5, K: 120, activation: 'none', inputOffset: 240, outputOffset: 10 }, // per-layer classifier
     { M: 12, N: 10, K: 16, activation: 'relu', inputOffset: 6, inputRowStride: 20 }, // unaligned offset: scalar
+    // Other tile sizes (override constants): 64 x 32 tiles with K steps of 8; GEMV with 8 lanes.
+    {
+      M: 70,
+      N: 45,
+      K: 36,
+      activation: 'none',
+      tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4 },
+    },
+    {
+      M: 3,
+      N: 45,
+      K: 36,
+      activation: 'none',
+      tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4 },
+    },
   ] as const;
   for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
 });

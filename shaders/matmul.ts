@@ -26,7 +26,10 @@ export interface MatmulTiles {
   gemvCols: number;
 }
 
-export const DEFAULT_MATMUL_TILES: MatmulTiles = { wgX: 8, wgY: 8, tileK: 32, gemvLanes: 32, gemvCols: 8 };
+// 8 x 16 invocations (a 64 x 32 output tile per workgroup, 7.5 KiB of workgroup memory), K in steps
+// of 16: among the best of the configurations tests/f16/kernel-bench.ts tried on an H200 (Deno/wgpu)
+// at BERT-base shapes, 8-9.6 TFLOP/s f32 for M=1024, N=2304..3072, K=768.
+export const DEFAULT_MATMUL_TILES: MatmulTiles = { wgX: 8, wgY: 16, tileK: 16, gemvLanes: 32, gemvCols: 8 };
 
 /** Rows up to which the GEMV entry point is used instead of the tiled one. */
 export const GEMV_MAX_M = 8;

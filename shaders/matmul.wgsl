@@ -39,8 +39,8 @@ override ACTIVATION: u32 = 0u;
 // each invocation a 4x4 register block (rows ly + i*WG_Y, columns lx + j*WG_X), stepping through
 // K in chunks of TILE_K (a multiple of 4) staged in workgroup memory.
 override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
-override TILE_K: u32 = 32u;
+override WG_Y: u32 = 16u;
+override TILE_K: u32 = 16u;
 
 // GEMV path: a workgroup of GEMV_LANES x GEMV_COLS invocations computes GEMV_COLS output columns for
 // all M <= GEMV_MAX_M rows; the GEMV_LANES invocations of a column split K between them.

@@ -7,7 +7,7 @@ import type { Activation } from '../../src/model/types';
 import { PonderError } from '../../src/errors';
 import { requestGpu, type GpuContext } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
-import { MatmulKernel, GEMV_MAX_M } from '../../shaders/matmul';
+import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul';
 import { AttentionKernel } from '../../shaders/attention';
 import { AddLayerNormKernel } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
@@ -179,6 +179,8 @@ export interface MatmulCase {
   inputRowStride?: number;
   outputOffset?: number;
   inputOffset?: number;
+  /** Non-default tile sizes (override constants). */
+  tiles?: Partial<MatmulTiles>;
   seed?: number;
 }
 
@@ -199,11 +201,15 @@ export async function testMatmul(c: MatmulCase): Promise<KernelComparison> {
   const w = randomArray(next, N * K, 2 / Math.sqrt(K));
   const b = randomArray(next, N, 0.5);
 
-  const key = `${dtype}-${c.activation}`;
+  const key = `${dtype}-${c.activation}-${JSON.stringify(c.tiles ?? {})}`;
   // Pipelines are compiled once per variant, as the engine does (compiling is slow on SwiftShader).
   let kernel = matmulKernels.get(key);
   if (!kernel) {
-    kernel = await MatmulKernel.create(device, { weightDtype: dtype, activation: c.activation });
+    kernel = await MatmulKernel.create(device, {
+      weightDtype: dtype,
+      activation: c.activation,
+      tiles: c.tiles,
+    });
     matmulKernels.set(key, kernel);
   }
   const input = upload(device, xAll, 'x');

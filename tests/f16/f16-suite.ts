@@ -38,6 +38,15 @@ const matmulCases: Omit<MatmulCase, 'dtype'>[] = [
   { M: 9, N: 64, K: 64, activation: 'tanh', inputRowStride: 128, outputOffset: 5 },
   { M: 3, N: 5, K: 120, activation: 'none', inputOffset: 240, outputOffset: 10 },
   { M: 12, N: 10, K: 16, activation: 'relu', inputOffset: 6, inputRowStride: 20 },
+  {
+    M: 70,
+    N: 45,
+    K: 36,
+    activation: 'none',
+    tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4 },
+  },
+  { M: 3, N: 45, K: 35, activation: 'none', tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4 } },
+  { M: 65, N: 33, K: 40, activation: 'gelu', tiles: { wgX: 8, wgY: 8, tileK: 32 } },
 ];
 
 const embeddingCases: Omit<EmbeddingCase, 'dtype'>[] = [

@@ -3,8 +3,8 @@
  * Not a test: it prints one JSON line per measurement. Build and run:
  *   npx vite build --config tests/f16/vite.config.ts
  *   deno run node_modules/.cache/ponder-f16/kernel-bench.js [--quick]
- * Each measurement encodes `reps` copies of one dispatch in one compute pass and submits once; the
- * time of an empty submit is subtracted. Software adapters are far too slow for the full shapes.
+ * Each measurement encodes `reps` copies of one dispatch in one compute pass, timed with timestamp
+ * queries when the adapter has them (else wall time minus an empty submit); the median of 5 is kept. Software adapters are far too slow for the full shapes.
  */
 import { requestGpu } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
@@ -18,6 +18,7 @@ const quick = args.includes('--quick');
 const ctx = await requestGpu();
 const { device } = ctx;
 console.log(JSON.stringify({ adapter: ctx.adapter }));
+console.log(JSON.stringify({ timing: ctx.adapter.hasTimestampQuery ? 'timestamp-query' : 'wall' }));
 
 function buffer(bytes: number): GPUBuffer {
   const size = Math.ceil(bytes / 4) * 4;
@@ -32,24 +33,51 @@ function buffer(bytes: number): GPUBuffer {
   return b;
 }
 
+const querySet = ctx.adapter.hasTimestampQuery
+  ? device.createQuerySet({ type: 'timestamp', count: 2 })
+  : null;
+const resolve = device.createBuffer({
+  size: 16,
+  usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+});
+const readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+
+/** GPU time of one compute pass from timestamp queries (ms), or wall time when there are none. */
 async function submit(dispatches: KernelDispatch[]): Promise<number> {
   const t = performance.now();
   const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
+  const pass = encoder.beginComputePass(
+    querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
+  );
   encodeDispatches(pass, dispatches);
   pass.end();
+  if (querySet) {
+    encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, readback, 0, 16);
+  }
   device.queue.submit([encoder.finish()]);
-  await device.queue.onSubmittedWorkDone();
-  return performance.now() - t;
+  if (!querySet) {
+    await device.queue.onSubmittedWorkDone();
+    return performance.now() - t;
+  }
+  await readback.mapAsync(GPUMapMode.READ);
+  const [begin, end] = new BigUint64Array(readback.getMappedRange().slice(0));
+  readback.unmap();
+  return Number(end! - begin!) / 1e6;
 }
 
+/** Median per-dispatch time over 5 passes of `reps` dispatches. */
 async function time(d: KernelDispatch, reps: number): Promise<number> {
   await submit([d, d]); // warm-up
-  let empty = Infinity;
-  for (let i = 0; i < 3; i++) empty = Math.min(empty, await submit([]));
-  let best = Infinity;
-  for (let i = 0; i < 3; i++) best = Math.min(best, await submit(new Array<KernelDispatch>(reps).fill(d)));
-  return Math.max(0, best - empty) / reps;
+  let empty = 0;
+  if (!querySet) {
+    empty = Infinity;
+    for (let i = 0; i < 3; i++) empty = Math.min(empty, await submit([]));
+  }
+  const runs: number[] = [];
+  for (let i = 0; i < 5; i++) runs.push(await submit(new Array<KernelDispatch>(reps).fill(d)));
+  runs.sort((a, b) => a - b);
+  return Math.max(0, runs[2]! - empty) / reps;
 }
 
 const tileConfigs: Partial<MatmulTiles>[] = quick
@@ -57,9 +85,14 @@ const tileConfigs: Partial<MatmulTiles>[] = quick
   : [
       { wgX: 8, wgY: 8, tileK: 32 },
       { wgX: 8, wgY: 8, tileK: 16 },
+      { wgX: 8, wgY: 8, tileK: 8 },
       { wgX: 16, wgY: 8, tileK: 16 },
+      { wgX: 8, wgY: 16, tileK: 16 },
       { wgX: 16, wgY: 16, tileK: 16 },
       { wgX: 16, wgY: 16, tileK: 8 },
+      { wgX: 16, wgY: 16, tileK: 32 }, // 18 KiB of workgroup memory: above WebGPU's default 16 KiB
+      { gemvLanes: 64, gemvCols: 4 },
+      { gemvLanes: 16, gemvCols: 16 },
     ];
 const shapes = quick
   ? [{ M: 64, N: 96, K: 64, what: 'tiny' }]
@@ -83,7 +116,7 @@ for (const dtype of dtypes) {
       const output = buffer(s.M * s.N * 4);
       const d = kernel.prepare({ input, weight, bias, output }, s);
       const flop = 2 * s.M * s.N * s.K;
-      const reps = quick ? 2 : Math.max(5, Math.min(200, Math.round(2e10 / flop)));
+      const reps = quick ? 2 : Math.max(5, Math.min(400, Math.round(1e11 / flop)));
       const ms = await time(d, reps);
       console.log(JSON.stringify({ kernel: 'matmul', dtype, tiles, ...s, ms, gflops: flop / ms / 1e6 }));
       for (const b of [input, weight, bias, output]) b.destroy();
