@@ -31,6 +31,9 @@ export interface MatmulTiles {
 // at BERT-base shapes, 8-9.6 TFLOP/s f32 for M=1024, N=2304..3072, K=768.
 export const DEFAULT_MATMUL_TILES: MatmulTiles = { wgX: 8, wgY: 16, tileK: 16, gemvLanes: 32, gemvCols: 8 };
 
+/** Compiled pipelines per device, shared by all MatmulKernels of that device. */
+const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
 /** Rows up to which the GEMV entry point is used instead of the tiled one. */
 export const GEMV_MAX_M = 8;
 
@@ -92,27 +95,61 @@ export class MatmulKernel {
     if (!(activation in ACTIVATION_CODE)) {
       throw new PonderError('unsupported-config', `Unsupported activation "${String(activation)}"`);
     }
+    const [vec4, scalar] = await Promise.all([
+      MatmulKernel.pipelines(device, weightDtype, tiles, true, paths),
+      MatmulKernel.pipelines(device, weightDtype, tiles, false, paths),
+    ]);
+    return new MatmulKernel(device, weightDtype, activation, tiles, vec4, scalar);
+  }
+
+  /**
+   * The activation is a uniform, not an override constant, so kernels that differ only in their
+   * activation share pipelines: a model's three matmul kernels (none, hidden_act, tanh) compile 4
+   * pipelines instead of 12, which is most of the load time on software adapters.
+   */
+  private static async pipelines(
+    device: GPUDevice,
+    weightDtype: WeightDtype,
+    tiles: MatmulTiles,
+    vec4: boolean,
+    paths: MatmulPaths,
+  ): Promise<Pipelines> {
+    if (!(vec4 ? paths.vec4 : paths.scalar)) return {};
+    let cache = pipelineCache.get(device);
+    if (!cache) {
+      cache = new Map();
+      pipelineCache.set(device, cache);
+    }
     const constants = {
-      ACTIVATION: ACTIVATION_CODE[activation],
       WG_X: tiles.wgX,
       WG_Y: tiles.wgY,
       TILE_K: tiles.tileK,
       GEMV_LANES: tiles.gemvLanes,
       GEMV_COLS: tiles.gemvCols,
     };
-    const build = async (vec4: boolean): Promise<Pipelines> => {
-      if (!(vec4 ? paths.vec4 : paths.scalar)) return {};
-      const source = specialize(code, { F16: weightDtype === 'f16', VEC4: vec4 });
-      const label = `matmul-${weightDtype}-${activation}${vec4 ? '-vec4' : ''}`;
-      const compile = (entryPoint: 'tiled' | 'gemv', wanted: boolean) =>
-        wanted
-          ? createPipeline(device, { label: `${label}-${entryPoint}`, code: source, entryPoint, constants })
-          : Promise.resolve(undefined);
-      const [tiled, gemv] = await Promise.all([compile('tiled', paths.tiled), compile('gemv', paths.gemv)]);
-      return { tiled, gemv };
+    const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}`;
+    const get = (entryPoint: 'tiled' | 'gemv'): Promise<GPUComputePipeline> => {
+      const key = `${label}-${entryPoint}-${JSON.stringify(constants)}`;
+      let pipeline = cache.get(key);
+      if (!pipeline) {
+        const source = specialize(code, { F16: weightDtype === 'f16', VEC4: vec4 });
+        pipeline = createPipeline(device, {
+          label: `${label}-${entryPoint}`,
+          code: source,
+          entryPoint,
+          constants,
+        });
+        cache.set(key, pipeline);
+        // A failed compile is not cached: the error is reported, and a later create() tries again.
+        pipeline.catch(() => cache.delete(key));
+      }
+      return pipeline;
     };
-    const [vec4, scalar] = await Promise.all([build(true), build(false)]);
-    return new MatmulKernel(device, weightDtype, activation, tiles, vec4, scalar);
+    const [tiled, gemv] = await Promise.all([
+      paths.tiled ? get('tiled') : undefined,
+      paths.gemv ? get('gemv') : undefined,
+    ]);
+    return { tiled, gemv };
   }
 
   prepare(
@@ -151,6 +188,7 @@ export class MatmulKernel {
       ['u32', inputRowStride],
       ['u32', outputOffset],
       ['u32', inputOffset],
+      ['u32', ACTIVATION_CODE[this.activation]],
     ]);
     const bindGroup = bindBuffers(this.device, label, pipeline, [
       uniforms,

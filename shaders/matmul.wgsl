@@ -19,6 +19,9 @@ struct Params {
   inputRowStride: u32,
   outputOffset: u32,
   inputOffset: u32,
+  // 0 none, 1 gelu (erf), 2 gelu_new (tanh), 3 relu, 4 tanh. A uniform rather than an override so
+  // that one pipeline serves every activation (the branch is uniform and only in the epilogue).
+  activation: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -31,9 +34,6 @@ struct Params {
 #endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> output: array<f32>;
-
-// 0 none, 1 gelu (erf), 2 gelu_new (tanh), 3 relu, 4 tanh.
-override ACTIVATION: u32 = 0u;
 
 // Tiled path: a workgroup of WG_X x WG_Y invocations computes a (4*WG_Y) x (4*WG_X) output tile,
 // each invocation a 4x4 register block (rows ly + i*WG_Y, columns lx + j*WG_X), stepping through
@@ -114,7 +114,7 @@ fn safe_tanh(x: f32) -> f32 {
 }
 
 fn activate(x: f32) -> f32 {
-  switch ACTIVATION {
+  switch params.activation {
     case 1u: {
       // 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), accurate in both tails.
       return 0.5 * x * erfc_approx(-x * 0.70710678118654752);
