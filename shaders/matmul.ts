@@ -201,6 +201,12 @@ export class MatmulKernel {
     const workgroups: readonly [number, number, number] = gemv
       ? [divUp(N, t.gemvCols), 1, 1]
       : [divUp(N, 4 * t.wgX), divUp(M, 4 * t.wgY), 1];
+    if (workgroups.some((w) => w > this.device.limits.maxComputeWorkgroupsPerDimension)) {
+      throw new PonderError(
+        'unsupported-config',
+        `matmul: shape ${JSON.stringify(shape)} needs too many workgroups`,
+      );
+    }
     return { label, pipeline, bindGroup, workgroups };
   }
 }
