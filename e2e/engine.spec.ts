@@ -26,7 +26,9 @@ for (const fixture of ['albert-odd', 'albert-groups', 'bert-odd', 'bert-regressi
   });
 }
 
-test('bad input gets typed errors; long input is truncated; concurrent calls are queued', async ({ page }) => {
+test('bad input gets typed errors; long input is truncated; concurrent calls are queued', async ({
+  page,
+}) => {
   await openHarness(page);
   const r = await callHarness(page, 'engineErrors', 'albert-odd');
   console.log(JSON.stringify(r, null, 1));

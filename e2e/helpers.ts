@@ -18,7 +18,8 @@ export async function callHarness<K extends keyof Harness>(
 ): Promise<Awaited<ReturnType<Harness[K]>>> {
   return page.evaluate(
     async ([fnName, fnArgs]) => {
-      const h = (window as unknown as { harness: Record<string, (...a: unknown[]) => Promise<unknown>> }).harness;
+      const h = (window as unknown as { harness: Record<string, (...a: unknown[]) => Promise<unknown>> })
+        .harness;
       return h[fnName as string]!(...(fnArgs as unknown[]));
     },
     [name, args] as const,

@@ -53,9 +53,13 @@ export async function createPipeline(device: GPUDevice, spec: PipelineSpec): Pro
   } catch (cause) {
     const info = await module.getCompilationInfo();
     const messages = info.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).join('\n');
-    throw new PonderError('gpu-error', `Kernel ${spec.label} failed to compile:\n${messages || String(cause)}`, {
-      cause,
-    });
+    throw new PonderError(
+      'gpu-error',
+      `Kernel ${spec.label} failed to compile:\n${messages || String(cause)}`,
+      {
+        cause,
+      },
+    );
   }
 }
 
@@ -65,9 +69,17 @@ export type UniformField = readonly ['u32' | 'i32' | 'f32', number];
  * Creates a uniform buffer for a params struct whose fields are all 4-byte scalars, in order.
  * The size is padded to 16 bytes as uniform layout requires.
  */
-export function createUniformBuffer(device: GPUDevice, label: string, fields: readonly UniformField[]): GPUBuffer {
+export function createUniformBuffer(
+  device: GPUDevice,
+  label: string,
+  fields: readonly UniformField[],
+): GPUBuffer {
   const size = Math.max(16, Math.ceil((fields.length * 4) / 16) * 16);
-  const buffer = device.createBuffer({ label, size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const buffer = device.createBuffer({
+    label,
+    size,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
   const data = new ArrayBuffer(size);
   const view = new DataView(data);
   fields.forEach(([type, value], i) => {

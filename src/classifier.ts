@@ -13,6 +13,7 @@ import { requestGpu, type AdapterDescription, type GpuContext } from './gpu/devi
 import { getSharedGpu } from './gpu/shared';
 import { loadCheckpoint, type LoadFilesOptions, type ModelSource, type TextTokenizer } from './loading';
 import type { EncoderConfig, EncoderModel } from './model/types';
+import { evaluateExit, type ExitCriterion, type LayerOutputs } from './exit';
 import { layerResult, type ClassificationResult } from './results';
 
 export interface LoadClassifierOptions extends LoadFilesOptions, EngineOptions {
@@ -29,6 +30,15 @@ export interface LoadClassifierOptions extends LoadFilesOptions, EngineOptions {
 
 /** A text, a text pair (for pair tasks such as MRPC), or token ids from your own tokenizer. */
 export type ClassifierInput = string | { text: string; textPair?: string } | TokenInput;
+
+export interface ClassifyOptions {
+  /**
+   * How to pick the answer's layer from the per-layer results (default: full depth). Chosen per
+   * call; nothing is reloaded. Criteria that need exit heads the model lacks throw
+   * 'unsupported-criterion'.
+   */
+  criterion?: ExitCriterion;
+}
 
 export interface TokenInput {
   inputIds: number[];
@@ -65,7 +75,11 @@ export class PonderClassifier {
    * Classifies one input or a batch. Texts longer than the model's positions are truncated (the
    * result's `truncated` says so). Calls may overlap; they run one after another.
    */
-  async classify(input: ClassifierInput | ClassifierInput[]): Promise<ClassificationResult[]> {
+  async classify(
+    input: ClassifierInput | ClassifierInput[],
+    options: ClassifyOptions = {},
+  ): Promise<ClassificationResult[]> {
+    const criterion: ExitCriterion = options.criterion ?? { kind: 'none' };
     const inputs = Array.isArray(input) ? input : [input];
     if (inputs.length === 0) throw new PonderError('invalid-input', 'classify() was given an empty batch.');
     const encoded = inputs.map((item, i) => this.encode(item, i));
@@ -85,12 +99,19 @@ export class PonderClassifier {
     const output = await this.engine.run(batch);
     return encoded.map((e, i) => {
       const layers = output.logits[i]!.map((logits, l) => layerResult(this.config, l + 1, logits));
-      const final = layers[layers.length - 1]!;
+      const regression = this.config.problemType === 'regression';
+      const outputs: LayerOutputs = regression
+        ? { numLayers: layers.length, values: layers.map((l) => l.score) }
+        : { numLayers: layers.length, probs: layers.map((l) => l.probabilities) };
+      // The exit layer is decided here, on the CPU, from all layers' results.
+      const exit = evaluateExit(outputs, criterion, { exampleIndex: i });
+      const final = layers[exit.exitLayer - 1]!;
       return {
         text: e.text,
         label: final.label,
         score: final.score,
         exitLayer: final.layer,
+        criterion,
         numLayers: this.config.numHiddenLayers,
         layers,
         truncated: e.truncated,
@@ -110,7 +131,10 @@ export class PonderClassifier {
       const text = typeof item === 'string' ? item : item.text;
       const pair = typeof item === 'string' ? undefined : item.textPair;
       if (!this.tokenizer) {
-        throw new PonderError('invalid-input', 'This model was loaded without a tokenizer; pass token ids instead.');
+        throw new PonderError(
+          'invalid-input',
+          'This model was loaded without a tokenizer; pass token ids instead.',
+        );
       }
       if (typeof text !== 'string' || text.trim() === '') {
         throw new PonderError('invalid-input', `Input ${index} is empty; give some text to classify.`);
@@ -127,7 +151,10 @@ export class PonderClassifier {
     }
     const tokens = item as TokenInput;
     if (!tokens || !Array.isArray(tokens.inputIds) || tokens.inputIds.length === 0) {
-      throw new PonderError('invalid-input', `Input ${index} is neither text nor a non-empty inputIds array.`);
+      throw new PonderError(
+        'invalid-input',
+        `Input ${index} is neither text nor a non-empty inputIds array.`,
+      );
     }
     const n = tokens.inputIds.length;
     const maxLen = this.config.maxPositionEmbeddings;
@@ -135,7 +162,10 @@ export class PonderClassifier {
     const types = tokens.tokenTypeIds ?? new Array<number>(n).fill(0);
     const mask = tokens.attentionMask ?? new Array<number>(n).fill(1);
     if (types.length !== n || mask.length !== n) {
-      throw new PonderError('invalid-input', `Input ${index}: tokenTypeIds and attentionMask must match inputIds' length.`);
+      throw new PonderError(
+        'invalid-input',
+        `Input ${index}: tokenTypeIds and attentionMask must match inputIds' length.`,
+      );
     }
     return {
       text: null,
@@ -180,7 +210,10 @@ export async function createClassifier(
   return new PonderClassifier(engine, tokenizer);
 }
 
-async function gpuFor(device: LoadClassifierOptions['device'], options: { allowF16?: boolean }): Promise<GpuContext> {
+async function gpuFor(
+  device: LoadClassifierOptions['device'],
+  options: { allowF16?: boolean },
+): Promise<GpuContext> {
   if (device === 'own') return requestGpu(options);
   if (device) return requestGpu({ ...options, device });
   return getSharedGpu(options);

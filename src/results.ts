@@ -1,6 +1,8 @@
 /**
  * Turning per-layer logits into what users read: probabilities, labels and the per-layer view.
  */
+import type { ExitCriterion } from './exit';
+import { argmax, softmax } from './exit/math';
 import type { AdapterDescription } from './gpu/device';
 import type { EncoderConfig } from './model/types';
 
@@ -22,8 +24,10 @@ export interface ClassificationResult {
   /** The final answer: the label at the exit layer. */
   label: string;
   score: number;
-  /** The layer the answer comes from (1-based). */
+  /** The layer the answer comes from (1-based), as the criterion decided. */
   exitLayer: number;
+  /** The exit criterion that chose `exitLayer`. */
+  criterion: ExitCriterion;
   numLayers: number;
   /** Results for every layer that ran. */
   layers: LayerResult[];
@@ -35,19 +39,6 @@ export interface ClassificationResult {
   device: AdapterDescription;
 }
 
-export function softmax(logits: readonly number[]): number[] {
-  const max = Math.max(...logits);
-  const exps = logits.map((x) => Math.exp(x - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / sum);
-}
-
-export function argmax(values: readonly number[]): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
-
 export function layerResult(config: EncoderConfig, layer: number, logits: number[]): LayerResult {
   if (config.problemType === 'regression') {
     return { layer, logits, probabilities: [], label: 'score', score: logits[0] ?? NaN };
@@ -57,5 +48,11 @@ export function layerResult(config: EncoderConfig, layer: number, logits: number
       ? logits.map((x) => 1 / (1 + Math.exp(-x)))
       : softmax(logits);
   const best = argmax(probabilities);
-  return { layer, logits, probabilities, label: config.labels[best] ?? `LABEL_${best}`, score: probabilities[best]! };
+  return {
+    layer,
+    logits,
+    probabilities,
+    label: config.labels[best] ?? `LABEL_${best}`,
+    score: probabilities[best]!,
+  };
 }

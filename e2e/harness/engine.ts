@@ -104,7 +104,9 @@ export async function engineErrors(name: string) {
       await fn();
       return { code: 'no error', message: '' };
     } catch (e) {
-      return isPonderError(e) ? { code: e.code, message: e.message } : { code: 'untyped', message: String(e) };
+      return isPonderError(e)
+        ? { code: e.code, message: e.message }
+        : { code: 'untyped', message: String(e) };
     }
   };
   const vocab = model.config.vocabSize;
@@ -118,7 +120,11 @@ export async function engineErrors(name: string) {
     // Longer than the model's positions: truncated, and the result says so.
     tooLong: await classifier
       .classify({ inputIds: Array.from({ length: maxPos + 9 }, (_, i) => 1 + (i % (vocab - 1))) })
-      .then((r) => ({ truncated: r[0]!.truncated, tokenCount: r[0]!.tokenCount, layers: r[0]!.layers.length })),
+      .then((r) => ({
+        truncated: r[0]!.truncated,
+        tokenCount: r[0]!.tokenCount,
+        layers: r[0]!.layers.length,
+      })),
     // Concurrent calls are queued and each gets its own answer.
     concurrent: await Promise.all([
       classifier.classify({ inputIds: [2, 5, 9, 3] }),

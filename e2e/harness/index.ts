@@ -4,8 +4,9 @@
  */
 import * as gpu from './gpu';
 import * as kernels from './kernels';
+import * as engine from './engine';
 
-const harness = { ...gpu, ...kernels };
+const harness = { ...gpu, ...kernels, ...engine };
 (window as unknown as { harness: typeof harness }).harness = harness;
 (window as unknown as { harnessReady: boolean }).harnessReady = true;
 

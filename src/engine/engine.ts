@@ -156,7 +156,8 @@ export class Engine {
   }
 
   private assertUsable(): void {
-    if (this.disposed) throw new PonderError('disposed', 'This classifier was disposed; load it again to use it.');
+    if (this.disposed)
+      throw new PonderError('disposed', 'This classifier was disposed; load it again to use it.');
     if (this.lostReason !== null) {
       throw new PonderError(
         'device-lost',
@@ -168,7 +169,10 @@ export class Engine {
   private validate(input: EncodedBatch): Required<EncodedBatch> {
     const { batch, seqLen } = input;
     if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(seqLen) || seqLen < 1) {
-      throw new PonderError('invalid-input', `batch and seqLen must be positive integers (got ${batch}, ${seqLen}).`);
+      throw new PonderError(
+        'invalid-input',
+        `batch and seqLen must be positive integers (got ${batch}, ${seqLen}).`,
+      );
     }
     const n = batch * seqLen;
     const ids = Uint32Array.from(input.inputIds);
@@ -178,21 +182,33 @@ export class Engine {
     const types = input.tokenTypeIds ? Uint32Array.from(input.tokenTypeIds) : new Uint32Array(n);
     const mask = input.attentionMask ? Uint32Array.from(input.attentionMask) : new Uint32Array(n).fill(1);
     if (types.length !== n || mask.length !== n) {
-      throw new PonderError('invalid-input', `tokenTypeIds and attentionMask must have batch × seqLen = ${n} entries.`);
+      throw new PonderError(
+        'invalid-input',
+        `tokenTypeIds and attentionMask must have batch × seqLen = ${n} entries.`,
+      );
     }
     const { vocabSize, typeVocabSize } = this.config;
     for (let i = 0; i < n; i++) {
       const id = input.inputIds[i]!;
       if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new PonderError('invalid-input', `Token id ${id} at position ${i} is outside the vocabulary (0..${vocabSize - 1}).`);
+        throw new PonderError(
+          'invalid-input',
+          `Token id ${id} at position ${i} is outside the vocabulary (0..${vocabSize - 1}).`,
+        );
       }
       if (types[i]! >= typeVocabSize) {
-        throw new PonderError('invalid-input', `Token type ${types[i]} at position ${i} is not below ${typeVocabSize}.`);
+        throw new PonderError(
+          'invalid-input',
+          `Token type ${types[i]} at position ${i} is not below ${typeVocabSize}.`,
+        );
       }
     }
     for (let b = 0; b < batch; b++) {
       if (!mask[b * seqLen]) {
-        throw new PonderError('invalid-input', `Example ${b} has no tokens (its attention mask starts with 0).`);
+        throw new PonderError(
+          'invalid-input',
+          `Example ${b} has no tokens (its attention mask starts with 0).`,
+        );
       }
     }
     return { batch, seqLen, inputIds: ids, tokenTypeIds: types, attentionMask: mask };
@@ -223,7 +239,10 @@ export class Engine {
     return plan;
   }
 
-  private async runNow(input: Required<EncodedBatch>, options: { readPooled?: boolean }): Promise<EngineOutput> {
+  private async runNow(
+    input: Required<EncodedBatch>,
+    options: { readPooled?: boolean },
+  ): Promise<EngineOutput> {
     const seqLen = this.bucketFor(input.seqLen);
     const logits: number[][][] = [];
     const pooled: number[][][] = [];
@@ -247,8 +266,12 @@ export class Engine {
         const perLayer: number[][] = [];
         const perLayerPooled: number[][] = [];
         for (let l = 0; l < L; l++) {
-          if (out.logits.length) perLayer.push(Array.from(out.logits.subarray((l * batch + e) * C, (l * batch + e + 1) * C)));
-          if (out.pooled) perLayerPooled.push(Array.from(out.pooled.subarray((l * batch + e) * H, (l * batch + e + 1) * H)));
+          if (out.logits.length)
+            perLayer.push(Array.from(out.logits.subarray((l * batch + e) * C, (l * batch + e + 1) * C)));
+          if (out.pooled)
+            perLayerPooled.push(
+              Array.from(out.pooled.subarray((l * batch + e) * H, (l * batch + e + 1) * H)),
+            );
         }
         logits.push(perLayer);
         if (out.pooled) pooled.push(perLayerPooled);

@@ -4,7 +4,13 @@
  * into one [3H, H] matrix so that a layer runs one projection matmul instead of three.
  */
 import type { WeightDtype } from '../../shaders/kernel';
-import type { EncoderModel, LinearWeights, NormWeights, Tensor, TransformerLayerWeights } from '../model/types';
+import type {
+  EncoderModel,
+  LinearWeights,
+  NormWeights,
+  Tensor,
+  TransformerLayerWeights,
+} from '../model/types';
 import { float32ToFloat16Bits } from './f16';
 
 export interface GpuLinear {

@@ -240,8 +240,10 @@ export class ExecutionPlan {
     encodeDispatches(pass, this.dispatches);
     pass.end();
     const readPooled = options.readPooled === true || !this.logitsStaging;
-    if (this.logitsStaging) encoder.copyBufferToBuffer(this.logits, 0, this.logitsStaging, 0, this.logitsStaging.size);
-    if (readPooled) encoder.copyBufferToBuffer(this.pooled, 0, this.pooledStaging, 0, this.pooledStaging.size);
+    if (this.logitsStaging)
+      encoder.copyBufferToBuffer(this.logits, 0, this.logitsStaging, 0, this.logitsStaging.size);
+    if (readPooled)
+      encoder.copyBufferToBuffer(this.pooled, 0, this.pooledStaging, 0, this.pooledStaging.size);
     device.queue.submit([encoder.finish()]);
 
     const { numHiddenLayers: L, numLabels, hiddenSize: H } = this.config;
@@ -251,7 +253,9 @@ export class ExecutionPlan {
       const staging = this.logitsStaging;
       reads.push(
         staging.mapAsync(GPUMapMode.READ).then(() => {
-          output.logits = new Float32Array(staging.getMappedRange(0, L * this.batch * numLabels * 4).slice(0));
+          output.logits = new Float32Array(
+            staging.getMappedRange(0, L * this.batch * numLabels * 4).slice(0),
+          );
           staging.unmap();
         }),
       );

@@ -65,7 +65,9 @@ export async function requestGpu(options: GpuOptions = {}): Promise<GpuContext> 
     return { device, adapter, useF16: allowF16 && adapter.hasShaderF16 };
   }
   const gpu = gpuFromEnvironment();
-  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? 'high-performance',
+  });
   if (!adapter) {
     throw new PonderError(
       'no-adapter',

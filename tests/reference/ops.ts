@@ -180,7 +180,10 @@ export function attention(
 }
 
 /** Largest absolute difference and largest difference relative to the reference's scale. */
-export function compare(actual: ArrayLike<number>, expected: ArrayLike<number>): { maxAbs: number; maxRel: number } {
+export function compare(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+): { maxAbs: number; maxRel: number } {
   if (actual.length !== expected.length) {
     throw new Error(`length mismatch: ${actual.length} vs ${expected.length}`);
   }
