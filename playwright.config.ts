@@ -25,10 +25,19 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `npx vite --host 127.0.0.1 --port ${port} --strictPort`,
-    url: `http://127.0.0.1:${port}/e2e/harness.html`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 60_000,
-  },
+  webServer: [
+    {
+      command: `npx vite --host 127.0.0.1 --port ${port} --strictPort`,
+      url: `http://127.0.0.1:${port}/e2e/harness.html`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+    {
+      // Plain static files (for the dist/ test): what a user's own server would do.
+      command: 'node e2e/static-server.mjs 4175',
+      url: 'http://127.0.0.1:4175/e2e/plain/dist.html',
+      reuseExistingServer: !process.env.CI,
+      timeout: 30_000,
+    },
+  ],
 });

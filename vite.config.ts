@@ -12,6 +12,9 @@ export default defineConfig({
       'onnxruntime-node': fileURLToPath(new URL('./src/loading/onnxruntime-stub.ts', import.meta.url)),
     },
   },
+  // Pre-bundle the lazily imported tokenizer at server start: discovering it on first use makes the
+  // dev server reload the page, which would cut a running test short.
+  optimizeDeps: { include: ['@xenova/transformers/src/tokenizers.js'] },
   build: {
     target: 'es2022',
     outDir: 'dist',

@@ -42,3 +42,34 @@ test('bad input gets typed errors; long input is truncated; concurrent calls are
   expect(r.concurrent).toEqual({ sameInputSameOutput: true, differentInputDifferentOutput: true });
   expect(r.afterDispose.code).toBe('disposed');
 });
+
+test('local files with a tokenizer: text in, per-layer results out, criterion chosen per call', async ({
+  page,
+}) => {
+  await openHarness(page);
+  const texts = ['Hello world!', 'the quick brown fox jumps over the dog', 'unaffable café 中'];
+  const r = await callHarness(page, 'classifyLocalFiles', texts);
+  console.log(JSON.stringify(r));
+  expect(r.maxRel).toBeLessThanOrEqual(1e-4);
+  expect(r.tokens[0]).toEqual([2, 18, 19, 14, 3]);
+  expect(r.results.map((x) => x.text)).toEqual(texts);
+  expect(r.results.every((x) => x.exitLayer === 5 && !x.truncated)).toBe(true);
+  expect(r.emptyText).toBe('invalid-input');
+  expect(r.exitLayers).toEqual({ maxProbZero: 1, fixed2: 2, none: 5, palbert: 'unsupported-criterion' });
+});
+
+test('classifiers on one page share one GPU device', async ({ page }) => {
+  await openHarness(page);
+  const r = await callHarness(page, 'sharedDevice');
+  expect(r).toEqual({ sameContext: true, layersAfterDispose: 7 });
+});
+
+test('no WebGPU and no adapter give typed errors that say what to do', async ({ page }) => {
+  await openHarness(page);
+  const r = await callHarness(page, 'missingGpu');
+  console.log(JSON.stringify(r));
+  expect(r.noWebGpu.code).toBe('no-webgpu');
+  expect(r.noWebGpu.message).toMatch(/WebGPU/);
+  expect(r.noAdapter.code).toBe('no-adapter');
+  expect(r.noAdapter.message).toMatch(/enable-unsafe-webgpu/);
+});

@@ -3,10 +3,11 @@
  * tests/fixtures/golden/), run it on the browser's WebGPU, and compare every layer's logits with
  * PyTorch's and with the CPU reference.
  */
-import { createClassifier } from '../../src/classifier';
+import { createClassifier, loadClassifier } from '../../src/classifier';
 import { isPonderError } from '../../src/errors';
 import { requestGpu } from '../../src/gpu/device';
-import { parseCheckpoint } from '../../src/loading';
+import { getSharedGpu } from '../../src/gpu/shared';
+import { loadCheckpoint, parseCheckpoint } from '../../src/loading';
 import { referenceForward } from '../../tests/reference/forward';
 import { compare } from '../../tests/reference/ops';
 
@@ -139,4 +140,110 @@ export async function engineErrors(name: string) {
   classifier.dispose();
   const afterDispose = await attempt(() => classifier.classify({ inputIds: [2, 3] }));
   return { ...out, afterDispose };
+}
+
+/**
+ * Local files (as from a file picker) with a tokenizer: bert-odd's weights and a hand-written
+ * WordPiece tokenizer.json whose ids fit its vocabulary. Text goes through the tokenizer and the
+ * GPU, and is compared with the CPU reference on the same ids.
+ */
+export async function classifyLocalFiles(texts: string[]) {
+  const get = async (url: string, name: string) => new File([await (await fetch(url)).blob()], name);
+  const files = await Promise.all([
+    get('/tests/fixtures/golden/bert-odd/config.json', 'config.json'),
+    get('/tests/fixtures/golden/bert-odd/model.safetensors', 'model.safetensors'),
+    get('/tests/fixtures/loading/wordpiece/tokenizer.json', 'tokenizer.json'),
+    get('/tests/fixtures/loading/wordpiece/tokenizer_config.json', 'tokenizer_config.json'),
+  ]);
+  const classifier = await loadClassifier({ files }, { device: 'own', allowF16: false });
+  const checkpoint = await loadCheckpoint({ files });
+  try {
+    const results = await classifier.classify(texts);
+    let maxRel = 0;
+    const tokens: number[][] = [];
+    for (const [i, text] of texts.entries()) {
+      const enc = checkpoint.tokenizer!.encode(text);
+      tokens.push(enc.inputIds);
+      const cpu = referenceForward(checkpoint.model, {
+        inputIds: enc.inputIds,
+        tokenTypeIds: enc.tokenTypeIds,
+        attentionMask: enc.attentionMask,
+        batch: 1,
+        seqLen: enc.inputIds.length,
+      });
+      results[i]!.layers.forEach((layer, l) => {
+        maxRel = Math.max(maxRel, compare(layer.logits, Array.from(cpu.perLayerLogits[l]!)).maxRel);
+      });
+    }
+    return {
+      maxRel,
+      tokens,
+      results: results.map((r) => ({
+        text: r.text,
+        label: r.label,
+        exitLayer: r.exitLayer,
+        truncated: r.truncated,
+      })),
+      emptyText: await classifier.classify('   ').then(
+        () => 'no error',
+        (e: unknown) => (isPonderError(e) ? e.code : 'untyped'),
+      ),
+      // A criterion per call, nothing reloaded: max-prob at 0 exits at layer 1, 'none' uses every layer.
+      exitLayers: {
+        maxProbZero: (
+          await classifier.classify(texts[0]!, { criterion: { kind: 'max-prob', threshold: 0 } })
+        )[0]!.exitLayer,
+        fixed2: (await classifier.classify(texts[0]!, { criterion: { kind: 'fixed', layer: 2 } }))[0]!
+          .exitLayer,
+        none: (await classifier.classify(texts[0]!, { criterion: { kind: 'none' } }))[0]!.exitLayer,
+        palbert: await classifier.classify(texts[0]!, { criterion: { kind: 'palbert', q: 0.5 } }).then(
+          () => 'no error',
+          (e: unknown) => (isPonderError(e) ? e.code : 'untyped'),
+        ),
+      },
+    };
+  } finally {
+    classifier.dispose();
+  }
+}
+
+/** Two classifiers loaded without a device share one; disposing one leaves the other working. */
+export async function sharedDevice() {
+  const url = '/tests/fixtures/golden/albert-odd/';
+  const a = await loadClassifier(url, { requireTokenizer: false });
+  const b = await loadClassifier(url, { requireTokenizer: false });
+  const ctxA = await getSharedGpu();
+  a.dispose();
+  const still = await b.classify({ inputIds: [2, 5, 9, 3] });
+  b.dispose();
+  const ctxAfter = await getSharedGpu();
+  return { sameContext: ctxA === ctxAfter, layersAfterDispose: still[0]!.layers.length };
+}
+
+/** What loading reports without WebGPU, and with WebGPU but no adapter. */
+export async function missingGpu() {
+  const nav = navigator as Navigator & { gpu?: GPU };
+  const realGpu = nav.gpu;
+  const attempt = async () => {
+    try {
+      await loadClassifier('/tests/fixtures/golden/albert-odd/', { device: 'own', requireTokenizer: false });
+      return { code: 'no error', message: '' };
+    } catch (e) {
+      return isPonderError(e)
+        ? { code: e.code, message: e.message }
+        : { code: 'untyped', message: String(e) };
+    }
+  };
+  try {
+    Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true });
+    const noWebGpu = await attempt();
+    Object.defineProperty(navigator, 'gpu', {
+      value: { requestAdapter: async () => null, getPreferredCanvasFormat: () => 'bgra8unorm' },
+      configurable: true,
+    });
+    const noAdapter = await attempt();
+    return { noWebGpu, noAdapter };
+  } finally {
+    Object.defineProperty(navigator, 'gpu', { value: realGpu, configurable: true });
+  }
 }
