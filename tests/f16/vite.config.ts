@@ -11,7 +11,11 @@ export default defineConfig({
     emptyOutDir: true,
     minify: false,
     lib: {
-      entry: { 'f16-suite': 'tests/f16/f16-suite.ts', 'kernel-bench': 'tests/f16/kernel-bench.ts' },
+      entry: {
+        'f16-suite': 'tests/f16/f16-suite.ts',
+        'engine-f16': 'tests/f16/engine-f16.ts',
+        'kernel-bench': 'tests/f16/kernel-bench.ts',
+      },
       formats: ['es'],
       fileName: (_format, name) => `${name}.js`,
     },

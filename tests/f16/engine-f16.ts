@@ -1,0 +1,70 @@
+/**
+ * The whole engine with f16 weight storage (f32 activations and accumulation) against the PyTorch
+ * goldens, on an adapter with `shader-f16`: Deno's WebGPU on Mesa's lavapipe here, or a real GPU.
+ * `npm run test:f16` bundles and runs it. SwiftShader (the Chromium tests) has no shader-f16.
+ *
+ * Bound: max|gpu − torch| / max|torch| ≤ 1e-2 per layer. The weights lose precision when rounded
+ * to f16 (11 significant bits, ~5e-4 relative each) and the error grows through the layers; the
+ * golden models use large random weights (std 0.1–0.2), a harder case than trained ones.
+ */
+import { createClassifier } from '../../src/classifier';
+import { requestGpu } from '../../src/gpu/device';
+import { parseCheckpoint } from '../../src/loading';
+import { compare } from '../reference/ops';
+
+const BOUND = 1e-2;
+const FIXTURES = ['albert-odd', 'albert-groups', 'bert-odd', 'bert-regression'];
+
+interface GoldenBatch {
+  batch: number;
+  lengths: number[];
+  inputIds: number[][];
+  tokenTypeIds: number[][];
+  perLayerLogits: number[][][];
+}
+
+declare const Deno: {
+  readFile(path: string): Promise<Uint8Array>;
+  readTextFile(path: string): Promise<string>;
+  exit(code: number): never;
+};
+
+let failures = 0;
+const ctx = await requestGpu({ allowF16: true });
+console.log(`adapter: ${JSON.stringify(ctx.adapter)}`);
+if (!ctx.useF16) {
+  console.log('FAIL: the adapter has no shader-f16, so the f16 path cannot be tested here');
+  Deno.exit(1);
+}
+for (const name of FIXTURES) {
+  const dir = `tests/fixtures/golden/${name}/`;
+  const model = parseCheckpoint(
+    await Deno.readTextFile(dir + 'config.json'),
+    await Deno.readFile(dir + 'model.safetensors'),
+  );
+  const golden = JSON.parse(await Deno.readTextFile(dir + 'golden.json')) as { batches: GoldenBatch[] };
+  const classifier = await createClassifier(ctx, model, undefined, {});
+  let worst = 0;
+  for (const b of golden.batches) {
+    const results = await classifier.classify(
+      b.inputIds.map((ids, e) => ({
+        inputIds: ids.slice(0, b.lengths[e]),
+        tokenTypeIds: b.tokenTypeIds[e]!.slice(0, b.lengths[e]),
+      })),
+    );
+    for (let l = 0; l < model.config.numHiddenLayers; l++) {
+      const gpu = results.flatMap((r) => r.layers[l]!.logits);
+      worst = Math.max(worst, compare(gpu, b.perLayerLogits[l]!.flat()).maxRel);
+    }
+  }
+  const ok = classifier.weightDtype === 'f16' && worst <= BOUND;
+  if (!ok) failures++;
+  console.log(
+    `${ok ? 'ok  ' : 'FAIL'} engine ${name} (${classifier.weightDtype} weights): largest relative difference vs PyTorch ` +
+      `${worst.toExponential(2)} (bound ${BOUND})`,
+  );
+  classifier.dispose();
+}
+console.log(`${FIXTURES.length - failures} passed, ${failures} failed`);
+ctx.device.destroy();
+if (failures) Deno.exit(1);
