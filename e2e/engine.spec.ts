@@ -73,3 +73,11 @@ test('no WebGPU and no adapter give typed errors that say what to do', async ({ 
   expect(r.noAdapter.code).toBe('no-adapter');
   expect(r.noAdapter.message).toMatch(/enable-unsafe-webgpu/);
 });
+
+test('a lost GPU device gives a typed error that says to load again', async ({ page }) => {
+  await openHarness(page);
+  const r = await callHarness(page, 'lostDevice');
+  console.log(JSON.stringify(r));
+  expect(r.code).toBe('device-lost');
+  expect(r.message).toMatch(/Load the model again/);
+});

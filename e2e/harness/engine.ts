@@ -247,3 +247,18 @@ export async function missingGpu() {
     Object.defineProperty(navigator, 'gpu', { value: realGpu, configurable: true });
   }
 }
+
+/** A lost device (here: destroyed under the classifier) makes later calls fail with 'device-lost'. */
+export async function lostDevice() {
+  const { model } = await fetchFixture('bert-regression');
+  const ctx = await requestGpu({ allowF16: false });
+  const classifier = await createClassifier(ctx, model, undefined, {}, true);
+  ctx.device.destroy();
+  await ctx.device.lost;
+  try {
+    await classifier.classify({ inputIds: [2, 5, 3] });
+    return { code: 'no error', message: '' };
+  } catch (e) {
+    return isPonderError(e) ? { code: e.code, message: e.message } : { code: 'untyped', message: String(e) };
+  }
+}
