@@ -21,6 +21,7 @@ import hashlib
 import json
 import lzma
 import os
+import shutil
 import sys
 import time
 
@@ -175,8 +176,10 @@ def main():
     if not tokenizer:
         for t in task_list:
             task_text.extend(task_sentences(glue, t))
-    elif not os.path.isfile(os.path.join(tokenizer, 'tokenizer.json')):
-        die(f'--tokenizer {tokenizer!r} holds no tokenizer.json')
+    else:
+        for name in ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'):
+            if not os.path.isfile(os.path.join(tokenizer, name)):
+                die(f'--tokenizer {tokenizer!r} holds no {name}')
     if vocab_size > 65535:
         die('vocab_size must fit uint16 (at most 65535)')
 
@@ -204,8 +207,16 @@ def main():
     for i, s in enumerate(SPECIALS):
         if tok.token_to_id(s) != i:
             die(f'tokenizer has {s} at id {tok.token_to_id(s)}, expected {i}')
-    add_post_processor(tok)
-    write_tokenizer_files(tok, out)
+    if tokenizer:
+        # Byte-for-byte copies: checkpoints name their tokenizer by the sha256 of tokenizer.json.
+        os.makedirs(out, exist_ok=True)
+        for name in ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'):
+            src = os.path.join(tokenizer, name)
+            if os.path.abspath(src) != os.path.abspath(os.path.join(out, name)):
+                shutil.copyfile(src, os.path.join(out, name))
+    else:
+        add_post_processor(tok)
+        write_tokenizer_files(tok, out)
 
     # Pre-tokenize: ids of each line, then [SEP]; lines go to val.bin every `val_every`-th.
     t2 = time.time()
