@@ -5,6 +5,8 @@ import { defineConfig } from 'vite';
 // `npm start` serves the demo page (index.html) and the e2e harness pages.
 export default defineConfig({
   server: { host: '127.0.0.1' },
+  // Not a single-page app: a missing file (say, a model folder not shipped yet) must be a 404, not index.html.
+  appType: 'mpa',
   resolve: {
     // The tokenizer (@xenova/transformers) imports ONNX Runtime but never needs it: see the stub.
     alias: {
@@ -19,9 +21,17 @@ export default defineConfig({
     target: 'es2022',
     outDir: 'dist',
     lib: {
-      entry: 'src/index.ts',
+      // ponder-classifier.js only registers the <ponder-classifier> tag; it shares ponder-web.js's modules.
+      entry: { 'ponder-web': 'src/index.ts', 'ponder-classifier': 'src/element/define.ts' },
       formats: ['es'],
-      fileName: () => 'ponder-web.js',
+      fileName: (_format, entryName) => `${entryName}.js`,
+    },
+    // The code both entries share is a chunk; name it for what it is rather than after one entry.
+    rollupOptions: {
+      output: {
+        chunkFileNames: (chunk) =>
+          chunk.name === 'ponder-classifier' ? 'ponder-web-core-[hash].js' : '[name]-[hash].js',
+      },
     },
     sourcemap: true,
   },

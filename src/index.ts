@@ -27,3 +27,5 @@ export {
 export type { LoadProgressEvent, ModelSource, ProgressCallback, TextTokenizer } from './loading';
 export type { EncoderConfig, EncoderModel } from './model/types';
 export * from './exit';
+// The <ponder-classifier> class; import 'ponder-web/element' (dist/ponder-classifier.js) to define the tag.
+export { PonderClassifierElement } from './element/ponder-classifier';

@@ -1,0 +1,155 @@
+import { expect, test, type Page } from '@playwright/test';
+
+// The demo page (index.html) on a tiny random-weight model (tests/fixtures/demo-model: the bert-odd golden
+// checkpoint, 5 layers, with the hand-written WordPiece tokenizer and labels negative/positive). It has no exit
+// heads, so max-probability is the criterion that exits early, and Q-exit must be refused with a clear message.
+const MODEL = '/tests/fixtures/demo-model/';
+
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') console.log(`[browser] ${msg.text()}`);
+  });
+  return errors;
+}
+
+async function openDemo(page: Page, query: string): Promise<void> {
+  await page.goto(`/?${query}`);
+  await page.waitForFunction(() => (window as unknown as { demoReady?: boolean }).demoReady === true);
+}
+
+async function waitForModel(page: Page): Promise<void> {
+  await expect(page.locator('#model-status')).toContainText('Ready', { timeout: 120_000 });
+}
+
+async function exitLayerAfter(page: Page, action: () => Promise<void>): Promise<number> {
+  const before = await page.locator('#exit-layer').count();
+  await action();
+  if (before > 0) await expect(page.locator('#answer .hint')).toHaveCount(0, { timeout: 60_000 });
+  const exit = page.locator('#exit-layer');
+  await expect(exit).toBeVisible({ timeout: 60_000 });
+  return Number(await exit.getAttribute('data-exit-layer'));
+}
+
+test('demo: loads the model, classifies, shows the exit layer and the per-layer charts; a lower threshold exits earlier', async ({
+  page,
+}, testInfo) => {
+  const errors = collectErrors(page);
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  await openDemo(page, `model=${encodeURIComponent(MODEL)}&criterion=max-prob&threshold=0.99`);
+  await waitForModel(page);
+  await expect(page.locator('#model-info')).toContainText('5 layers');
+  // The model has no Lambda head: the Q-exit and PonderNet radios are disabled and say why.
+  const palbert = page.locator('input[name="criterion"][value="palbert"]');
+  await expect(palbert).toBeDisabled();
+  await expect(page.locator('label', { has: palbert })).toHaveAttribute('title', /Lambda head/);
+  await expect(page.locator('input[name="criterion"][value="max-prob"]')).toBeChecked();
+
+  await page.locator('#text').fill('the quick brown fox jumps over the dog.');
+  const high = await exitLayerAfter(page, () => page.locator('#classify-button').click());
+  await expect(page.locator('#verdict')).toContainText(/negative|positive/);
+  await expect(page.locator('#chart-probs svg').first()).toBeVisible();
+  await expect(page.locator('#chart-criterion svg').first()).toBeVisible();
+  await expect(page.locator('#layer-table tr')).toHaveCount(6); // header + 5 layers
+  expect(high).toBe(5); // τ = 0.99 is never reached by a random 2-class model
+
+  // Moving the threshold re-runs at once; τ = 0.5 (the lowest) exits at the first layer.
+  const low = await exitLayerAfter(page, () => page.locator('#threshold').fill('0.5'));
+  console.log(`max-prob exit layer: τ=0.99 → ${high}, τ=0.5 → ${low}`);
+  expect(low).toBeLessThan(high);
+  expect(low).toBe(1);
+  await expect(page.locator('#layer-table tr.skipped')).toHaveCount(4);
+
+  // Full depth ignores the threshold.
+  const full = await exitLayerAfter(page, () =>
+    page.locator('input[name="criterion"][value="none"]').check(),
+  );
+  expect(full).toBe(5);
+
+  // Keyboard: a focused chart reads out a layer.
+  await page.locator('#chart-probs').focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.locator('#layer-readout')).toContainText('Layer 1');
+
+  // Dataset mode on the built-in sample: trade-off curve and exit histogram.
+  await page.locator('input[name="criterion"][value="max-prob"]').check();
+  await page.locator('#dataset-sample').click();
+  await expect(page.locator('#dataset-summary')).toBeVisible({ timeout: 120_000 });
+  await expect(page.locator('#chart-tradeoff svg').first()).toBeVisible();
+  await expect(page.locator('#chart-histogram svg').first()).toBeVisible();
+  await expect(page.locator('#dataset-summary')).toContainText('accuracy');
+
+  const shot = testInfo.outputPath('demo.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach('demo', { path: shot, contentType: 'image/png' });
+  // The narrowest supported width still lays out (no horizontal overflow of the page).
+  await page.setViewportSize({ width: 360, height: 800 });
+  await page.waitForTimeout(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const narrow = testInfo.outputPath('demo-360.png');
+  await page.screenshot({ path: narrow, fullPage: true });
+  await testInfo.attach('demo-360px', { path: narrow, contentType: 'image/png' });
+  expect(overflow).toBeLessThanOrEqual(0);
+  expect(errors).toEqual([]);
+});
+
+test('demo: text containing HTML is shown as text', async ({ page }) => {
+  const errors = collectErrors(page);
+  const evil = '<img src=x onerror="window.__xss=1"> <b>bold</b> the fox';
+  await openDemo(page, `model=${encodeURIComponent(MODEL)}&criterion=none`);
+  await waitForModel(page);
+  await page.locator('#text').fill(evil);
+  await exitLayerAfter(page, () => page.locator('#classify-button').click());
+  await expect(page.locator('#answer-text')).toHaveText(`“${evil}”`);
+  expect(await page.locator('#answer img, #answer b').count()).toBe(0);
+  expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  expect(errors).toEqual([]);
+});
+
+test('demo: a criterion the model has no head for gives a specific message, and the page keeps working', async ({
+  page,
+}) => {
+  const errors = collectErrors(page);
+  await openDemo(page, `model=${encodeURIComponent(MODEL)}&criterion=palbert&text=hello%20world`);
+  await waitForModel(page);
+  const msg = page.locator('[data-notice="criterion"]');
+  await expect(msg).toContainText("cannot use the 'palbert' exit criterion");
+  await expect(msg).toContainText('Lambda head');
+  // It fell back to full depth and still classifies.
+  await expect(page.locator('input[name="criterion"][value="none"]')).toBeChecked();
+  await expect(page.locator('#exit-layer')).toHaveAttribute('data-exit-layer', '5', { timeout: 60_000 });
+  expect(errors).toEqual([]);
+});
+
+test('demo: a broken model URL says "Model not found", and the page keeps working', async ({ page }) => {
+  const errors = collectErrors(page);
+  await openDemo(page, `model=${encodeURIComponent('/tests/fixtures/no-such-model/')}`);
+  const msg = page.locator('[data-notice="model"]');
+  await expect(msg).toContainText('Model not found', { timeout: 60_000 });
+  await expect(msg).toContainText('no-such-model');
+  await expect(page.locator('#load-model')).toBeEnabled();
+  // Still responsive: an example fills the box and asks for a model instead of failing.
+  await page.locator('#examples button').first().click();
+  await expect(page.locator('#text')).not.toHaveValue('');
+  await expect(page.locator('[data-notice="classify"]')).toContainText('Load a model first');
+  expect(errors).toEqual([]);
+});
+
+test('demo: without WebGPU it says so and what to do, and the page keeps working', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
+  });
+  await openDemo(page, `model=${encodeURIComponent(MODEL)}`);
+  const msg = page.locator('[data-notice="model"]');
+  await expect(msg).toContainText('no WebGPU');
+  await expect(msg).toContainText('Chrome or Edge');
+  await expect(page.locator('#model-status')).toContainText('no WebGPU');
+  // Trying anyway gives the same specific message, not a crash.
+  await page.locator('#load-model').click();
+  await expect(msg).toContainText('no WebGPU');
+  await page.locator('input[name="criterion"][value="max-prob"]').check();
+  await expect(page.locator('#threshold')).toBeEnabled();
+  expect(errors).toEqual([]);
+});
