@@ -153,7 +153,7 @@ export function classProbabilityChart(rows: readonly LayerRow[], ctx: LayerChart
     color: { legend: true, domain: [...ctx.labels], range: CLASS_COLORS },
     marks: [
       ...backdrop(ctx, 1),
-      Plot.lineY(long, { x: 'layer', y: 'p', stroke: 'label', marker: 'dot' }),
+      Plot.lineY(long, { x: 'layer', y: 'p', stroke: 'label', z: 'label', marker: 'dot' }),
       Plot.ruleY([0]),
     ],
   });
@@ -232,7 +232,13 @@ export function tradeoffChart(
 ): Element {
   const criteria = [...new Set(points.map((p) => p.criterion))];
   const marks: Plot.Markish[] = [
-    Plot.lineY(points, { x: 'averageLayers', y: 'accuracy', stroke: 'criterion', sort: 'averageLayers' }),
+    Plot.lineY(points, {
+      x: 'averageLayers',
+      y: 'accuracy',
+      stroke: 'criterion',
+      z: 'criterion',
+      sort: 'averageLayers',
+    }),
     Plot.dot(points, { x: 'averageLayers', y: 'accuracy', stroke: 'criterion', r: 2.5 }),
   ];
   if (current) {
