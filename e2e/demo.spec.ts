@@ -4,6 +4,7 @@ import { expect, test, type Page } from '@playwright/test';
 // checkpoint, 5 layers, with the hand-written WordPiece tokenizer and labels negative/positive). It has no exit
 // heads, so max-probability is the criterion that exits early, and Q-exit must be refused with a clear message.
 const MODEL = '/tests/fixtures/demo-model/';
+const PONDER_MODEL = '/tests/fixtures/demo-model-ponder/';
 
 function collectErrors(page: Page): string[] {
   const errors: string[] = [];
@@ -91,6 +92,33 @@ test('demo: loads the model, classifies, shows the exit layer and the per-layer 
   await page.screenshot({ path: narrow, fullPage: true });
   await testInfo.attach('demo-360px', { path: narrow, contentType: 'image/png' });
   expect(overflow).toBeLessThanOrEqual(0);
+  expect(errors).toEqual([]);
+});
+
+test('demo: Q-exit on a model with a Lambda head draws λ_n, p(n), CDF_n against q; a lower q exits earlier', async ({
+  page,
+}) => {
+  const errors = collectErrors(page);
+  // tests/fixtures/demo-model-ponder: the same tiny BERT plus random PALBERT λ head and PABEE per-layer heads.
+  await openDemo(
+    page,
+    `model=${encodeURIComponent(PONDER_MODEL)}&criterion=palbert&threshold=0.99&text=hello%20world`,
+  );
+  await waitForModel(page);
+  for (const kind of ['palbert', 'pondernet-sample', 'pabee']) {
+    await expect(page.locator(`input[name="criterion"][value="${kind}"]`)).toBeEnabled();
+  }
+  await expect(page.locator('#exit-layer')).toBeVisible({ timeout: 60_000 });
+  const high = Number(await page.locator('#exit-layer').getAttribute('data-exit-layer'));
+  await expect(page.locator('#chart-exit svg').first()).toBeVisible();
+  await expect(page.locator('#chart-exit')).toContainText('CDF_n');
+  await expect(page.locator('#chart-exit')).toContainText('q = 0.99');
+  const low = await exitLayerAfter(page, () => page.locator('#threshold').fill('0.01'));
+  console.log(`palbert exit layer: q=0.99 → ${high}, q=0.01 → ${low}`);
+  expect(low).toBe(1); // CDF_1 = λ_1 > 0.01 for any λ_1 the random head gives (it is far from 0)
+  expect(low).toBeLessThan(high);
+  // The λ column of the table is filled for the layers that ran.
+  await expect(page.locator('#layer-table tr.exit td').nth(3)).not.toHaveText('—');
   expect(errors).toEqual([]);
 });
 

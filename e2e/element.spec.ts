@@ -180,3 +180,36 @@ test('element: without WebGPU it fires error no-webgpu and shows what to do', as
   ).toBeNull();
   expect(errors).toEqual([]);
 });
+
+test('element: Q-exit on a model with a Lambda head: layer events carry λ, p(n), CDF; a lower threshold exits earlier', async ({
+  page,
+}) => {
+  const errors = await instrument(page);
+  await page.goto(
+    `${BASE}/examples/index.html?model=${encodeURIComponent('/tests/fixtures/demo-model-ponder/')}`,
+  );
+  await waitForEvent(page, 'first', 'load');
+  const load = (await eventsOf(page, 'first')).find((e) => e.type === 'load')!.detail;
+  expect(load.supportedCriteria).toEqual(expect.arrayContaining(['palbert', 'pondernet-sample', 'pabee']));
+  const r = await page.evaluate(async () => {
+    type El = HTMLElement & { classify(t: string): Promise<{ exitLayer: number } | null> };
+    const el = document.getElementById('second') as El;
+    el.setAttribute('criterion', 'palbert');
+    el.setAttribute('threshold', '0.99');
+    const high = await el.classify('hello world');
+    el.setAttribute('threshold', '0.01');
+    const low = await el.classify('hello world');
+    return { high: high?.exitLayer ?? null, low: low?.exitLayer ?? null };
+  });
+  console.log(`element palbert: q=0.99 → ${r.high}, q=0.01 → ${r.low}`);
+  expect(r.low).toBe(1);
+  expect(r.low!).toBeLessThan(r.high!);
+  const layers = (await eventsOf(page, 'second')).filter((e) => e.type === 'layer');
+  expect(layers.length).toBeGreaterThan(0);
+  for (const l of layers) {
+    expect(typeof l.detail.lambda).toBe('number');
+    expect(typeof l.detail.cumulativeHalting).toBe('number');
+    expect(typeof l.detail.haltingProbability).toBe('number');
+  }
+  expect(errors).toEqual([]);
+});
