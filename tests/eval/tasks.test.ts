@@ -1,3 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EvalError } from '../../scripts/eval/errors';
 import {
@@ -174,5 +177,38 @@ describe('labels against the model', () => {
     );
     const base: ModelLabels = { numLabels: 0, labels: [], problemType: 'single_label_classification' };
     expect(badInput(() => resolveLabels(rows(['1']), TASKS['SST-2'], base, 'x'))).toMatch(/base model/);
+  });
+});
+
+// The real GLUE dev files of shared/data (beside the repository, as in CI): every row parses, with the official
+// row counts and label balance. Skipped, visibly, where shared/ is absent.
+const glue = fileURLToPath(new URL('../../../shared/data/glue', import.meta.url));
+describe.skipIf(!existsSync(glue))('shared GLUE dev files', () => {
+  const expected: [string, number, Record<string, number>, boolean][] = [
+    ['SST-2', 872, { 0: 428, 1: 444 }, false],
+    ['CoLA', 1043, { 0: 322, 1: 721 }, false],
+    ['MRPC', 408, { 0: 129, 1: 279 }, true],
+    ['RTE', 277, { 0: 146, 1: 131 }, true],
+    ['QNLI', 5463, { 0: 2702, 1: 2761 }, true],
+  ];
+  it.each(expected)('%s/dev.tsv: %i rows', (name, rows, balance, pairs) => {
+    const file = join(glue, name, 'dev.tsv');
+    const task = inferTask(file);
+    const examples = parseTsv(readFileSync(file, 'utf8'), task, file);
+    expect(examples).toHaveLength(rows);
+    expect(examples.every((e) => (e.pair !== undefined) === pairs)).toBe(true);
+    const labels = resolveLabels(examples, task, twoClass, file);
+    const counts: Record<string, number> = {};
+    for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
+    expect(counts).toEqual(balance);
+  });
+
+  it('STS-B/dev.tsv: 1500 scored pairs in [0, 5]', () => {
+    const file = join(glue, 'STS-B', 'dev.tsv');
+    const examples = parseTsv(readFileSync(file, 'utf8'), TASKS['STS-B'], file);
+    const scores = resolveLabels(examples, TASKS['STS-B'], regression, file);
+    expect(scores).toHaveLength(1500);
+    expect(Math.min(...scores)).toBe(0);
+    expect(Math.max(...scores)).toBe(5);
   });
 });
