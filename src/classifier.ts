@@ -7,14 +7,14 @@
  *   const [result] = await classifier.classify('a gorgeous, witty, seductive movie');
  *   result.label, result.exitLayer, result.layers[3].probabilities
  */
-import { Engine, type EncodedBatch, type EngineOptions } from './engine/engine';
+import { Engine, type EncodedBatch, type EngineLayer, type EngineOptions } from './engine/engine';
 import { PonderError } from './errors';
 import { requestGpu, type AdapterDescription, type GpuContext } from './gpu/device';
 import { getSharedGpu } from './gpu/shared';
 import { loadCheckpoint, type LoadFilesOptions, type ModelSource, type TextTokenizer } from './loading';
 import type { EncoderConfig, EncoderModel } from './model/types';
-import { evaluateExit, type ExitCriterion, type LayerOutputs } from './exit';
-import { layerResult, type ClassificationResult } from './results';
+import { argmax, type CriterionKind, type ExitCriterion } from './exit';
+import { layerResult, type ClassificationResult, type LayerEvent, type LayerResult } from './results';
 
 export interface LoadClassifierOptions extends LoadFilesOptions, EngineOptions {
   /**
@@ -33,11 +33,22 @@ export type ClassifierInput = string | { text: string; textPair?: string } | Tok
 
 export interface ClassifyOptions {
   /**
-   * How to pick the answer's layer from the per-layer results (default: full depth). Chosen per
-   * call; nothing is reloaded. Criteria that need exit heads the model lacks throw
-   * 'unsupported-criterion'.
+   * When to exit (default: config.json's `ponder.default_criterion`, else full depth). Decided on
+   * the GPU after each layer; once every example of the batch has exited, the remaining layers do
+   * no work. Chosen per call; nothing is recompiled or reloaded. Criteria that need exit heads the
+   * model lacks throw 'unsupported-criterion' before any GPU work.
    */
   criterion?: ExitCriterion;
+  /**
+   * 'single-submit' (default): the pass is one command buffer and one readback, and `onLayer`
+   * events come after it, in layer order. 'streaming': one submit and one small readback per
+   * layer, so events arrive while later layers run (L submits and L + 1 readbacks instead of 1 and 1).
+   */
+  mode?: 'single-submit' | 'streaming';
+  /** Called for every example and layer up to its exit. */
+  onLayer?: (event: LayerEvent) => void;
+  /** Data-set index of the first input (seeds PonderNet's sampled exit; default 0). */
+  firstExampleIndex?: number;
 }
 
 export interface TokenInput {
@@ -61,6 +72,17 @@ export class PonderClassifier {
     this.device = engine.adapter;
   }
 
+  /** The exit criteria this model's heads allow. */
+  get supportedCriteria(): CriterionKind[] {
+    return this.engine.supportedCriteria;
+  }
+
+  /** What classify() uses when a call names no criterion. */
+  get defaultCriterion(): ExitCriterion {
+    const declared = this.config.exitHeads?.defaultCriterion;
+    return declared ? ({ ...declared } as unknown as ExitCriterion) : { kind: 'none' };
+  }
+
   /** Weight storage on the GPU: 'f16' when the adapter supports it, else 'f32'. */
   get weightDtype(): 'f16' | 'f32' {
     return this.engine.weightDtype;
@@ -79,7 +101,10 @@ export class PonderClassifier {
     input: ClassifierInput | ClassifierInput[],
     options: ClassifyOptions = {},
   ): Promise<ClassificationResult[]> {
-    const criterion: ExitCriterion = options.criterion ?? { kind: 'none' };
+    const started = performance.now();
+    const criterion: ExitCriterion = options.criterion ?? this.defaultCriterion;
+    // Typed errors for a bad or unsupported criterion before anything is tokenized or run.
+    const head = this.engine.checkCriterion(criterion);
     const inputs = Array.isArray(input) ? input : [input];
     if (inputs.length === 0) throw new PonderError('invalid-input', 'classify() was given an empty batch.');
     const encoded = inputs.map((item, i) => this.encode(item, i));
@@ -96,29 +121,67 @@ export class PonderClassifier {
       (batch.tokenTypeIds as Uint32Array).set(e.types, i * seqLen);
       (batch.attentionMask as Uint32Array).set(e.mask, i * seqLen);
     });
-    const output = await this.engine.run(batch);
+    const onLayer = options.onLayer;
+    const output = await this.engine.run(batch, {
+      criterion,
+      ...(options.mode ? { mode: options.mode } : {}),
+      ...(options.firstExampleIndex !== undefined ? { exampleBase: options.firstExampleIndex } : {}),
+      ...(onLayer
+        ? {
+            onLayer: (e) =>
+              onLayer({ exampleIndex: e.exampleIndex, layer: this.toLayerResult(e.layer), exited: e.exited }),
+          }
+        : {}),
+    });
+    const totalMs = performance.now() - started;
+    let gpuMs: number | undefined;
+    for (const w of output.work) {
+      if (w.layerMs) gpuMs = (gpuMs ?? 0) + (w.embeddingMs ?? 0) + w.layerMs.reduce((a, b) => a + b, 0);
+    }
     return encoded.map((e, i) => {
-      const layers = output.logits[i]!.map((logits, l) => layerResult(this.config, l + 1, logits));
-      const regression = this.config.problemType === 'regression';
-      const outputs: LayerOutputs = regression
-        ? { numLayers: layers.length, values: layers.map((l) => l.score) }
-        : { numLayers: layers.length, probs: layers.map((l) => l.probabilities) };
-      // The exit layer is decided here, on the CPU, from all layers' results.
-      const exit = evaluateExit(outputs, criterion, { exampleIndex: i });
-      const final = layers[exit.exitLayer - 1]!;
+      const x = output.examples[i]!;
+      const layers = x.layers.map((l) => this.toLayerResult(l));
+      const final = layers[x.exitLayer - 1]!;
+      let { label, score } = final;
+      if (head === 'per-layer' && final.headProbabilities) {
+        // PABEE-style criteria answer with the exit layer's own classifier.
+        if (this.config.problemType === 'regression') {
+          score = x.layers[x.exitLayer - 1]!.headLogits![0]!;
+        } else {
+          const best = argmax(final.headProbabilities);
+          label = this.config.labels[best] ?? `LABEL_${best}`;
+          score = final.headProbabilities[best]!;
+        }
+      }
       return {
         text: e.text,
-        label: final.label,
-        score: final.score,
-        exitLayer: final.layer,
+        label,
+        score,
+        exitLayer: x.exitLayer,
         criterion,
         numLayers: this.config.numHiddenLayers,
         layers,
+        skippedLayers: x.skippedLayers,
+        timing: gpuMs === undefined ? { totalMs } : { totalMs, gpuMs },
         truncated: e.truncated,
         tokenCount: e.tokenCount,
         device: this.device,
       };
     });
+  }
+
+  private toLayerResult(l: EngineLayer): LayerResult {
+    const probs = l.probabilities.length ? l.probabilities : undefined;
+    const r = layerResult(this.config, l.layer, l.logits, probs);
+    if (l.lambda !== undefined) {
+      r.lambda = l.lambda;
+      r.haltingProbability = l.haltingProbability!;
+      r.cumulativeHalting = l.cumulativeHalting!;
+    }
+    if (l.headProbabilities) r.headProbabilities = l.headProbabilities;
+    if (l.gate !== undefined) r.gate = l.gate;
+    if (l.gpuTimeMs !== undefined) r.gpuTimeMs = l.gpuTimeMs;
+    return r;
   }
 
   /** Frees this classifier's GPU buffers. A shared device stays alive for the others. */

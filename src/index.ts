@@ -7,7 +7,7 @@
  */
 export { loadClassifier, createClassifier, PonderClassifier } from './classifier';
 export type { ClassifierInput, ClassifyOptions, LoadClassifierOptions, TokenInput } from './classifier';
-export type { ClassificationResult, LayerResult } from './results';
+export type { ClassificationResult, LayerEvent, LayerResult } from './results';
 export { PonderError, isPonderError } from './errors';
 export type { PonderErrorCode } from './errors';
 export { requestGpu } from './gpu/device';

@@ -16,6 +16,27 @@ export interface LayerResult {
   label: string;
   /** The probability of `label`, or the regression value. */
   score: number;
+  /** λ_n, the λ head's conditional exit probability (models with a λ head). */
+  lambda?: number;
+  /** p(n) = λ_n ∏_{i<n}(1 − λ_i) (models with a λ head). */
+  haltingProbability?: number;
+  /** CDF_n = Σ_{j≤n} p(j), what PALBERT's Q-exit compares with q (models with a λ head). */
+  cumulativeHalting?: number;
+  /** Probabilities of this layer's own classifier (models with PABEE per-layer heads). */
+  headProbabilities?: number[];
+  /** g_n of this layer's exit gate (models with gates). */
+  gate?: number;
+  /** GPU time of this layer for the whole batch, in ms (adapters with timestamp-query). */
+  gpuTimeMs?: number;
+}
+
+/** What `onLayer` receives, per example and layer. */
+export interface LayerEvent {
+  /** Index of the example in the classify() call's input. */
+  exampleIndex: number;
+  layer: LayerResult;
+  /** True at the example's exit layer (its last event). */
+  exited: boolean;
 }
 
 export interface ClassificationResult {
@@ -29,8 +50,15 @@ export interface ClassificationResult {
   /** The exit criterion that chose `exitLayer`. */
   criterion: ExitCriterion;
   numLayers: number;
-  /** Results for every layer that ran. */
+  /** Results for layers 1..exitLayer (after the exit nothing is computed for this example). */
   layers: LayerResult[];
+  /**
+   * Layers after the exit that did no GPU work at all. In a batch the layers run until every
+   * example has exited, so this counts the layers after the batch's last exit.
+   */
+  skippedLayers: number;
+  /** Wall time of the classify() call, and the GPU time of its passes where timestamp-query exists. */
+  timing?: { totalMs: number; gpuMs?: number };
   /** True when the text was longer than the model's positions and was cut. */
   truncated: boolean;
   /** Tokens fed to the model, special tokens included. */
@@ -39,11 +67,20 @@ export interface ClassificationResult {
   device: AdapterDescription;
 }
 
-export function layerResult(config: EncoderConfig, layer: number, logits: number[]): LayerResult {
+/**
+ * One layer's result. `probabilities`: those the GPU's exit kernel computed (what its decision
+ * used); computed here from the logits when absent.
+ */
+export function layerResult(
+  config: EncoderConfig,
+  layer: number,
+  logits: number[],
+  probabilities?: number[],
+): LayerResult {
   if (config.problemType === 'regression') {
     return { layer, logits, probabilities: [], label: 'score', score: logits[0] ?? NaN };
   }
-  const probabilities =
+  probabilities ??=
     config.problemType === 'multi_label_classification'
       ? logits.map((x) => 1 / (1 + Math.exp(-x)))
       : softmax(logits);

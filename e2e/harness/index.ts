@@ -5,8 +5,9 @@
 import * as gpu from './gpu';
 import * as kernels from './kernels';
 import * as engine from './engine';
+import * as exit from './exit';
 
-const harness = { ...gpu, ...kernels, ...engine };
+const harness = { ...gpu, ...kernels, ...engine, ...exit };
 (window as unknown as { harness: typeof harness }).harness = harness;
 (window as unknown as { harnessReady: boolean }).harnessReady = true;
 

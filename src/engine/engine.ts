@@ -3,13 +3,24 @@
  * keeps execution plans per (batch, sequence-length) bucket, and runs forward passes one at a
  * time (calls are queued, never interleaved, so plan buffers are never clobbered).
  */
+import { encodeCriterion, REC, RECORD_HEAD, STATE_WORDS } from '../../shaders/exit';
 import type { WeightDtype } from '../../shaders/kernel';
 import { PonderError } from '../errors';
+import {
+  checkSupported,
+  criteriaSupportedBy,
+  validateCriterion,
+  type AvailableHeads,
+  type CriterionKind,
+  type ExitCriterion,
+  type HeadSource,
+  type OutputsInfo,
+} from '../exit/criteria';
 import type { AdapterDescription, GpuContext } from '../gpu/device';
 import type { EncoderConfig, EncoderModel } from '../model/types';
 import { uploadWeights, type GpuWeights } from './gpu-weights';
 import { createKernels, type EngineKernels } from './kernels';
-import { ExecutionPlan } from './plan';
+import { ExecutionPlan, type DepthSlice, type PlanOutput, type RunMode } from './plan';
 
 /** Token-level input for a batch, right-padded to `seqLen`. */
 export interface EncodedBatch {
@@ -20,13 +31,84 @@ export interface EncodedBatch {
   attentionMask?: Uint32Array | number[];
 }
 
+/** One layer of one example, as the GPU computed it. */
+export interface EngineLayer {
+  /** 1-based. */
+  layer: number;
+  /** The shared head's logits. */
+  logits: number[];
+  /** The shared head's probabilities as the exit kernel computed them (f32); [] for regression. */
+  probabilities: number[];
+  /** PABEE's per-layer head, when the model has one. */
+  headLogits?: number[];
+  headProbabilities?: number[];
+  /** λ_n, p(n) and CDF_n, when the model has a λ head. */
+  lambda?: number;
+  haltingProbability?: number;
+  cumulativeHalting?: number;
+  /** g_n, when the model has a gate at this layer. */
+  gate?: number;
+  /** What the criterion tested at this layer (src/exit's `statistic`); NaN where it tests nothing. */
+  statistic: number;
+  /** GPU time of this depth for the example's whole batch, where timestamp-query exists. */
+  gpuTimeMs?: number;
+}
+
+export interface EngineExample {
+  /** 1-based layer the exit kernel chose; `layers` runs 1..exitLayer. */
+  exitLayer: number;
+  /** True when the criterion fired (false: ran to the last layer). */
+  fired: boolean;
+  /** The head the criterion read and the answer comes from. */
+  head: HeadSource;
+  layers: EngineLayer[];
+  /** Layers of this example's batch after the exit that did no work at all (counter = 0). */
+  skippedLayers: number;
+}
+
+export interface EngineLayerEvent {
+  /** Index in the input batch. */
+  exampleIndex: number;
+  layer: EngineLayer;
+  /** True at the example's exit layer. */
+  exited: boolean;
+}
+
+/** Proof of savings for one plan run (one padded batch). */
+export interface BatchWork {
+  /** Real examples in the batch. */
+  examples: number;
+  /** Token rows each depth's kernels processed (0: the depth was skipped), from the GPU's counter. */
+  rowsPerLayer: number[];
+  /** Examples still running (not yet exited) at each depth. */
+  runningPerLayer: number[];
+  /** GPU time per depth in ms (timestamp-query; quantized on some browsers). */
+  layerMs?: number[];
+  /** GPU time of the embeddings pass. */
+  embeddingMs?: number;
+}
+
 export interface EngineOutput {
-  /** Per-layer logits for each example: [example][layer][label]. */
+  /** Per-layer logits for each example, layers 1..exitLayer: [example][layer][label]. */
   logits: number[][][];
-  /** Per-layer pooled [CLS] states when requested: [example][layer][hidden]. */
+  /** Per-layer pooled [CLS] states when requested: [example][layer][hidden] (all layers that ran). */
   pooled?: number[][][];
   /** The padded bucket the pass ran at. */
   bucket: { batch: number; seqLen: number };
+  examples: EngineExample[];
+  work: BatchWork[];
+}
+
+export interface RunOptions {
+  readPooled?: boolean;
+  /** Default: every layer ('none'). */
+  criterion?: ExitCriterion;
+  /** Data-set index of input example 0 (seeds PonderNet's draws; default 0). */
+  exampleBase?: number;
+  /** 'single-submit' (default): one submit, one readback; 'streaming': per-layer readbacks. */
+  mode?: RunMode;
+  /** Per layer and example; during the pass in streaming mode, after it otherwise (layer order). */
+  onLayer?: (event: EngineLayerEvent) => void;
 }
 
 export interface EngineOptions {
@@ -131,10 +213,64 @@ export class Engine {
     });
   }
 
+  /** The exit heads this model has (what src/exit's criteria may use). */
+  get availableHeads(): Required<AvailableHeads> {
+    const exit = this.weights.exit;
+    const regression = this.config.problemType === 'regression';
+    return {
+      lambdas: exit?.lambda !== undefined,
+      gates: (exit?.numGates ?? 0) > 0,
+      perLayerHeads: exit?.heads !== undefined,
+      sharedHead: this.weights.classifier !== undefined,
+      regression,
+    };
+  }
+
+  /** The criteria this model's heads allow. */
+  get supportedCriteria(): CriterionKind[] {
+    if (!this.weights.classifier) return ['none'];
+    return criteriaSupportedBy(this.availableHeads);
+  }
+
+  /**
+   * Checks a criterion against the model (parameters, and the heads it needs) and returns the head
+   * it reads. Throws PonderError 'invalid-input' / 'unsupported-criterion'; touches no GPU state.
+   */
+  checkCriterion(criterion: ExitCriterion): HeadSource {
+    const L = this.config.numHiddenLayers;
+    validateCriterion(criterion, L);
+    if (!this.weights.classifier && criterion.kind !== 'none') {
+      throw new PonderError(
+        'unsupported-criterion',
+        `exit criterion '${criterion.kind}' needs a classifier; this is a base model (supports: none)`,
+      );
+    }
+    const info: OutputsInfo = {
+      numLayers: L,
+      task: this.config.problemType === 'regression' ? 'regression' : 'classification',
+      numClasses: this.config.numLabels,
+      available: this.availableHeads,
+    };
+    return checkSupported(criterion, info);
+  }
+
   /** Runs a forward pass over a token batch; results are per example, per layer. */
-  run(input: EncodedBatch, options: { readPooled?: boolean } = {}): Promise<EngineOutput> {
+  run(input: EncodedBatch, options: RunOptions = {}): Promise<EngineOutput> {
     const checked = this.validate(input);
-    return this.enqueue(() => this.runNow(checked, options));
+    // Criterion errors surface here, before anything is queued or touches the GPU.
+    const criterion = options.criterion ?? { kind: 'none' };
+    const head = this.checkCriterion(criterion);
+    const base = options.exampleBase ?? 0;
+    if (!Number.isInteger(base) || base < 0 || base > 0xffffffff) {
+      throw new PonderError('invalid-input', `exampleBase must be an integer in [0, 2^32), got ${base}`);
+    }
+    if (options.mode !== undefined && options.mode !== 'single-submit' && options.mode !== 'streaming') {
+      throw new PonderError(
+        'invalid-input',
+        `mode must be 'single-submit' or 'streaming', got ${String(options.mode)}`,
+      );
+    }
+    return this.enqueue(() => this.runNow(checked, { ...options, criterion, exampleBase: base }, head));
   }
 
   dispose(): void {
@@ -241,45 +377,166 @@ export class Engine {
 
   private async runNow(
     input: Required<EncodedBatch>,
-    options: { readPooled?: boolean },
+    options: RunOptions & { criterion: ExitCriterion; exampleBase: number },
+    head: HeadSource,
   ): Promise<EngineOutput> {
     const seqLen = this.bucketFor(input.seqLen);
-    const logits: number[][][] = [];
+    const result: EngineOutput = { logits: [], bucket: { batch: 0, seqLen }, examples: [], work: [] };
     const pooled: number[][][] = [];
-    let bucketBatch = 0;
+    const useHeads = head === 'per-layer';
     for (let start = 0; start < input.batch; start += this.maxBatch) {
       const count = Math.min(this.maxBatch, input.batch - start);
       const batch = this.batchBucket(count);
-      bucketBatch = Math.max(bucketBatch, batch);
+      result.bucket.batch = Math.max(result.bucket.batch, batch);
       const padded = padBatch(input, start, count, batch, seqLen);
+      const onLayer = options.onLayer;
       this.device.pushErrorScope('out-of-memory');
       this.device.pushErrorScope('validation');
-      let out;
+      let out: PlanOutput;
+      let plan: ExecutionPlan;
       try {
-        const plan = this.planFor(batch, seqLen);
-        out = await plan.run(padded, options);
+        plan = this.planFor(batch, seqLen);
+        const decode = new Decoder(this.config, plan, this.weights.exit?.numGates ?? 0);
+        const criterion = encodeCriterion(options.criterion, useHeads, options.exampleBase + start, count);
+        const streaming = options.mode === 'streaming' && plan.exitEnabled;
+        out = await plan.run(padded, {
+          readPooled: options.readPooled === true,
+          criterion,
+          mode: streaming ? 'streaming' : 'single-submit',
+          onDepth:
+            streaming && onLayer
+              ? (depth, slice) => {
+                  for (let e = 0; e < count; e++) {
+                    const layer = decode.fromSlice(slice, depth, e);
+                    if (layer) onLayer({ exampleIndex: start + e, layer: layer.layer, exited: layer.exits });
+                  }
+                }
+              : undefined,
+        });
+        const { examples, work } = decode.fromOutput(out, count, head);
+        result.work.push(work);
+        examples.forEach((x) => {
+          result.examples.push(x);
+          result.logits.push(x.layers.map((l) => l.logits));
+        });
+        if (!streaming && onLayer) {
+          // Single submit: the same events, after the pass, in layer order.
+          const deepest = Math.max(...examples.map((x) => x.exitLayer));
+          for (let l = 0; l < deepest; l++) {
+            examples.forEach((x, e) => {
+              const layer = x.layers[l];
+              if (layer) onLayer({ exampleIndex: start + e, layer, exited: l + 1 === x.exitLayer });
+            });
+          }
+        }
       } finally {
         await popScopes(this.device, 'running a forward pass');
       }
-      const { numHiddenLayers: L, numLabels: C, hiddenSize: H } = this.config;
-      for (let e = 0; e < count; e++) {
-        const perLayer: number[][] = [];
-        const perLayerPooled: number[][] = [];
-        for (let l = 0; l < L; l++) {
-          if (out.logits.length)
-            perLayer.push(Array.from(out.logits.subarray((l * batch + e) * C, (l * batch + e + 1) * C)));
-          if (out.pooled)
-            perLayerPooled.push(
-              Array.from(out.pooled.subarray((l * batch + e) * H, (l * batch + e + 1) * H)),
-            );
+      if (out.pooled) {
+        const H = this.config.hiddenSize;
+        for (let e = 0; e < count; e++) {
+          const layersRun = result.examples[start + e]!.layers.length;
+          pooled.push(
+            Array.from({ length: layersRun }, (_, l) =>
+              Array.from(out.pooled!.subarray((l * batch + e) * H, (l * batch + e + 1) * H)),
+            ),
+          );
         }
-        logits.push(perLayer);
-        if (out.pooled) pooled.push(perLayerPooled);
       }
     }
-    const result: EngineOutput = { logits, bucket: { batch: bucketBatch, seqLen } };
     if (pooled.length) result.pooled = pooled;
     return result;
+  }
+}
+
+/** Turns a plan's flat readback into per-example, per-layer results. */
+class Decoder {
+  private readonly C: number;
+  private readonly R: number;
+  private readonly B: number;
+  private readonly regression: boolean;
+
+  constructor(
+    private readonly config: EncoderConfig,
+    private readonly plan: ExecutionPlan,
+    private readonly numGates: number,
+  ) {
+    this.C = config.numLabels;
+    this.R = plan.recordFloats;
+    this.B = plan.batch;
+    this.regression = config.problemType === 'regression';
+  }
+
+  /** Layer `depth` of example e from one depth's streamed slice; null if e had already exited. */
+  fromSlice(slice: DepthSlice, depth: number, e: number): { layer: EngineLayer; exits: boolean } | null {
+    const rec = slice.records.subarray(e * this.R, (e + 1) * this.R);
+    if (rec[REC.live] !== 1) return null;
+    const logits = slice.logits.subarray(e * this.C, (e + 1) * this.C);
+    const heads = slice.headLogits?.subarray(e * this.C, (e + 1) * this.C);
+    return { layer: this.layer(depth, logits, rec, heads), exits: rec[REC.exits] === 1 };
+  }
+
+  fromOutput(
+    out: PlanOutput,
+    count: number,
+    head: HeadSource,
+  ): { examples: EngineExample[]; work: BatchWork } {
+    const L = this.config.numHiddenLayers;
+    const { B, C, R } = this;
+    const work: BatchWork = {
+      examples: count,
+      rowsPerLayer: Array.from(out.counters.subarray(0, L)),
+      runningPerLayer: Array.from(out.counters.subarray(L, 2 * L)),
+    };
+    if (out.passMs) {
+      work.embeddingMs = out.passMs[0]!;
+      work.layerMs = out.passMs.slice(1);
+    }
+    const skipped = this.plan.exitEnabled ? work.rowsPerLayer.filter((r) => r === 0).length : 0;
+    const examples: EngineExample[] = [];
+    for (let e = 0; e < count; e++) {
+      const exitLayer = this.plan.exitEnabled ? out.state[e * STATE_WORDS + 5]! : L;
+      const fired = this.plan.exitEnabled && out.state[e * STATE_WORDS + 6] === 1;
+      const layers: EngineLayer[] = [];
+      for (let l = 0; l < exitLayer; l++) {
+        const row = l * B + e;
+        const logits = out.logits.subarray(row * C, (row + 1) * C);
+        const rec = this.plan.exitEnabled ? out.records.subarray(row * R, (row + 1) * R) : null;
+        const heads = out.headLogits?.subarray(row * C, (row + 1) * C);
+        const layer = this.layer(l, logits, rec, heads);
+        if (work.layerMs) layer.gpuTimeMs = work.layerMs[l]!;
+        layers.push(layer);
+      }
+      examples.push({ exitLayer, fired, head, layers, skippedLayers: skipped });
+    }
+    return { examples, work };
+  }
+
+  private layer(
+    depth: number,
+    logits: Float32Array,
+    rec: Float32Array | null,
+    headLogits: Float32Array | undefined,
+  ): EngineLayer {
+    const C = this.C;
+    const probs = (at: number) => (rec && !this.regression ? Array.from(rec.subarray(at, at + C)) : []);
+    const layer: EngineLayer = {
+      layer: depth + 1,
+      logits: Array.from(logits),
+      probabilities: probs(RECORD_HEAD),
+      statistic: rec ? rec[REC.statistic]! : NaN,
+    };
+    if (headLogits) {
+      layer.headLogits = Array.from(headLogits);
+      layer.headProbabilities = probs(RECORD_HEAD + C);
+    }
+    if (rec && !Number.isNaN(rec[REC.lambda]!)) {
+      layer.lambda = rec[REC.lambda]!;
+      layer.haltingProbability = rec[REC.p]!;
+      layer.cumulativeHalting = rec[REC.cdf]!;
+    }
+    if (rec && depth < this.numGates) layer.gate = rec[REC.gate]!;
+    return layer;
   }
 }
 

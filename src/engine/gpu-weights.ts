@@ -45,6 +45,8 @@ export interface GpuWeights {
   layers: GpuLayer[];
   pooler?: GpuLinear;
   classifier?: GpuLinear;
+  /** Exit heads (`ponder.*`): λ MLP, per-layer classifiers, gates packed as [a0..a3, b] per layer. */
+  exit?: { lambda?: GpuLinear[]; heads?: GpuLinear[]; gateParams?: GPUBuffer; numGates: number };
   /** Bytes of GPU memory these buffers hold. */
   bytes: number;
   destroy(): void;
@@ -102,6 +104,21 @@ export function uploadWeights(device: GPUDevice, model: EncoderModel, dtype: Wei
   }
   if (weights.pooler) result.pooler = linear('pooler', weights.pooler);
   if (weights.classifier) result.classifier = linear('classifier', weights.classifier);
+  const heads = weights.exitHeads;
+  if (heads) {
+    const exit: NonNullable<GpuWeights['exit']> = { numGates: heads.gates?.length ?? 0 };
+    if (heads.lambda) exit.lambda = heads.lambda.map((l, i) => linear(`ponder.lambda.${i}`, l));
+    if (heads.heads) exit.heads = heads.heads.map((l, n) => linear(`ponder.heads.${n}`, l));
+    if (heads.gates?.length) {
+      const packed = new Float32Array(heads.gates.length * 5);
+      heads.gates.forEach((g, n) => {
+        packed.set(g.weight.data.subarray(0, 4), n * 5);
+        packed[n * 5 + 4] = g.bias.data[0]!;
+      });
+      exit.gateParams = upload('ponder.gates', packed);
+    }
+    result.exit = exit;
+  }
   result.bytes = bytes;
   return result;
 }

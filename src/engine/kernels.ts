@@ -5,6 +5,7 @@
 import { AddLayerNormKernel } from '../../shaders/layernorm';
 import { AttentionKernel } from '../../shaders/attention';
 import { EmbeddingKernel } from '../../shaders/embeddings';
+import { ExitKernel } from '../../shaders/exit';
 import type { WeightDtype } from '../../shaders/kernel';
 import { MatmulKernel } from '../../shaders/matmul';
 import type { EncoderConfig } from '../model/types';
@@ -19,6 +20,8 @@ export interface EngineKernels {
   pooler: MatmulKernel;
   attention: AttentionKernel;
   addLayerNorm: AddLayerNormKernel;
+  /** Exit decision, λ-head input and work counter (shaders/exit.wgsl). */
+  exit: ExitKernel;
 }
 
 export async function createKernels(
@@ -26,13 +29,14 @@ export async function createKernels(
   config: EncoderConfig,
   weightDtype: WeightDtype,
 ): Promise<EngineKernels> {
-  const [embedding, linear, activated, pooler, attention, addLayerNorm] = await Promise.all([
+  const [embedding, linear, activated, pooler, attention, addLayerNorm, exit] = await Promise.all([
     EmbeddingKernel.create(device, weightDtype),
     MatmulKernel.create(device, { weightDtype, activation: 'none' }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct }),
     MatmulKernel.create(device, { weightDtype, activation: 'tanh' }),
     AttentionKernel.create(device),
     AddLayerNormKernel.create(device),
+    ExitKernel.create(device),
   ]);
-  return { embedding, linear, activated, pooler, attention, addLayerNorm };
+  return { embedding, linear, activated, pooler, attention, addLayerNorm, exit };
 }

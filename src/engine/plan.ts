@@ -2,8 +2,24 @@
  * An execution plan: everything one forward pass needs for one (batch, sequence length) bucket,
  * built once and replayed. Activation buffers are allocated here and never again for this shape;
  * bind groups are created here, and ALBERT's shared layers reuse the same ones at every depth.
- * A forward pass is one compute pass in one command buffer, with one readback at the end.
+ *
+ * Order of one pass (one compute pass per depth, all in one command buffer, one readback):
+ *   pass 0: embeddings (+ ALBERT's E → H projection)
+ *   pass n (depth n − 1): count · layer kernels · pooler → z_n · shared classifier · per-layer head ·
+ *                         [gather u_n] · λ MLP · decide
+ * Early exit: every dispatch of depths 2..L is indirect, its workgroup counts read from the
+ * `indirect` buffer, which the CPU fills with the full counts before each pass. `decide` (the exit
+ * kernel) keeps each example's exit state and, once every example of the batch has exited, writes
+ * zeros over the counts of all later depths: from then on the pass does no work at all. In a batch,
+ * an example that exited is frozen (its state and records stop changing) but its rows are still
+ * computed by the layer kernels until the whole batch has exited.
+ *
+ * Streaming mode: one command buffer and submit per depth, each followed by a copy of that depth's
+ * small results (logits, head outputs, exit records, state) into its own staging buffer, so the
+ * caller gets each layer while later ones run; the last one also carries the full readback. Cost:
+ * L submits and L + 1 mapAsync instead of 1 and 1; the GPU never waits on the CPU in either mode.
  */
+import { CRITERION_BYTES, RECORD_HEAD, STATE_WORDS } from '../../shaders/exit';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import type { EncoderConfig } from '../model/types';
 import { layerSchedule } from '../model/types';
@@ -18,11 +34,42 @@ export interface PlanInput {
   attentionMask: Uint32Array;
 }
 
+export type RunMode = 'single-submit' | 'streaming';
+
+export interface PlanRunOptions {
+  readPooled?: boolean;
+  /** The criterion uniform (shaders/exit.ts encodeCriterion); default: run every layer. */
+  criterion?: ArrayBuffer;
+  mode?: RunMode;
+  /** Streaming mode: called with each depth's results as soon as they are back. */
+  onDepth?: (depth: number, slice: DepthSlice) => void;
+}
+
+/** One depth's results for the whole padded batch. */
+export interface DepthSlice {
+  /** [batch][numLabels] */
+  logits: Float32Array;
+  /** [batch][recordFloats] (see exit.wgsl) */
+  records: Float32Array;
+  /** [batch][numLabels] per-layer heads' logits, when the model has them. */
+  headLogits?: Float32Array;
+}
+
 export interface PlanOutput {
   /** Per-layer logits, [numLayers][batch][numLabels] flattened. Empty when there is no classifier. */
   logits: Float32Array;
   /** Per-layer pooled [CLS] states, [numLayers][batch][hidden] flattened, when requested. */
   pooled?: Float32Array;
+  /** Exit records, [numLayers][batch][recordFloats]; empty without a classifier. */
+  records: Float32Array;
+  /** Per-layer heads' logits [numLayers][batch][numLabels], when the model has them. */
+  headLogits?: Float32Array;
+  /** Exit state per example, [batch][STATE_WORDS] (exitLayer at word 5, fired at 6). */
+  state: Uint32Array;
+  /** [0, L): token rows processed per depth; [L, 2L): examples still running at that depth. */
+  counters: Uint32Array;
+  /** GPU time of pass 0 (embeddings) and of each depth, in ms, where timestamp-query exists. */
+  passMs?: number[];
 }
 
 export class ExecutionPlan {
@@ -30,6 +77,10 @@ export class ExecutionPlan {
   readonly seqLen: number;
   /** Bytes of GPU memory the plan's activation buffers hold. */
   readonly bytes: number;
+  /** Floats per exit record: RECORD_HEAD + 2 × numLabels. */
+  readonly recordFloats: number;
+  /** False for a model without a classifier: no exit machinery, every dispatch direct. */
+  readonly exitEnabled: boolean;
 
   private readonly device: GPUDevice;
   private readonly config: EncoderConfig;
@@ -39,9 +90,27 @@ export class ExecutionPlan {
   private readonly mask: GPUBuffer;
   private readonly logits: GPUBuffer;
   private readonly pooled: GPUBuffer;
-  private readonly logitsStaging: GPUBuffer | null;
   private readonly pooledStaging: GPUBuffer;
-  private readonly dispatches: KernelDispatch[];
+  private readonly scratch: GPUBuffer;
+  private readonly state: GPUBuffer;
+  private readonly records: GPUBuffer;
+  private readonly indirect: GPUBuffer;
+  private readonly indirectNext: GPUBuffer;
+  /** Bytes of indirect arguments per depth. */
+  private readonly slotBytes: number;
+  private readonly counters: GPUBuffer;
+  private readonly criterion: GPUBuffer;
+  private readonly staging: GPUBuffer;
+  private readonly depthStaging: GPUBuffer[] = [];
+  private readonly sections: { name: string; src: GPUBuffer; bytes: number; at: number }[] = [];
+  private readonly querySet: GPUQuerySet | null = null;
+  private readonly queryResolve: GPUBuffer | null = null;
+  /** Pass 0 (embeddings) then one per depth. */
+  private readonly passes: KernelDispatch[][];
+  private readonly initialIndirect: Uint32Array;
+  private readonly initialState: Uint32Array;
+  private readonly headOffset: number;
+  private readonly hasHeads: boolean;
 
   constructor(
     device: GPUDevice,
@@ -58,30 +127,26 @@ export class ExecutionPlan {
     const rows = batch * seqLen;
     const { hiddenSize: H, embeddingSize: E, intermediateSize: I, numHiddenLayers: L } = config;
     const C = weights.classifier ? config.numLabels : 0;
+    this.exitEnabled = C > 0 && weights.pooler !== undefined;
+    const exitWeights = this.exitEnabled ? weights.exit : undefined;
+    this.hasHeads = exitWeights?.heads !== undefined;
+    this.recordFloats = RECORD_HEAD + 2 * Math.max(C, 1);
     let bytes = 0;
-    const storage = (label: string, elements: number, extraUsage = 0) => {
-      const size = Math.max(16, Math.ceil((elements * 4) / 16) * 16);
-      const buffer = device.createBuffer({
-        label: `plan${batch}x${seqLen}.${label}`,
-        size,
-        usage: GPUBufferUsage.STORAGE | extraUsage,
-      });
+    const allocate = (label: string, byteSize: number, usage: number) => {
+      const size = Math.max(16, Math.ceil(byteSize / 16) * 16);
+      const buffer = device.createBuffer({ label: `plan${batch}x${seqLen}.${label}`, size, usage });
       this.buffers.push(buffer);
-      bytes += size;
+      if (!(usage & GPUBufferUsage.MAP_READ)) bytes += size;
       return buffer;
     };
-    const staging = (label: string, elements: number) => {
-      const buffer = device.createBuffer({
-        label: `plan${batch}x${seqLen}.${label}`,
-        size: Math.max(16, Math.ceil((elements * 4) / 16) * 16),
-        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      });
-      this.buffers.push(buffer);
-      return buffer;
-    };
-
     const COPY_DST = GPUBufferUsage.COPY_DST;
     const COPY_SRC = GPUBufferUsage.COPY_SRC;
+    const STORAGE = GPUBufferUsage.STORAGE;
+    const storage = (label: string, elements: number, extraUsage = 0) =>
+      allocate(label, elements * 4, STORAGE | extraUsage);
+    const staging = (label: string, byteSize: number) =>
+      allocate(label, byteSize, GPUBufferUsage.MAP_READ | COPY_DST);
+
     this.inputIds = storage('inputIds', rows, COPY_DST);
     this.tokenTypeIds = storage('tokenTypeIds', rows, COPY_DST);
     this.mask = storage('mask', rows, COPY_DST);
@@ -92,13 +157,26 @@ export class ExecutionPlan {
     const projected = storage('projected', rows * H);
     const intermediate = storage('intermediate', rows * I);
     this.pooled = storage('pooled', L * batch * H, COPY_SRC);
-    this.logits = storage('logits', Math.max(1, L * batch * C), COPY_SRC);
-    this.logitsStaging = C > 0 ? staging('logitsStaging', L * batch * C) : null;
-    this.pooledStaging = staging('pooledStaging', L * batch * H);
+    this.logits = storage('logits', Math.max(1, L * batch * C), COPY_SRC | COPY_DST);
+    this.pooledStaging = staging('pooledStaging', L * batch * H * 4);
+    // λ logits [L][batch] then the per-layer heads' logits [L][batch][C].
+    this.headOffset = L * batch;
+    this.scratch = storage('exitScratch', L * batch * (1 + Math.max(C, 1)), COPY_SRC);
+    this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST);
+    this.records = storage('exitRecords', L * batch * this.recordFloats, COPY_SRC | COPY_DST);
+    this.counters = storage('workCounters', 2 * L, COPY_SRC | COPY_DST);
+    this.criterion = allocate('criterion', CRITERION_BYTES, GPUBufferUsage.UNIFORM | COPY_DST);
+    const gateParams = exitWeights?.gateParams ?? storage('noGates', 4);
+    const lambda = exitWeights?.lambda;
+    const lambdaWidth = lambda ? lambda[0]!.inFeatures : 0;
+    const catInput = lambda && lambdaWidth === 2 * H;
+    const catBuffer = catInput ? storage('lambdaInput', batch * lambdaWidth) : null;
+    const lambdaHidden =
+      lambda && lambda.length > 1 ? [0, 1].map((i) => storage(`lambdaHidden${i}`, batch * lambdaWidth)) : [];
 
-    const d: KernelDispatch[] = [];
+    const embedding: KernelDispatch[] = [];
     const embedOut = weights.embeddingProjection ? storage('embedded', rows * E) : hidden;
-    d.push(
+    embedding.push(
       kernels.embedding.prepare(
         {
           tokenIds: this.inputIds,
@@ -122,7 +200,7 @@ export class ExecutionPlan {
     );
     if (weights.embeddingProjection) {
       const p = weights.embeddingProjection;
-      d.push(
+      embedding.push(
         kernels.linear.prepare(
           { input: embedOut, weight: p.weight, bias: p.bias, output: hidden },
           { M: rows, N: H, K: E },
@@ -193,8 +271,54 @@ export class ExecutionPlan {
       return list;
     };
 
-    const schedule = layerSchedule(config);
-    schedule.forEach((applied, depth) => {
+    // Dispatches per depth (the same at every depth), so that depth d's slot j of indirect
+    // arguments sits at word (d · slots + j) · 3.
+    const inner = config.innerGroupNum;
+    const slots =
+      (this.exitEnabled ? 2 : 0) + // count, decide
+      7 * inner +
+      (weights.pooler ? 1 : 0) +
+      (C > 0 && weights.pooler ? 1 : 0) +
+      (this.hasHeads ? 1 : 0) +
+      (catBuffer ? 1 : 0) +
+      (lambda?.length ?? 0);
+    const slotWords = slots * 3;
+    // A dispatch may not both read its counts from a buffer and write that buffer, so decide writes
+    // `indirectNext` and a copy between passes carries it into `indirect`.
+    this.indirect = allocate('indirect', L * slotWords * 4, GPUBufferUsage.INDIRECT | COPY_DST);
+    this.indirectNext = storage('indirectNext', L * slotWords, COPY_SRC | COPY_DST);
+    this.slotBytes = slotWords * 4;
+    this.initialIndirect = new Uint32Array(L * slotWords);
+    const task =
+      config.problemType === 'regression'
+        ? 'regression'
+        : config.problemType === 'multi_label_classification'
+          ? 'sigmoid'
+          : 'softmax';
+
+    this.passes = [embedding];
+    layerSchedule(config).forEach((applied, depth) => {
+      const d: KernelDispatch[] = [];
+      const layerUniform = this.exitEnabled
+        ? kernels.exit.layerUniform(`exit-layer${depth}`, {
+            depth,
+            batch,
+            numLabels: C,
+            numLayers: L,
+            task,
+            hasLambda: lambda !== undefined,
+            hasHeads: this.hasHeads,
+            numGates: exitWeights?.numGates ?? 0,
+            slotWords,
+            rows,
+            hidden: H,
+            headOffset: this.headOffset,
+          })
+        : null;
+      // The work counter first: it runs exactly when this depth's kernels run.
+      if (layerUniform) {
+        d.push(kernels.exit.count(`count${depth}`, { layer: layerUniform, counters: this.counters }, rows));
+      }
       for (const index of applied) d.push(...dispatchesFor(index, weights.layers[index]!));
       // PALBERT's shared head after every layer: pooler (tanh dense on [CLS]) then classifier.
       if (weights.pooler) {
@@ -218,62 +342,269 @@ export class ExecutionPlan {
           ),
         );
       }
+      if (layerUniform) {
+        const head = exitWeights?.heads?.[depth];
+        if (head) {
+          // PABEE's classifier of this layer, on z_n.
+          d.push(
+            kernels.linear.prepare(
+              { input: this.pooled, weight: head.weight, bias: head.bias, output: this.scratch },
+              {
+                M: batch,
+                N: C,
+                K: H,
+                inputOffset: depth * batch * H,
+                outputOffset: this.headOffset + depth * batch * C,
+              },
+            ),
+          );
+        }
+        if (lambda) {
+          let input = this.pooled;
+          let inputOffset = depth * batch * H;
+          if (catBuffer) {
+            d.push(
+              kernels.exit.gatherCat(
+                `lambdaInput${depth}`,
+                { layer: layerUniform, pooled: this.pooled, output: catBuffer },
+                batch,
+                H,
+              ),
+            );
+            input = catBuffer;
+            inputOffset = 0;
+          }
+          lambda.forEach((l, i) => {
+            const last = i === lambda.length - 1;
+            const output = last ? this.scratch : lambdaHidden[i % 2]!;
+            // Hidden blocks are Linear + tanh; the last Linear writes the λ logit (sigmoid in decide).
+            const kernel = last ? kernels.linear : kernels.pooler;
+            d.push(
+              kernel.prepare(
+                { input, weight: l.weight, bias: l.bias, output },
+                {
+                  M: batch,
+                  N: l.outFeatures,
+                  K: l.inFeatures,
+                  inputOffset,
+                  outputOffset: last ? depth * batch : 0,
+                },
+              ),
+            );
+            input = output;
+            inputOffset = 0;
+          });
+        }
+        d.push(
+          kernels.exit.decide(`decide${depth}`, {
+            layer: layerUniform,
+            criterion: this.criterion,
+            logits: this.logits,
+            scratch: this.scratch,
+            gateParams,
+            state: this.state,
+            records: this.records,
+            indirect: this.indirectNext,
+            counters: this.counters,
+          }),
+        );
+      }
+      if (d.length !== slots)
+        throw new Error(`plan: depth ${depth} has ${d.length} dispatches, not ${slots}`);
+      d.forEach((dispatch, j) => this.initialIndirect.set(dispatch.workgroups, (depth * slots + j) * 3));
+      // Depth 1 always runs; later depths read their counts from the indirect buffer.
+      this.passes.push(
+        this.exitEnabled && depth > 0
+          ? d.map((x, j) => ({ ...x, indirect: { buffer: this.indirect, offset: (depth * slots + j) * 12 } }))
+          : d,
+      );
     });
-    this.dispatches = d;
+    this.initialState = new Uint32Array(batch * STATE_WORDS);
+    const one = new Uint32Array(new Float32Array([1]).buffer)[0]!;
+    for (let b = 0; b < batch; b++) this.initialState[b * STATE_WORDS] = one; // survival c_0 = 1
+
+    if (device.features.has('timestamp-query')) {
+      const count = 2 * (L + 1);
+      this.querySet = device.createQuerySet({
+        label: `plan${batch}x${seqLen}.timestamps`,
+        type: 'timestamp',
+        count,
+      });
+      this.queryResolve = allocate('timestampResolve', count * 8, GPUBufferUsage.QUERY_RESOLVE | COPY_SRC);
+    }
+
+    // The single readback: every small result, concatenated into one staging buffer.
+    let at = 0;
+    const section = (name: string, src: GPUBuffer, byteSize: number) => {
+      this.sections.push({ name, src, bytes: byteSize, at });
+      at += Math.ceil(byteSize / 8) * 8;
+    };
+    if (C > 0) section('logits', this.logits, L * batch * C * 4);
+    if (this.exitEnabled) {
+      section('records', this.records, L * batch * this.recordFloats * 4);
+      section('state', this.state, batch * STATE_WORDS * 4);
+      section('counters', this.counters, 2 * L * 4);
+      if (this.hasHeads) section('headLogits', this.scratch, L * batch * (1 + C) * 4);
+    }
+    if (this.queryResolve) section('timestamps', this.queryResolve, 2 * (L + 1) * 8);
+    this.staging = staging('staging', Math.max(at, 16));
+    if (this.exitEnabled) {
+      const depthBytes = batch * (C + this.recordFloats + (this.hasHeads ? C : 0)) * 4;
+      for (let d = 0; d < L; d++) this.depthStaging.push(staging(`depthStaging${d}`, depthBytes));
+    }
     this.bytes = bytes;
   }
 
   /** Number of dispatches one forward pass encodes (for documentation and benchmarks). */
   get dispatchCount(): number {
-    return this.dispatches.length;
+    return this.passes.reduce((n, p) => n + p.length, 0);
   }
 
-  /** Runs one forward pass: uploads the inputs, encodes one command buffer, reads back once. */
-  async run(input: PlanInput, options: { readPooled?: boolean } = {}): Promise<PlanOutput> {
+  /** Runs one forward pass: uploads the inputs, encodes the command buffer(s), reads back once. */
+  async run(input: PlanInput, options: PlanRunOptions = {}): Promise<PlanOutput> {
     const { device } = this;
-    device.queue.writeBuffer(this.inputIds, 0, input.inputIds);
-    device.queue.writeBuffer(this.tokenTypeIds, 0, input.tokenTypeIds);
-    device.queue.writeBuffer(this.mask, 0, input.attentionMask);
+    const L = this.config.numHiddenLayers;
+    const queue = device.queue;
+    queue.writeBuffer(this.inputIds, 0, input.inputIds);
+    queue.writeBuffer(this.tokenTypeIds, 0, input.tokenTypeIds);
+    queue.writeBuffer(this.mask, 0, input.attentionMask);
+    if (this.exitEnabled) {
+      // Full workgroup counts, fresh exit state, and the call's criterion (default: none, all rows).
+      queue.writeBuffer(this.indirect, 0, this.initialIndirect);
+      queue.writeBuffer(this.indirectNext, 0, this.initialIndirect);
+      queue.writeBuffer(this.state, 0, this.initialState);
+      const none = new Uint32Array(CRITERION_BYTES / 4);
+      none[5] = this.batch;
+      queue.writeBuffer(this.criterion, 0, options.criterion ?? none.buffer);
+    }
+    const readPooled = options.readPooled === true;
+    const streaming = options.mode === 'streaming' && this.exitEnabled;
 
-    const encoder = device.createCommandEncoder({ label: 'forward' });
-    const pass = encoder.beginComputePass({ label: 'forward' });
-    encodeDispatches(pass, this.dispatches);
-    pass.end();
-    const readPooled = options.readPooled === true || !this.logitsStaging;
-    if (this.logitsStaging)
-      encoder.copyBufferToBuffer(this.logits, 0, this.logitsStaging, 0, this.logitsStaging.size);
-    if (readPooled)
-      encoder.copyBufferToBuffer(this.pooled, 0, this.pooledStaging, 0, this.pooledStaging.size);
-    device.queue.submit([encoder.finish()]);
+    const encodePass = (encoder: GPUCommandEncoder, index: number) => {
+      const timestampWrites = this.querySet
+        ? {
+            querySet: this.querySet,
+            beginningOfPassWriteIndex: 2 * index,
+            endOfPassWriteIndex: 2 * index + 1,
+          }
+        : undefined;
+      const pass = encoder.beginComputePass({
+        label: `forward.pass${index}`,
+        ...(timestampWrites ? { timestampWrites } : {}),
+      });
+      encodeDispatches(pass, this.passes[index]!);
+      pass.end();
+      const depth = index - 1;
+      if (this.exitEnabled && depth >= 0 && depth < L - 1) {
+        // What this depth's decide wrote about the later depths becomes their dispatch counts.
+        const from = (depth + 1) * this.slotBytes;
+        encoder.copyBufferToBuffer(this.indirectNext, from, this.indirect, from, L * this.slotBytes - from);
+      }
+    };
+    const encodeFinal = (encoder: GPUCommandEncoder) => {
+      if (this.querySet && this.queryResolve)
+        encoder.resolveQuerySet(this.querySet, 0, 2 * (L + 1), this.queryResolve, 0);
+      for (const s of this.sections) encoder.copyBufferToBuffer(s.src, 0, this.staging, s.at, s.bytes);
+      if (readPooled)
+        encoder.copyBufferToBuffer(this.pooled, 0, this.pooledStaging, 0, this.pooledStaging.size);
+    };
+    const clear = (encoder: GPUCommandEncoder) => {
+      encoder.clearBuffer(this.logits);
+      if (this.exitEnabled) {
+        encoder.clearBuffer(this.records);
+        encoder.clearBuffer(this.counters);
+      }
+    };
 
-    const { numHiddenLayers: L, numLabels, hiddenSize: H } = this.config;
-    const output: PlanOutput = { logits: new Float32Array(0) };
-    const reads: Promise<void>[] = [];
-    if (this.logitsStaging) {
-      const staging = this.logitsStaging;
-      reads.push(
-        staging.mapAsync(GPUMapMode.READ).then(() => {
-          output.logits = new Float32Array(
-            staging.getMappedRange(0, L * this.batch * numLabels * 4).slice(0),
+    const depthReads: Promise<void>[] = [];
+    if (!streaming) {
+      const encoder = device.createCommandEncoder({ label: 'forward' });
+      clear(encoder);
+      for (let i = 0; i < this.passes.length; i++) encodePass(encoder, i);
+      encodeFinal(encoder);
+      queue.submit([encoder.finish()]);
+    } else {
+      const C = this.config.numLabels;
+      const B = this.batch;
+      const R = this.recordFloats;
+      for (let depth = 0; depth < L; depth++) {
+        const encoder = device.createCommandEncoder({ label: `forward.depth${depth}` });
+        if (depth === 0) {
+          clear(encoder);
+          encodePass(encoder, 0);
+        }
+        encodePass(encoder, depth + 1);
+        const st = this.depthStaging[depth]!;
+        encoder.copyBufferToBuffer(this.logits, depth * B * C * 4, st, 0, B * C * 4);
+        encoder.copyBufferToBuffer(this.records, depth * B * R * 4, st, B * C * 4, B * R * 4);
+        if (this.hasHeads) {
+          encoder.copyBufferToBuffer(
+            this.scratch,
+            (this.headOffset + depth * B * C) * 4,
+            st,
+            B * (C + R) * 4,
+            B * C * 4,
           );
-          staging.unmap();
-        }),
-      );
+        }
+        if (depth === L - 1) encodeFinal(encoder);
+        queue.submit([encoder.finish()]);
+      }
+      // Each depth's results arrive in order while the GPU goes on with the next depths.
+      let done = Promise.resolve();
+      for (let depth = 0; depth < L; depth++) {
+        const st = this.depthStaging[depth]!;
+        const mapped = st.mapAsync(GPUMapMode.READ);
+        done = done.then(async () => {
+          await mapped;
+          const data = new Float32Array(st.getMappedRange().slice(0));
+          st.unmap();
+          const slice: DepthSlice = {
+            logits: data.subarray(0, B * C),
+            records: data.subarray(B * C, B * (C + R)),
+          };
+          if (this.hasHeads) slice.headLogits = data.subarray(B * (C + R), B * (2 * C + R));
+          options.onDepth?.(depth, slice);
+        });
+      }
+      depthReads.push(done);
+    }
+
+    const reads: Promise<unknown>[] = [this.staging.mapAsync(GPUMapMode.READ), ...depthReads];
+    if (readPooled) reads.push(this.pooledStaging.mapAsync(GPUMapMode.READ));
+    await Promise.all(reads);
+    const all = this.staging.getMappedRange().slice(0);
+    this.staging.unmap();
+    const view = (name: string) => {
+      const s = this.sections.find((x) => x.name === name);
+      return s ? all.slice(s.at, s.at + s.bytes) : null;
+    };
+    const output: PlanOutput = {
+      logits: new Float32Array(view('logits') ?? new ArrayBuffer(0)),
+      records: new Float32Array(view('records') ?? new ArrayBuffer(0)),
+      state: new Uint32Array(view('state') ?? new ArrayBuffer(0)),
+      counters: new Uint32Array(view('counters') ?? new ArrayBuffer(0)),
+    };
+    const heads = view('headLogits');
+    if (heads) output.headLogits = new Float32Array(heads, this.headOffset * 4);
+    const stamps = view('timestamps');
+    if (stamps) {
+      const t = new BigInt64Array(stamps);
+      output.passMs = Array.from({ length: L + 1 }, (_, i) => {
+        const ns = Number(t[2 * i + 1]! - t[2 * i]!);
+        return ns > 0 ? ns / 1e6 : 0;
+      });
     }
     if (readPooled) {
-      const staging = this.pooledStaging;
-      reads.push(
-        staging.mapAsync(GPUMapMode.READ).then(() => {
-          output.pooled = new Float32Array(staging.getMappedRange(0, L * this.batch * H * 4).slice(0));
-          staging.unmap();
-        }),
+      output.pooled = new Float32Array(
+        this.pooledStaging.getMappedRange(0, L * this.batch * this.config.hiddenSize * 4).slice(0),
       );
+      this.pooledStaging.unmap();
     }
-    await Promise.all(reads);
     return output;
   }
 
   destroy(): void {
     for (const b of this.buffers) b.destroy();
+    this.querySet?.destroy();
   }
 }

@@ -4,7 +4,8 @@
  * with an error that names the field and the value.
  */
 import { PonderError } from '../errors';
-import type { Architecture, EncoderConfig, ProblemType } from '../model/types';
+import { checkSupported, validateCriterion, type ExitCriterion } from '../exit/criteria';
+import type { Architecture, EncoderConfig, ExitHeadsConfig, ProblemType } from '../model/types';
 
 /** The architectures (config.json `architectures`) ponder-web runs, by model_type. */
 export const SUPPORTED_ARCHITECTURES: Record<Architecture, { base: string; classifier: string }> = {
@@ -260,13 +261,82 @@ export function parseConfigWithKind(input: unknown): ParsedConfig {
     problemType,
   };
 
-  // Exit-head settings of later work travel in a `ponder` section, opaque here.
   const ponder = json.ponder;
   if (ponder !== undefined && ponder !== null) {
-    if (typeof ponder !== 'object' || Array.isArray(ponder)) invalid('ponder must be an object');
-    config.exitHeads = { ...(ponder as Record<string, unknown>) };
+    config.exitHeads = parsePonder(ponder, config);
   }
   return { config, kind };
+}
+
+/**
+ * config.json's `ponder` object (docs/checkpoint-format.md) → ExitHeadsConfig. Unknown keys are kept
+ * in `extra`; the fields the engine acts on are checked here, so a bad one fails at load, not later.
+ */
+function parsePonder(ponder: unknown, config: EncoderConfig): ExitHeadsConfig {
+  if (typeof ponder !== 'object' || Array.isArray(ponder) || ponder === null)
+    invalid('ponder must be an object');
+  const {
+    format_version: version = 1,
+    method = 'palbert',
+    lambda_head: lambda,
+    per_layer_heads: heads = false,
+    gates = false,
+    default_criterion: criterion,
+    ...extra
+  } = ponder as Record<string, unknown>;
+  if (version !== 1) {
+    unsupported(`ponder.format_version ${JSON.stringify(version)} is not supported; this build reads 1`);
+  }
+  if (typeof method !== 'string') invalid(`ponder.method must be a string, got ${JSON.stringify(method)}`);
+  if (typeof heads !== 'boolean') invalid(`ponder.per_layer_heads must be true or false`);
+  if (typeof gates !== 'boolean') invalid(`ponder.gates must be true or false`);
+  const out: ExitHeadsConfig = { formatVersion: 1, method, perLayerHeads: heads, gates, extra };
+  if (lambda !== undefined && lambda !== null) {
+    if (typeof lambda !== 'object' || Array.isArray(lambda)) invalid('ponder.lambda_head must be an object');
+    const { input = 'cat', hidden_layers: k = 0, activation = 'tanh' } = lambda as Record<string, unknown>;
+    if (input !== 'cat' && input !== 'current') {
+      invalid(`ponder.lambda_head.input must be 'cat' or 'current', got ${JSON.stringify(input)}`);
+    }
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > 16) {
+      invalid(`ponder.lambda_head.hidden_layers must be an integer in 0..16, got ${JSON.stringify(k)}`);
+    }
+    if (activation !== 'tanh') {
+      unsupported(`ponder.lambda_head.activation ${JSON.stringify(activation)}; only 'tanh' is implemented`);
+    }
+    out.lambdaHead = { input, hiddenLayers: k };
+  }
+  if (gates && config.problemType === 'regression') {
+    unsupported('ponder.gates on a regression model: gate features need class probabilities');
+  }
+  if (criterion !== undefined && criterion !== null) {
+    if (typeof criterion !== 'object' || Array.isArray(criterion)) {
+      invalid('ponder.default_criterion must be an object such as {"kind": "palbert", "q": 0.5}');
+    }
+    const c = { ...(criterion as Record<string, unknown>) } as unknown as ExitCriterion;
+    try {
+      validateCriterion(c, config.numHiddenLayers);
+      checkSupported(c, {
+        numLayers: config.numHiddenLayers,
+        task: config.problemType === 'regression' ? 'regression' : 'classification',
+        numClasses: config.numLabels,
+        available: {
+          lambdas: out.lambdaHead !== undefined,
+          gates,
+          perLayerHeads: heads,
+          sharedHead: true,
+          regression: config.problemType === 'regression',
+        },
+      });
+    } catch (cause) {
+      throw new PonderError(
+        'invalid-config',
+        `Invalid config.json: ponder.default_criterion: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    out.defaultCriterion = c as unknown as ExitHeadsConfig['defaultCriterion'];
+  }
+  return out;
 }
 
 /** Parses config.json (text, bytes or an already parsed object) into the engine's EncoderConfig. */

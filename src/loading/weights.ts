@@ -146,6 +146,37 @@ function bertLayer(r: WeightReader, q: string, c: EncoderConfig): TransformerLay
   };
 }
 
+/** The `ponder.*` tensors (docs/checkpoint-format.md); misses are recorded by the reader. */
+function exitHeadWeights(
+  r: WeightReader,
+  config: EncoderConfig,
+  source: TensorSource,
+): NonNullable<EncoderWeights['exitHeads']> {
+  const heads = config.exitHeads!;
+  const { hiddenSize: h, numHiddenLayers: L, numLabels: c } = config;
+  const out: NonNullable<EncoderWeights['exitHeads']> = {};
+  if (heads.lambdaHead) {
+    const w = heads.lambdaHead.input === 'cat' ? 2 * h : h;
+    const k = heads.lambdaHead.hiddenLayers;
+    out.lambda = Array.from({ length: k + 1 }, (_, i) => r.linear(`ponder.lambda.${i}`, i < k ? w : 1, w));
+  }
+  if (heads.perLayerHeads) {
+    if (c < 1) {
+      throw new PonderError(
+        'unsupported-config',
+        'ponder.per_layer_heads needs a classifier (num_labels ≥ 1)',
+      );
+    }
+    out.heads = Array.from({ length: L }, (_, n) => r.linear(`ponder.heads.${n}`, c, h));
+  }
+  if (heads.gates) {
+    // The last layer's gate is optional: that layer exits anyway.
+    const count = source.has(`ponder.gates.${L - 1}.weight`) || L === 1 ? L : L - 1;
+    out.gates = Array.from({ length: count }, (_, n) => r.linear(`ponder.gates.${n}`, 1, 4));
+  }
+  return out;
+}
+
 export interface MapWeightsOptions {
   /** Require `classifier.*` (sequence classification) or leave it out (base model). */
   classifier: boolean;
@@ -197,7 +228,15 @@ export function mapWeights(
     r.checkMissing();
   }
 
+  let exitHeads: EncoderWeights['exitHeads'];
+  if (config.exitHeads) {
+    r.missingContext = "exit heads that config.json's ponder object declares";
+    exitHeads = exitHeadWeights(r, config, source);
+    r.checkMissing();
+  }
+
   const weights: EncoderWeights = { embeddings: emb, layers, extra: r.extra() };
+  if (exitHeads) weights.exitHeads = exitHeads;
   if (embeddingProjection) weights.embeddingProjection = embeddingProjection;
   if (pooler) weights.pooler = pooler;
   if (classifier) weights.classifier = classifier;

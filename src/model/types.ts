@@ -33,8 +33,40 @@ export interface EncoderConfig {
   /** Label names by class index, from `id2label` (or LABEL_0, LABEL_1, ...). */
   labels: string[];
   problemType: ProblemType;
-  /** Exit-head configuration carried in config.json for later work (opaque here). */
-  exitHeads?: Record<string, unknown>;
+  /** The exit heads config.json's `ponder` object declares (docs/checkpoint-format.md). */
+  exitHeads?: ExitHeadsConfig;
+}
+
+/** config.json's `ponder` object, validated (docs/checkpoint-format.md). */
+export interface ExitHeadsConfig {
+  formatVersion: 1;
+  /** What the model was trained as (informational). */
+  method: string;
+  /** PALBERT / PonderNet λ head; absent when the model has none. */
+  lambdaHead?: {
+    /** 'cat': u_n = [z_n ; z_{n−1}] (z_0 = 0), width 2H; 'current': u_n = z_n, width H. */
+    input: 'cat' | 'current';
+    /** k blocks Linear(w → w) + tanh before the final Linear(w → 1). */
+    hiddenLayers: number;
+  };
+  /** PABEE: one classifier per layer on z_n. */
+  perLayerHeads: boolean;
+  /** JEI-DNN style gates g_n = sigmoid(a_n · f_n + b_n). */
+  gates: boolean;
+  /** The criterion classify() uses when a call names none (an ExitCriterion object, validated at load). */
+  defaultCriterion?: { kind: string } & Record<string, unknown>;
+  /** Anything else of the object (training settings), passed through. */
+  extra: Record<string, unknown>;
+}
+
+/** The `ponder.*` tensors, mapped (docs/checkpoint-format.md). */
+export interface ExitHeadWeights {
+  /** The λ MLP: k hidden Linear(w → w) (+ tanh), then Linear(w → 1). */
+  lambda?: LinearWeights[];
+  /** PABEE's per-layer classifiers, one per layer (index n − 1), each [C, H]. */
+  heads?: LinearWeights[];
+  /** Per-layer gates [1, 4] / [1]; L entries, or L − 1 when the last layer has none. */
+  gates?: LinearWeights[];
 }
 
 /** A tensor as loaded on the CPU: row-major, always widened to f32 here. */
@@ -81,7 +113,9 @@ export interface EncoderWeights {
   layers: TransformerLayerWeights[];
   pooler?: LinearWeights;
   classifier?: LinearWeights;
-  /** Tensors the architecture does not use (exit heads of later work), by checkpoint name. */
+  /** The exit heads (`ponder.*` tensors) when config.json has a `ponder` object. */
+  exitHeads?: ExitHeadWeights;
+  /** Tensors the architecture does not use, by checkpoint name. */
   extra: Map<string, Tensor>;
 }
 

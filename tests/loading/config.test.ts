@@ -125,9 +125,36 @@ describe('parseConfig', () => {
     expect(config.numHiddenGroups).toBe(2);
   });
 
-  it('passes the ponder section through as exitHeads', () => {
-    const ponder = { kind: 'palbert', lambdaLayers: 2 };
-    expect(parseConfig({ ...albertConfig(TINY_ALBERT), ponder }).exitHeads).toEqual(ponder);
+  it('reads the ponder section as typed exitHeads (docs/checkpoint-format.md)', () => {
+    const ponder = {
+      format_version: 1,
+      method: 'palbert',
+      lambda_head: { input: 'cat', hidden_layers: 3, activation: 'tanh' },
+      per_layer_heads: false,
+      gates: false,
+      default_criterion: { kind: 'palbert', q: 0.5 },
+      training: { beta: 0.5 },
+    };
+    expect(parseConfig({ ...albertConfig(TINY_ALBERT), ponder }).exitHeads).toEqual({
+      formatVersion: 1,
+      method: 'palbert',
+      lambdaHead: { input: 'cat', hiddenLayers: 3 },
+      perLayerHeads: false,
+      gates: false,
+      defaultCriterion: { kind: 'palbert', q: 0.5 },
+      extra: { training: { beta: 0.5 } },
+    });
+  });
+
+  it('rejects a ponder default criterion the declared heads cannot run', () => {
+    const ponder = {
+      method: 'pabee',
+      per_layer_heads: false,
+      default_criterion: { kind: 'pabee', patience: 2 },
+    };
+    expect(() => parseConfig({ ...albertConfig(TINY_ALBERT), ponder })).toThrow(/per-layer classifier heads/);
+    const bad = { lambda_head: { input: 'sum' } };
+    expect(() => parseConfig({ ...albertConfig(TINY_ALBERT), ponder: bad })).toThrow(/lambda_head.input/);
   });
 });
 

@@ -173,3 +173,101 @@ export function referenceForward(model: EncoderModel, input: ForwardInput): Forw
   }
   return { perLayerLogits, perLayerPooled, lastHidden: x };
 }
+
+/** The exit heads' outputs per layer (docs/checkpoint-format.md), computed in f64 from the forward. */
+export interface ReferenceExitHeads {
+  /** The shared head's probabilities (softmax; sigmoid for multi-label; [] for regression), [L][batch][C]. */
+  probs: number[][][];
+  /** λ_n, [L][batch]; absent without a λ head. */
+  lambdas?: number[][];
+  /** Per-layer heads' logits and probabilities, [L][batch][C]. */
+  headLogits?: number[][][];
+  headProbs?: number[][][];
+  /** g_n, [L][batch]; NaN at a layer without a gate. */
+  gates?: number[][];
+}
+
+function softmax64(row: ArrayLike<number>): number[] {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
+  const e = Array.from(row, (x) => Math.exp(x - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / sum);
+}
+
+function entropy64(p: number[]): number {
+  return -p.reduce((s, x) => (x > 0 ? s + x * Math.log(x) : s), 0);
+}
+
+/** JEI-DNN gate features of one probability row: max p, H(p), p_(1) − p_(2), H(p² / Σp²). */
+export function gateFeatures(p: number[]): [number, number, number, number] {
+  const sorted = [...p].sort((a, b) => b - a);
+  const sq = p.reduce((s, x) => s + x * x, 0);
+  return [sorted[0]!, entropy64(p), sorted[0]! - (sorted[1] ?? 0), entropy64(p.map((x) => (x * x) / sq))];
+}
+
+const sigmoid64 = (x: number) => 1 / (1 + Math.exp(-x));
+
+/**
+ * λ (the MLP on [z_n ; z_{n−1}] or z_n), the per-layer heads and the gates, from a referenceForward
+ * result. The gate reads the per-layer head's probabilities when the model has per-layer heads, else
+ * the shared head's.
+ */
+export function referenceExitHeads(
+  model: EncoderModel,
+  forward: ForwardResult,
+  batch: number,
+): ReferenceExitHeads {
+  const { config, weights } = model;
+  const L = config.numHiddenLayers;
+  const C = config.numLabels;
+  const H = config.hiddenSize;
+  const regression = config.problemType === 'regression';
+  const toProbs = (row: ArrayLike<number>) =>
+    regression
+      ? []
+      : config.problemType === 'multi_label_classification'
+        ? Array.from(row, sigmoid64)
+        : softmax64(row);
+  const rows = (flat: Float32Array, width: number) =>
+    Array.from({ length: batch }, (_, b) => Array.from(flat.subarray(b * width, (b + 1) * width)));
+  const out: ReferenceExitHeads = {
+    probs: forward.perLayerLogits.map((l) => rows(l, C).map(toProbs)),
+  };
+  const heads = weights.exitHeads;
+  if (!heads) return out;
+  if (heads.lambda) {
+    const mlp = heads.lambda;
+    out.lambdas = forward.perLayerPooled.map((z, n) => {
+      let u: Float32Array = z;
+      if (mlp[0]!.weight.shape[1] === 2 * H) {
+        u = new Float32Array(batch * 2 * H);
+        const prev = n > 0 ? forward.perLayerPooled[n - 1]! : new Float32Array(batch * H);
+        for (let b = 0; b < batch; b++) {
+          u.set(z.subarray(b * H, (b + 1) * H), b * 2 * H);
+          u.set(prev.subarray(b * H, (b + 1) * H), b * 2 * H + H);
+        }
+      }
+      mlp.forEach((l, i) => {
+        u = dense(u, l, batch, i < mlp.length - 1 ? 'tanh' : 'none');
+      });
+      return Array.from(u, sigmoid64);
+    });
+  }
+  if (heads.heads) {
+    out.headLogits = heads.heads.map((h, n) => rows(dense(forward.perLayerPooled[n]!, h, batch), C));
+    out.headProbs = out.headLogits.map((l) => l.map(toProbs));
+  }
+  if (heads.gates) {
+    const source = out.headProbs ?? out.probs;
+    out.gates = Array.from({ length: L }, (_, n) =>
+      Array.from({ length: batch }, (_, b) => {
+        const g = heads.gates![n];
+        if (!g) return NaN;
+        const f = gateFeatures(source[n]![b]!);
+        return sigmoid64(f.reduce((s, x, i) => s + x * g.weight.data[i]!, g.bias.data[0]!));
+      }),
+    );
+  }
+  return out;
+}

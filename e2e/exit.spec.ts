@@ -1,0 +1,133 @@
+import { expect, test } from '@playwright/test';
+import { callHarness, openHarness } from './helpers';
+
+// Early exit on the GPU (shaders/exit.wgsl, src/engine/plan.ts) on seeded random-weight models with
+// exit heads (tests/fixtures/exit/random-model.ts), f32 weights on SwiftShader.
+const HEAD_TOLERANCE = 1e-4; // heads vs the f64 CPU reference: max|gpu − cpu| / max|cpu|
+const STAT_TOLERANCE = 1e-5; // the criterion's statistic vs evaluateExit f32 (log differs by ulps)
+
+const FIXTURES = ['albert-exit', 'bert-exit', 'bert-exit-regression'] as const;
+
+for (const name of FIXTURES) {
+  test(`${name}: heads match the CPU reference; GPU exit layers equal evaluateExit (f32) for every criterion`, async ({
+    page,
+  }) => {
+    await openHarness(page);
+    const h = await callHarness(page, 'exitHeadsVsCpu', name, 5);
+    console.log(`${name} heads: ${JSON.stringify(h)}`);
+    for (const [what, d] of Object.entries(h.diffs)) {
+      expect(d, `${what} vs CPU reference`).toBeLessThanOrEqual(HEAD_TOLERANCE);
+    }
+    expect(h.present).toEqual(h.expectedPresent);
+    expect(h.layersPerExample.every((n) => n === h.layersPerExample[0])).toBe(true);
+
+    const r = await callHarness(page, 'exitAgreement', name, 7, 1000);
+    let compared = 0;
+    for (const row of r.rows) {
+      console.log(
+        `${name} ${row.criterion}: ${row.outcome}` +
+          (row.outcome === 'ok'
+            ? ` exits [${row.exitLayers.join(' ')}], statistic diff ${row.statisticDiff.toExponential(2)}`
+            : ''),
+      );
+      const criterion = JSON.parse(row.criterion) as { kind: string; head?: string };
+      if (row.outcome === 'unsupported') {
+        if (!criterion.head) expect(r.supported, `${row.criterion} refused`).not.toContain(criterion.kind);
+        continue;
+      }
+      compared += row.exitLayers.length;
+      expect(row.mismatches, row.criterion).toEqual([]);
+      expect(row.firedMismatches, row.criterion).toBe(0);
+      expect(row.answerMismatches, row.criterion).toBe(0);
+      expect(row.statisticDiff, row.criterion).toBeLessThanOrEqual(STAT_TOLERANCE);
+    }
+    // Every supported kind was exercised, and exits landed on several layers.
+    const ran = new Set(r.rows.filter((x) => x.outcome === 'ok').map((x) => JSON.parse(x.criterion).kind));
+    for (const kind of r.supported) expect([...ran], `${kind} not exercised`).toContain(kind);
+    expect(new Set(r.rows.flatMap((x) => x.exitLayers)).size).toBeGreaterThanOrEqual(3);
+    console.log(`${name}: ${compared} example exits compared over ${r.rows.length} settings`);
+  });
+}
+
+test('no layer work after the exit: work counter and timestamps', async ({ page }) => {
+  await openHarness(page);
+  const r = await callHarness(page, 'workAfterExit', 'albert-exit', 5);
+  console.log(JSON.stringify(r));
+  const L = r.numLayers;
+  // Everyone exits at layer 2: layers 3..L dispatch zero workgroups.
+  expect(r.fixed2.exitLayers).toEqual([2, 2, 2, 2, 2]);
+  expect(r.fixed2.rowsPerLayer).toEqual([r.rows, r.rows, ...Array(L - 2).fill(0)]);
+  expect(r.fixed2.runningPerLayer).toEqual([5, 5, ...Array(L - 2).fill(0)]);
+  expect(r.fixed2.skippedLayers).toBe(L - 2);
+  expect(r.first.rowsPerLayer).toEqual([r.rows, ...Array(L - 1).fill(0)]);
+  // Mixed exits: the batch runs until its last example exits, each example is live until its own exit.
+  const last = Math.max(...r.mixed.exitLayers);
+  expect(r.mixed.rowsPerLayer).toEqual(Array.from({ length: L }, (_, d) => (d < last ? r.rows : 0)));
+  expect(r.mixed.runningPerLayer).toEqual(
+    Array.from({ length: L }, (_, d) => r.mixed.exitLayers.filter((x) => x > d).length),
+  );
+  expect(r.mixed.skippedLayers).toBe(L - last);
+  expect(r.full.rowsPerLayer).toEqual(Array(L).fill(r.rows));
+  expect(r.full.skippedLayers).toBe(0);
+  if (r.hasTimestamps) {
+    expect(r.fixed2.layerMs).not.toBeNull();
+    // A skipped depth is an empty pass plus a 100-byte copy: well under 1 ms, where a layer takes
+    // tens of ms on SwiftShader.
+    for (const ms of r.fixed2.layerMs!.slice(2)) expect(ms).toBeLessThanOrEqual(1);
+    for (const ms of r.fixed2.layerMs!.slice(0, 2)) expect(ms).toBeGreaterThan(1);
+  } else {
+    console.log('adapter has no timestamp-query: per-layer GPU times not checked');
+  }
+});
+
+test('streaming mode delivers the same per-layer events as single submit, during the pass', async ({
+  page,
+}) => {
+  await openHarness(page);
+  const r = await callHarness(page, 'streamingEvents', 'albert-exit', 4);
+  console.log(JSON.stringify({ ...r, layerOrder: r.layerOrder.join('') }));
+  expect(r.sameEvents).toBe(true);
+  expect(r.sameResults).toBe(true);
+  expect(r.events).toBe(r.expectedEvents);
+  expect(r.eventsBeforeResolve).toBe(r.events);
+  // Layer order: all of layer 1, then layer 2, ...
+  expect([...r.layerOrder].sort((a, b) => a - b)).toEqual(r.layerOrder);
+});
+
+test('criterion errors before GPU work; default criterion from config; supported criteria', async ({
+  page,
+}) => {
+  await openHarness(page);
+  const bert = await callHarness(page, 'exitApi', 'bert-exit');
+  console.log(JSON.stringify(bert));
+  expect(bert.supported).toEqual([
+    'palbert',
+    'pondernet-sample',
+    'max-prob',
+    'entropy',
+    'gate',
+    'fixed',
+    'none',
+  ]);
+  expect(bert.defaultCriterion).toEqual({ kind: 'none' });
+  expect(bert.pabee.code).toBe('unsupported-criterion');
+  expect(bert.pabee.message).toMatch(/per-layer classifier heads/);
+  expect(bert.gate.code).toBe('no error');
+  expect(bert.badQ.code).toBe('invalid-input');
+  expect(bert.unknown.code).toBe('unsupported-criterion');
+  const albert = await callHarness(page, 'exitApi', 'albert-exit');
+  expect(albert.supported).toEqual([
+    'palbert',
+    'pondernet-sample',
+    'pabee',
+    'max-prob',
+    'entropy',
+    'gate',
+    'fixed',
+    'none',
+  ]);
+  expect(albert.defaultCriterion).toEqual({ kind: 'palbert', q: 0.5 });
+  const regression = await callHarness(page, 'exitApi', 'bert-exit-regression');
+  expect(regression.supported).toEqual(['palbert', 'pondernet-sample', 'pabee', 'fixed', 'none']);
+  expect(regression.gate.code).toBe('unsupported-criterion');
+});

@@ -1,0 +1,199 @@
+/**
+ * Launcher of the early-exit kernels (exit.wgsl): the per-layer decision, the λ head's [z_n ; z_{n−1}]
+ * input and the work counter. The criterion lives in one small uniform buffer that the engine
+ * rewrites per call (`encodeCriterion`), so choosing another criterion or threshold recompiles and
+ * reloads nothing.
+ */
+import type { ExitCriterion } from '../src/exit/criteria';
+import { PABEE_REGRESSION_THRESHOLD } from '../src/exit/criteria';
+import { createPipeline, createUniformBuffer, divUp, type KernelDispatch } from './kernel';
+import code from './exit.wgsl?raw';
+
+/** Floats per (depth, example) record before the probabilities; see exit.wgsl. */
+export const RECORD_HEAD = 8;
+/** Record fields, by index. */
+export const REC = { lambda: 0, p: 1, cdf: 2, gate: 3, statistic: 4, live: 5, exits: 6 } as const;
+/** u32 words per example of the exit state (the WGSL `State` struct). */
+export const STATE_WORDS = 8;
+/** Bytes of the criterion uniform. */
+export const CRITERION_BYTES = 32;
+
+const KIND_CODE: Record<ExitCriterion['kind'], number> = {
+  none: 0,
+  palbert: 1,
+  'pondernet-sample': 2,
+  pabee: 3,
+  'max-prob': 4,
+  entropy: 5,
+  gate: 6,
+  fixed: 7,
+};
+
+/** The static per-depth description the kernels read (the WGSL `Layer` struct). */
+export interface ExitLayerShape {
+  depth: number;
+  batch: number;
+  numLabels: number;
+  numLayers: number;
+  task: 'softmax' | 'sigmoid' | 'regression';
+  hasLambda: boolean;
+  hasHeads: boolean;
+  numGates: number;
+  slotWords: number;
+  rows: number;
+  hidden: number;
+  headOffset: number;
+}
+
+/**
+ * The criterion uniform for one call. `useHeads`: whether the criterion reads the per-layer heads
+ * (src/exit's checkSupported decides). Thresholds are written as f32, which is what criteria.ts's
+ * f32 mode compares against.
+ */
+export function encodeCriterion(
+  criterion: ExitCriterion,
+  useHeads: boolean,
+  exampleBase: number,
+  realBatch: number,
+): ArrayBuffer {
+  const data = new ArrayBuffer(CRITERION_BYTES);
+  const v = new DataView(data);
+  let threshold = 0;
+  let param = 0;
+  switch (criterion.kind) {
+    case 'palbert':
+      threshold = criterion.q;
+      break;
+    case 'pondernet-sample':
+      param = criterion.seed;
+      break;
+    case 'pabee':
+      param = Math.min(criterion.patience, 0xffffffff);
+      threshold = criterion.regressionThreshold ?? PABEE_REGRESSION_THRESHOLD;
+      break;
+    case 'max-prob':
+    case 'entropy':
+    case 'gate':
+      threshold = criterion.threshold;
+      break;
+    case 'fixed':
+      param = criterion.layer;
+      break;
+    case 'none':
+      break;
+  }
+  v.setUint32(0, KIND_CODE[criterion.kind], true);
+  v.setUint32(4, useHeads ? 1 : 0, true);
+  // Beyond f32's range (an entropy threshold of 1e300) saturates to Infinity: same comparisons.
+  v.setFloat32(8, threshold, true);
+  v.setUint32(12, param >>> 0, true);
+  v.setUint32(16, exampleBase >>> 0, true);
+  v.setUint32(20, realBatch, true);
+  return data;
+}
+
+export class ExitKernel {
+  private constructor(
+    private readonly device: GPUDevice,
+    private readonly decidePipeline: GPUComputePipeline,
+    private readonly gatherPipeline: GPUComputePipeline,
+    private readonly countPipeline: GPUComputePipeline,
+  ) {}
+
+  static async create(device: GPUDevice): Promise<ExitKernel> {
+    const [decide, gather, count] = await Promise.all(
+      (['decide', 'gather_cat', 'count'] as const).map((entryPoint) =>
+        createPipeline(device, { label: `exit-${entryPoint}`, code, entryPoint }),
+      ),
+    );
+    return new ExitKernel(device, decide!, gather!, count!);
+  }
+
+  /** The per-depth uniform, created once per plan and depth. */
+  layerUniform(label: string, s: ExitLayerShape): GPUBuffer {
+    const task = { softmax: 0, sigmoid: 1, regression: 2 }[s.task];
+    return createUniformBuffer(this.device, label, [
+      ['u32', s.depth],
+      ['u32', s.batch],
+      ['u32', s.numLabels],
+      ['u32', s.numLayers],
+      ['u32', task],
+      ['u32', s.hasLambda ? 1 : 0],
+      ['u32', s.hasHeads ? 1 : 0],
+      ['u32', s.numGates],
+      ['u32', s.slotWords],
+      ['u32', s.rows],
+      ['u32', s.hidden],
+      ['u32', s.headOffset],
+    ]);
+  }
+
+  decide(
+    label: string,
+    b: {
+      layer: GPUBuffer;
+      criterion: GPUBuffer;
+      logits: GPUBuffer;
+      scratch: GPUBuffer;
+      gateParams: GPUBuffer;
+      state: GPUBuffer;
+      records: GPUBuffer;
+      indirect: GPUBuffer;
+      counters: GPUBuffer;
+    },
+  ): KernelDispatch {
+    const buffers = [
+      b.layer,
+      b.criterion,
+      b.logits,
+      b.scratch,
+      b.gateParams,
+      b.state,
+      b.records,
+      b.indirect,
+      b.counters,
+    ];
+    return this.dispatch(
+      label,
+      this.decidePipeline,
+      buffers.map((buffer, i) => [i, buffer]),
+      [1, 1, 1],
+    );
+  }
+
+  gatherCat(
+    label: string,
+    b: { layer: GPUBuffer; pooled: GPUBuffer; output: GPUBuffer },
+    batch: number,
+    hidden: number,
+  ): KernelDispatch {
+    const entries: [number, GPUBuffer][] = [
+      [0, b.layer],
+      [9, b.pooled],
+      [10, b.output],
+    ];
+    return this.dispatch(label, this.gatherPipeline, entries, [divUp(batch * 2 * hidden, 64), 1, 1]);
+  }
+
+  count(label: string, b: { layer: GPUBuffer; counters: GPUBuffer }, rows: number): KernelDispatch {
+    const entries: [number, GPUBuffer][] = [
+      [0, b.layer],
+      [8, b.counters],
+    ];
+    return this.dispatch(label, this.countPipeline, entries, [divUp(rows, 64), 1, 1]);
+  }
+
+  private dispatch(
+    label: string,
+    pipeline: GPUComputePipeline,
+    entries: [number, GPUBuffer][],
+    workgroups: readonly [number, number, number],
+  ): KernelDispatch {
+    const bindGroup = this.device.createBindGroup({
+      label,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: entries.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
+    });
+    return { label, pipeline, bindGroup, workgroups };
+  }
+}

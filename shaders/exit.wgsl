@@ -1,0 +1,333 @@
+// The GPU side of early exit (semantics: src/exit/criteria.ts, the binding reference).
+//
+// Entry points, one dispatch each per layer depth:
+//   gather_cat  u_n = [z_n ; z_{n-1}] (z_0 = 0) for PALBERT's λ head, from the per-layer pooled buffer.
+//   decide      per example: probabilities of the shared and per-layer heads, λ = sigmoid(logit), the
+//               gate, the running exit state (survival, CDF, patience counter, previous prediction)
+//               and the criterion's test; then, when every example of the batch has exited, zero
+//               workgroups in the indirect-dispatch arguments of all later depths.
+//   count       the per-layer work counter: adds the token rows a depth processed (it is dispatched
+//               from the same indirect arguments as that depth's kernels, so it reads 0 when they
+//               were skipped).
+//
+// Arithmetic of the halting recursion, the thresholds and the PRNG follows criteria.ts's f32 mode
+// operation for operation, so the exit layers equal evaluateExit(..., { precision: 'f32' }).
+
+struct Layer {
+  depth: u32, // 0-based; the layer is n = depth + 1
+  batch: u32, // padded batch of the plan
+  numLabels: u32,
+  numLayers: u32,
+  task: u32, // 0 softmax, 1 sigmoid per label (multi-label), 2 regression (the value itself)
+  hasLambda: u32,
+  hasHeads: u32,
+  numGates: u32, // gates exist for depths < numGates
+  slotWords: u32, // u32 words of indirect arguments per depth
+  rows: u32, // token rows (batch × seqLen) a layer processes
+  hidden: u32,
+  headOffset: u32, // where the per-layer heads' logits start in `scratch`
+}
+
+struct Criterion {
+  kind: u32, // 0 none, 1 palbert, 2 pondernet-sample, 3 pabee, 4 max-prob, 5 entropy, 6 gate, 7 fixed
+  useHeads: u32, // 1: the criterion reads the per-layer heads, 0: the shared head
+  threshold: f32, // q, τ, or PABEE's regression τ
+  param: u32, // patience, fixed layer, or seed
+  exampleBase: u32, // data-set index of row 0 (PonderNet's draws)
+  realBatch: u32, // rows at or past this are padding: exited from the start
+}
+
+struct State {
+  survival: f32,
+  cdf: f32,
+  count: u32,
+  prevClass: u32,
+  prevValue: f32,
+  exitLayer: u32, // 0 while running
+  fired: u32,
+  pad: u32,
+}
+
+// Per (depth, example) record: lambda, p(n), CDF, gate, statistic, live, exits-here, pad, then the
+// shared head's probabilities [C] and the per-layer head's [C] (regression: the value, C = 1).
+const REC_HEAD: u32 = 8u;
+
+@group(0) @binding(0) var<uniform> layer: Layer;
+@group(0) @binding(1) var<uniform> crit: Criterion;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+// λ logits [L][batch] at 0, per-layer heads' logits [L][batch][C] at layer.headOffset.
+@group(0) @binding(3) var<storage, read> scratch: array<f32>;
+// Per gate: a0..a3, b (5 floats).
+@group(0) @binding(4) var<storage, read> gateParams: array<f32>;
+@group(0) @binding(5) var<storage, read_write> state: array<State>;
+// f32 values stored as bits, so that "absent" can be a NaN pattern the shader never computes with.
+@group(0) @binding(6) var<storage, read_write> records: array<u32>;
+@group(0) @binding(7) var<storage, read_write> indirect: array<u32>;
+// [0, L): token rows processed per depth; [L, 2L): examples still running at that depth.
+@group(0) @binding(8) var<storage, read_write> counters: array<atomic<u32>>;
+@group(0) @binding(9) var<storage, read> pooled: array<f32>;
+@group(0) @binding(10) var<storage, read_write> catOut: array<f32>;
+
+var<workgroup> running: atomic<u32>;
+var<workgroup> live: atomic<u32>;
+
+const NAN_BITS: u32 = 0x7fc00000u;
+
+fn rec(i: u32) -> f32 {
+  return bitcast<f32>(records[i]);
+}
+
+fn set_rec(i: u32, v: f32) {
+  records[i] = bitcast<u32>(v);
+}
+
+// src/exit/prng.ts, word for word: murmur3's finalizer and the counter-based draw.
+fn mix32(x: u32) -> u32 {
+  var h = x;
+  h ^= h >> 16u;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13u;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16u;
+  return h;
+}
+
+fn exit_uniform(seed: u32, example: u32, n: u32) -> f32 {
+  var h = mix32(seed ^ 0x6a09e667u);
+  h = mix32(h ^ example);
+  h = mix32(h + n * 0x9e3779b9u);
+  return f32(h >> 8u) / 16777216.0;
+}
+
+fn sigmoid(x: f32) -> f32 {
+  return 1.0 / (1.0 + exp(-x));
+}
+
+// Writes the probabilities of logits [src, src + C) (of `scratch` or `logits`) to records[dst ..].
+fn write_probs(from_scratch: bool, src: u32, dst: u32) {
+  let C = layer.numLabels;
+  var mx = -3.4e38;
+  for (var c = 0u; c < C; c++) {
+    mx = max(mx, select(logits[src + c], scratch[src + c], from_scratch));
+  }
+  var sum = 0.0;
+  for (var c = 0u; c < C; c++) {
+    let x = select(logits[src + c], scratch[src + c], from_scratch);
+    var v = x;
+    if (layer.task == 0u) {
+      v = exp(x - mx);
+      sum += v;
+    } else if (layer.task == 1u) {
+      v = sigmoid(x);
+    }
+    set_rec(dst + c, v);
+  }
+  if (layer.task == 0u) {
+    for (var c = 0u; c < C; c++) {
+      set_rec(dst + c, rec(dst + c) / sum);
+    }
+  }
+}
+
+// Lowest index of the maximum (ties: the first), as math.ts argmax.
+fn argmax_at(at: u32) -> u32 {
+  var best = 0u;
+  for (var c = 1u; c < layer.numLabels; c++) {
+    if (rec(at + c) > rec(at + best)) {
+      best = c;
+    }
+  }
+  return best;
+}
+
+// Entropy in nats with 0 ln 0 = 0, summed in class order (math.ts entropy).
+fn entropy_at(at: u32) -> f32 {
+  var sum = 0.0;
+  for (var c = 0u; c < layer.numLabels; c++) {
+    let p = rec(at + c);
+    if (p > 0.0) {
+      sum = sum + p * log(p);
+    }
+  }
+  return select(-sum, 0.0, sum == 0.0);
+}
+
+// JEI-DNN gate features of a softmax row: max p, H(p), p_(1) − p_(2), H(p² / Σ p²).
+fn gate_value(at: u32, g: u32) -> f32 {
+  let C = layer.numLabels;
+  var top1 = -1.0;
+  var top2 = -1.0;
+  var sq = 0.0;
+  for (var c = 0u; c < C; c++) {
+    let p = rec(at + c);
+    if (p > top1) {
+      top2 = top1;
+      top1 = p;
+    } else if (p > top2) {
+      top2 = p;
+    }
+    sq += p * p;
+  }
+  var hsq = 0.0;
+  for (var c = 0u; c < C; c++) {
+    let p = rec(at + c);
+    let q = p * p / sq;
+    if (q > 0.0) {
+      hsq += q * log(q);
+    }
+  }
+  let f = vec4<f32>(top1, entropy_at(at), top1 - top2, -hsq);
+  let a = vec4<f32>(gateParams[g * 5u], gateParams[g * 5u + 1u], gateParams[g * 5u + 2u], gateParams[g * 5u + 3u]);
+  return sigmoid(dot(a, f) + gateParams[g * 5u + 4u]);
+}
+
+fn step(b: u32) {
+  var st = state[b];
+  let depth = layer.depth;
+  let n = depth + 1u;
+  let C = layer.numLabels;
+  let row = depth * layer.batch + b;
+  let at = row * (REC_HEAD + 2u * C);
+  let sharedAt = at + REC_HEAD;
+  let headAt = sharedAt + C;
+  write_probs(false, row * C, sharedAt);
+  if (layer.hasHeads == 1u) {
+    write_probs(true, layer.headOffset + row * C, headAt);
+  }
+  let sel = select(sharedAt, headAt, crit.useHeads == 1u);
+
+  var lambda = 0.0;
+  var p = 0.0;
+  if (layer.hasLambda == 1u) {
+    // haltingStep: p_n = λ c_{n−1}, c_n = c_{n−1} (1 − λ), CDF_n = min(1, CDF_{n−1} + p_n).
+    lambda = sigmoid(scratch[row]);
+    p = lambda * st.survival;
+    st.survival = st.survival * (1.0 - lambda);
+    st.cdf = min(1.0, st.cdf + p);
+  }
+  var gate = 0.0;
+  if (depth < layer.numGates) {
+    gate = gate_value(select(sharedAt, headAt, layer.hasHeads == 1u), depth);
+  }
+
+  var stat = 0.0;
+  var hasStat = true;
+  var fires = false;
+  switch crit.kind {
+    case 1u: {
+      stat = st.cdf;
+      fires = stat > crit.threshold;
+    }
+    case 2u: {
+      stat = exit_uniform(crit.param, crit.exampleBase + b, n);
+      fires = stat < lambda;
+    }
+    case 3u: {
+      if (layer.task == 2u) {
+        let value = rec(sel);
+        if (n > 1u) {
+          st.count = select(0u, st.count + 1u, abs(value - st.prevValue) < crit.threshold);
+        }
+        st.prevValue = value;
+      } else {
+        let cls = argmax_at(sel);
+        if (n > 1u) {
+          st.count = select(0u, st.count + 1u, cls == st.prevClass);
+        }
+        st.prevClass = cls;
+      }
+      stat = f32(st.count);
+      fires = crit.param > 0u && st.count >= crit.param;
+    }
+    case 4u: {
+      stat = rec(sel + argmax_at(sel));
+      fires = stat > crit.threshold;
+    }
+    case 5u: {
+      stat = entropy_at(sel);
+      fires = stat < crit.threshold;
+    }
+    case 6u: {
+      if (depth < layer.numGates) {
+        stat = gate;
+        fires = gate > crit.threshold;
+      } else {
+        hasStat = false;
+      }
+    }
+    case 7u: {
+      fires = n == crit.param;
+      hasStat = false;
+    }
+    default: {
+      hasStat = false;
+    }
+  }
+  let exits = fires || n == layer.numLayers;
+  if (exits) {
+    st.exitLayer = n;
+    st.fired = select(0u, 1u, fires);
+  } else {
+    atomicAdd(&running, 1u);
+  }
+  atomicAdd(&live, 1u);
+  let hasLambda = layer.hasLambda == 1u;
+  records[at] = select(NAN_BITS, bitcast<u32>(lambda), hasLambda);
+  records[at + 1u] = select(NAN_BITS, bitcast<u32>(p), hasLambda);
+  records[at + 2u] = select(NAN_BITS, bitcast<u32>(st.cdf), hasLambda);
+  records[at + 3u] = select(NAN_BITS, bitcast<u32>(gate), depth < layer.numGates);
+  records[at + 4u] = select(NAN_BITS, bitcast<u32>(stat), hasStat);
+  set_rec(at + 5u, 1.0);
+  set_rec(at + 6u, select(0.0, 1.0, exits));
+  state[b] = st;
+}
+
+@compute @workgroup_size(64)
+fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
+  if (lid.x == 0u) {
+    atomicStore(&running, 0u);
+    atomicStore(&live, 0u);
+  }
+  workgroupBarrier();
+  for (var b = lid.x; b < min(layer.batch, crit.realBatch); b += 64u) {
+    // Exited examples are frozen: neither their state nor their records change any more.
+    if (state[b].exitLayer == 0u) {
+      step(b);
+    }
+  }
+  workgroupBarrier();
+  if (lid.x == 0u) {
+    atomicAdd(&counters[layer.numLayers + layer.depth], atomicLoad(&live));
+    if (atomicLoad(&running) == 0u) {
+      // Every example has exited: all later depths' dispatches get zero workgroups.
+      for (var w = (layer.depth + 1u) * layer.slotWords; w < layer.numLayers * layer.slotWords; w++) {
+        indirect[w] = 0u;
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn gather_cat(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let H = layer.hidden;
+  let i = gid.x;
+  if (i >= layer.batch * 2u * H) {
+    return;
+  }
+  let b = i / (2u * H);
+  let j = i % (2u * H);
+  var v = 0.0;
+  if (j < H) {
+    v = pooled[(layer.depth * layer.batch + b) * H + j];
+  } else if (layer.depth > 0u) {
+    v = pooled[((layer.depth - 1u) * layer.batch + b) * H + j - H];
+  }
+  catOut[i] = v;
+}
+
+@compute @workgroup_size(64)
+fn count(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (lid.x == 0u) {
+    atomicAdd(&counters[layer.depth], min(64u, layer.rows - wid.x * 64u));
+  }
+}
