@@ -1,0 +1,202 @@
+/**
+ * What the benchmark runner (Node), the bench page (Chromium) and the Deno script share: the suite
+ * description, the result records, the seeded inputs every runtime is fed, and the statistics.
+ * No DOM, no Node APIs.
+ */
+import { describeCriterion, type ExitCriterion } from '../src/exit';
+
+export type RuntimeId = 'ponder' | 'ort-webgpu' | 'ort-wasm' | 'transformers-js';
+
+export const RUNTIME_LABELS: Record<RuntimeId, string> = {
+  ponder: 'ponder-web (WebGPU, own WGSL)',
+  'ort-webgpu': 'onnxruntime-web 1.30 WebGPU EP',
+  'ort-wasm': 'onnxruntime-web 1.30 wasm',
+  'transformers-js': 'transformers.js 2.17 (ORT 1.14 wasm)',
+};
+
+/** A model as the page sees it: served under `url` with config.json, model.safetensors, onnx/model.onnx. */
+export interface BenchModel {
+  id: string;
+  /** Where it came from: 'shipped', 'golden fixture', 'random ALBERT-base shape'. */
+  kind: string;
+  url: string;
+  architecture: 'albert' | 'bert';
+  hiddenSize: number;
+  layers: number;
+  heads: number;
+  intermediate: number;
+  embedding: number;
+  vocabSize: number;
+  maxPositions: number;
+  numLabels: number;
+  params: number;
+  onnxBytes: number;
+  safetensorsBytes: number;
+  /** Name of the model folder under the served /models/ root (transformers.js model id). */
+  folder: string;
+  /** Exit criteria kinds the model's heads support (criteriaSupportedBy). */
+  supportedCriteria: string[];
+  /** config.json's ponder.default_criterion, when it has one. */
+  defaultCriterion?: ExitCriterion;
+}
+
+export interface SuiteSpec {
+  runtime: RuntimeId;
+  model: BenchModel;
+  /** Batch-1 latency at these sequence lengths (those above the model's positions are skipped). */
+  seqs: number[];
+  /** Throughput at these batch sizes, at `throughputSeq`. */
+  batches: number[];
+  throughputSeq: number;
+  warmup: number;
+  iterations: number;
+  /** ponder only: exit criteria to time at batch 1, at `criteriaSeqs` (default: every seq in `seqs`). */
+  criteria?: { label: string; criterion: ExitCriterion }[];
+  criteriaSeqs?: number[];
+  seed: number;
+}
+
+export interface LatencyRecord {
+  seq: number;
+  batch: number;
+  n: number;
+  p50: number;
+  p95: number;
+  mean: number;
+  min: number;
+  /** The first call at this shape (before warm-up): pays per-shape compilation and allocation. */
+  firstCallMs?: number;
+}
+
+export interface ThroughputRecord extends LatencyRecord {
+  /** Examples per second at the median batch time. */
+  itemsPerSec: number;
+}
+
+export interface CriterionRecord extends LatencyRecord {
+  label: string;
+  /** Mean exit layer over the timed calls' examples. */
+  meanExitLayer: number;
+  /** Layers the GPU skipped, when the build reports it (GPU-side exit); null otherwise. */
+  meanSkippedLayers: number | null;
+}
+
+export interface SuiteResult {
+  runtime: RuntimeId;
+  model: string;
+  ok: boolean;
+  /** Why the runtime could not run (the suite's other fields are then empty). */
+  error?: string;
+  /** Runtime facts: EP, threads, adapter, weight dtype. */
+  notes: string[];
+  cold?: { loadMs: number; firstResultMs: number; totalMs: number };
+  /** The first timed-shape call after load (includes per-shape compile/allocation) and the steady p50. */
+  warmup?: { firstCallMs: number; steadyP50Ms: number; seq: number };
+  latency: LatencyRecord[];
+  throughput: ThroughputRecord[];
+  criteria: CriterionRecord[];
+  gpuBytes?: number;
+  /** Per-layer GPU ms (mean over calls) when results carry them; null when this build reports none. */
+  perLayerGpuMs: number[] | null;
+  /** Logits of example 0 of the seeded batch-1 input at the first seq: cross-runtime agreement. */
+  sampleLogits?: number[];
+}
+
+export interface MatmulRecord {
+  what: string;
+  M: number;
+  N: number;
+  K: number;
+  dtype: 'f32' | 'f16';
+  ms: number;
+  gflops: number;
+  timing: 'timestamp-query' | 'wall';
+  reps: number;
+}
+
+/** mulberry32: small, fast, seeded; the same stream in Node, Chromium and Deno. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The token ids every runtime is fed for (seed, batch, seq): full-length rows (no padding), id 2
+ * first and 3 last as [CLS] … [SEP] in both vocabularies, the rest uniform in [5, vocab).
+ */
+export function tokenBatch(seed: number, batch: number, seq: number, vocab: number): number[][] {
+  const next = rng(seed * 1_000_003 + batch * 7919 + seq);
+  const lo = Math.min(5, vocab - 1);
+  return Array.from({ length: batch }, () =>
+    Array.from({ length: seq }, (_, i) => {
+      if (i === 0) return Math.min(2, vocab - 1);
+      if (i === seq - 1 && seq > 1) return Math.min(3, vocab - 1);
+      return lo + Math.floor(next() * (vocab - lo));
+    }),
+  );
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx]!;
+}
+
+export function summarize(times: number[], seq: number, batch: number): LatencyRecord {
+  const sorted = [...times].sort((a, b) => a - b);
+  return {
+    seq,
+    batch,
+    n: sorted.length,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    mean: sorted.reduce((s, t) => s + t, 0) / Math.max(1, sorted.length),
+    min: sorted[0] ?? NaN,
+  };
+}
+
+/** The exit criteria timed for a model: one per supported kind, at a middle setting. */
+export function defaultCriteria(
+  supported: readonly string[],
+  numLayers: number,
+  numLabels: number,
+): { label: string; criterion: ExitCriterion }[] {
+  const half = Math.max(1, Math.ceil(numLayers / 2));
+  const out: { label: string; criterion: ExitCriterion }[] = [];
+  for (const kind of supported) {
+    let c: ExitCriterion | null;
+    switch (kind) {
+      case 'palbert':
+        c = { kind, q: 0.5 };
+        break;
+      case 'pondernet-sample':
+        c = { kind, seed: 0 };
+        break;
+      case 'pabee':
+        c = { kind, patience: Math.max(1, Math.min(6, numLayers - 1)) };
+        break;
+      case 'max-prob':
+        c = { kind, threshold: 0.9 };
+        break;
+      case 'entropy':
+        c = { kind, threshold: Number((0.25 * Math.log(Math.max(2, numLabels))).toPrecision(4)) };
+        break;
+      case 'gate':
+        c = { kind, threshold: 0.5 };
+        break;
+      case 'fixed':
+        c = { kind, layer: half };
+        break;
+      default:
+        c = null; // 'none' is the full-depth row
+    }
+    if (c) out.push({ label: describeCriterion(c), criterion: c });
+  }
+  return out;
+}

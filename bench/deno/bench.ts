@@ -1,0 +1,286 @@
+/**
+ * The benchmark on Deno's WebGPU (wgpu), for absolute numbers on the GPU machine (bench/README.md has
+ * the exact `run` command). Same suite, seeded inputs and report format as the Chromium run
+ * (bench/suite.ts), for ponder-web and onnxruntime-web's WebGPU and wasm backends, plus our matmul
+ * at the model's shapes and at 1024–4096³. transformers.js is left out: its ONNX Runtime (1.14) is
+ * wasm-only, which the ORT wasm row already covers.
+ *
+ * Models are built in-process, so nothing big has to be carried to the machine: the golden fixtures
+ * (tests/fixtures/golden, tracked), shipped models under public/models/, and the seeded random
+ * ALBERT-base (bench/random-model.ts), each exported to ONNX with bench/onnx/export.ts.
+ *
+ *   npx vite build --config bench/deno/vite.config.ts      # → node_modules/.cache/ponder-bench/deno/
+ *   deno run -A node_modules/.cache/ponder-bench/deno/bench.js [--quick] [--out FILE]
+ *            [--runtimes ponder,ort-webgpu,ort-wasm] [--models albert-base-random,golden-bert-odd]
+ *
+ * Prints one JSON report (the same shape as bench/results/chromium.json) to --out (default
+ * bench-deno.json) and a markdown summary to stdout.
+ */
+import * as ortWebgpu from 'onnxruntime-web/webgpu';
+import { createClassifier } from '../../src/classifier';
+import { requestGpu } from '../../src/gpu/device';
+import { criteriaSupportedBy, type ExitCriterion } from '../../src/exit';
+import { parseCheckpoint } from '../../src/loading';
+import type { EncoderModel } from '../../src/model/types';
+import { defaultCriteria, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
+import { matmulBench } from '../gpu-matmul';
+import { exportOnnx } from '../onnx/export';
+import { ortRunner } from '../ort-runner';
+import { ALBERT_BASE, randomAlbert } from '../random-model';
+import { renderMarkdown } from '../report';
+import type { BenchReport } from '../run';
+import { modelShapes, squareShapes } from '../shapes';
+import { ponderRunner, runSuite } from '../suite';
+
+declare const Deno: {
+  args: string[];
+  readFile(path: string): Promise<Uint8Array>;
+  readTextFile(path: string): Promise<string>;
+  writeTextFile(path: string, text: string): Promise<void>;
+  readDir(path: string): AsyncIterable<{ name: string; isDirectory: boolean }>;
+  hostname(): string;
+  version: { deno: string; v8: string };
+  systemMemoryInfo(): { total: number };
+  exit(code: number): never;
+};
+
+const args = Deno.args;
+const get = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const quick = args.includes('--quick');
+const out = get('--out') ?? 'bench-deno.json';
+const runtimes = (get('--runtimes')?.split(',') ?? ['ponder', 'ort-webgpu', 'ort-wasm']) as RuntimeId[];
+const only = get('--models')?.split(',');
+// Stop starting suites after this many seconds, so the numbers so far are written before the
+// GPU machine's 10-minute command limit.
+const budgetSec = Number(get('--budget-sec') ?? 480);
+const started = performance.now();
+
+// The bundle resolves onnxruntime-web's extern-wasm build; its .mjs/.wasm sit in ./ort/ (see README).
+ortWebgpu.env.wasm.wasmPaths = new URL(/* @vite-ignore */ './ort/', import.meta.url).href;
+
+const ctx = await requestGpu();
+console.log(`adapter: ${JSON.stringify(ctx.adapter)}`);
+
+interface Loaded {
+  bench: BenchModel;
+  model: EncoderModel;
+  onnx: Uint8Array;
+}
+
+function describeModel(
+  id: string,
+  kind: string,
+  model: EncoderModel,
+  onnx: Uint8Array,
+  st: number,
+): BenchModel {
+  const c = model.config;
+  const heads = c.exitHeads;
+  const w = model.weights;
+  let params = w.embeddings.word.data.length + w.embeddings.position.data.length;
+  for (const l of w.layers) {
+    for (const lin of [l.query, l.key, l.value, l.attentionOutput, l.intermediate, l.output]) {
+      params += lin.weight.data.length + lin.bias.data.length;
+    }
+  }
+  const bench: BenchModel = {
+    id,
+    kind,
+    url: '',
+    folder: id,
+    architecture: c.architecture,
+    hiddenSize: c.hiddenSize,
+    layers: c.numHiddenLayers,
+    heads: c.numAttentionHeads,
+    intermediate: c.intermediateSize,
+    embedding: c.embeddingSize,
+    vocabSize: c.vocabSize,
+    maxPositions: c.maxPositionEmbeddings,
+    numLabels: c.numLabels,
+    params,
+    onnxBytes: onnx.byteLength,
+    safetensorsBytes: st,
+    supportedCriteria: criteriaSupportedBy({
+      lambdas: heads?.lambdaHead !== undefined,
+      gates: heads?.gates === true,
+      perLayerHeads: heads?.perLayerHeads === true,
+      regression: c.problemType === 'regression',
+    }),
+  };
+  if (heads?.defaultCriterion) bench.defaultCriterion = heads.defaultCriterion as unknown as ExitCriterion;
+  return bench;
+}
+
+async function fromFolder(id: string, kind: string, dir: string): Promise<Loaded> {
+  const weights = await Deno.readFile(`${dir}/model.safetensors`);
+  const model = parseCheckpoint(await Deno.readTextFile(`${dir}/config.json`), weights);
+  const onnx = exportOnnx(model);
+  return { bench: describeModel(id, kind, model, onnx, weights.byteLength), model, onnx };
+}
+
+const models: Loaded[] = [];
+const modelNotes: string[] = [];
+try {
+  for await (const e of Deno.readDir('public/models')) {
+    if (e.isDirectory)
+      models.push(await fromFolder(`shipped-${e.name}`, 'shipped', `public/models/${e.name}`));
+  }
+} catch {
+  modelNotes.push('No shipped model: public/models/ is absent.');
+}
+{
+  const seed = 20261127; // the same weights as the Chromium run's albert-base-random
+  const { config, safetensors } = randomAlbert(ALBERT_BASE, seed);
+  const model = parseCheckpoint(JSON.stringify(config), safetensors);
+  const onnx = exportOnnx(model);
+  models.push({
+    bench: describeModel(
+      'albert-base-random',
+      `random ALBERT-base shape (seed ${seed})`,
+      model,
+      onnx,
+      safetensors.byteLength,
+    ),
+    model,
+    onnx,
+  });
+}
+for (const f of ['albert-odd', 'bert-odd']) {
+  models.push(await fromFolder(`golden-${f}`, 'golden fixture', `tests/fixtures/golden/${f}`));
+}
+const chosen = only ? models.filter((m) => only.includes(m.bench.id)) : models;
+
+const suites: BenchReport['suites'] = [];
+
+let matmul: BenchReport['matmul'] = {
+  records: [],
+  note: 'not run yet',
+  error: 'not run (the run stopped before the matmul step)',
+};
+
+/** The report so far: written after every suite, so a run cut short still leaves its numbers. */
+function buildReport(): BenchReport {
+  return {
+    generatedBy: `deno run -A node_modules/.cache/ponder-bench/deno/bench.js ${args.join(' ')}`.trim(),
+    date: new Date().toISOString(),
+    mode: quick ? 'smoke' : 'default',
+    machine: {
+      hostname: Deno.hostname(),
+      cpus: 'see the run log',
+      cores: navigator.hardwareConcurrency,
+      memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30),
+      node: `Deno ${Deno.version.deno}`,
+    },
+    browser: { name: 'Deno WebGPU (wgpu)', version: Deno.version.deno, flags: [] },
+    adapter: { ...ctx.adapter, features: ctx.device.features ? [...ctx.device.features].sort() : [] },
+    software: ctx.adapter.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(ctx.adapter.description),
+    models: chosen.map((m) => m.bench),
+    modelNotes,
+    suites,
+    matmul,
+    elapsedSec: (performance.now() - started) / 1000,
+  };
+}
+
+async function save(): Promise<BenchReport> {
+  const report = buildReport();
+  await Deno.writeTextFile(out, JSON.stringify(report, null, 2) + '\n');
+  return report;
+}
+
+const big = chosen.find((m) => m.bench.hiddenSize >= 512)?.bench;
+const shapes = [
+  ...(big
+    ? [16, 128, 1024].flatMap((r) => modelShapes(big.hiddenSize, big.intermediate, r, `${big.id} rows ${r}`))
+    : []),
+  ...squareShapes(quick ? [1024] : [1024, 2048, 4096]),
+];
+try {
+  const budget = quick ? 2e9 : 2e11;
+  const records = await matmulBench(ctx.device, shapes, {
+    dtypes: ctx.useF16 ? ['f32', 'f16'] : ['f32'],
+    timestamps: ctx.adapter.hasTimestampQuery,
+    flopBudget: budget,
+    passes: 5,
+  });
+  matmul = {
+    records,
+    note: `our WGSL matmul (default tiles), median of 5 passes, FLOP budget ${budget} per pass`,
+  };
+} catch (error) {
+  matmul = { records: [], error: String(error), note: '' };
+}
+
+await save();
+console.log(`matmul: ${matmul.error ?? `${matmul.records.length} shapes`}`);
+
+for (const { bench, model, onnx } of chosen) {
+  for (const runtime of runtimes) {
+    const big = bench.hiddenSize >= 512;
+    const spec: SuiteSpec = {
+      runtime,
+      model: bench,
+      seed: 1,
+      seqs: [16, 64, 128],
+      batches: [8, 32],
+      throughputSeq: big ? 128 : 32,
+      warmup: quick ? 1 : 5,
+      iterations: quick ? 3 : big ? 50 : 30,
+    };
+    if (quick && big) Object.assign(spec, { seqs: [16], batches: [8], throughputSeq: 16 });
+    // ORT's wasm runs on one CPU thread here (no cross-origin isolation in Deno): a batch of 32 × 128
+    // tokens of ALBERT-base would take tens of seconds per call.
+    if (runtime === 'ort-wasm' && big) Object.assign(spec, { batches: [8], iterations: quick ? 2 : 5 });
+    if ((performance.now() - started) / 1000 > budgetSec) {
+      const { model: _skip, ...rest } = spec;
+      void _skip;
+      suites.push({
+        spec: rest,
+        runtime,
+        model: bench.id,
+        ok: false,
+        error: `not run: the ${budgetSec} s budget of this run was spent`,
+        notes: [],
+        latency: [],
+        throughput: [],
+        criteria: [],
+        perLayerGpuMs: null,
+      });
+      continue;
+    }
+    if (runtime === 'ponder') {
+      spec.criteria = defaultCriteria(bench.supportedCriteria, bench.layers, bench.numLabels);
+      if (bench.defaultCriterion)
+        spec.criteria.unshift({ label: 'model default', criterion: bench.defaultCriterion });
+    }
+    const t = performance.now();
+    const result = await runSuite(spec, async (s) => {
+      switch (s.runtime) {
+        case 'ponder':
+          return ponderRunner(await createClassifier(ctx, model, undefined, {}));
+        case 'ort-webgpu':
+          return ortRunner(ortWebgpu, onnx, 'webgpu', ['Deno: ORT requests its own WebGPU device']);
+        case 'ort-wasm':
+          return ortRunner(ortWebgpu, onnx, 'wasm');
+        default:
+          throw new Error(`${s.runtime} is not run on Deno (wasm-only; see the ORT wasm row)`);
+      }
+    });
+    const { model: _m, ...rest } = spec;
+    void _m;
+    suites.push({ ...result, spec: rest });
+    await save();
+    console.log(
+      `${bench.id} × ${runtime}: ${result.ok ? 'ok' : `FAILED ${result.error}`} (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+    );
+  }
+}
+
+const report = await save();
+console.log(renderMarkdown(report, out));
+ctx.device.destroy();
+// ORT's wasm threads may keep the event loop alive.
+Deno.exit(0);

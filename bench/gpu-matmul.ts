@@ -1,0 +1,99 @@
+/**
+ * Matmul GFLOP/s of our WGSL kernel (shaders/matmul.ts, default tiles) at a model's shapes and at
+ * square sizes, in any WebGPU runtime (Chromium page, Deno). Same method as tests/f16/kernel-bench.ts:
+ * `reps` copies of one dispatch in one compute pass, timed with timestamp queries when the device
+ * has them (else wall time minus an empty submit), median of `passes`.
+ */
+import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../shaders/kernel';
+import { MatmulKernel } from '../shaders/matmul';
+import type { MatmulRecord } from './common';
+import type { MatmulShapeSpec } from './shapes';
+
+export type { MatmulShapeSpec } from './shapes';
+
+export async function matmulBench(
+  device: GPUDevice,
+  shapes: MatmulShapeSpec[],
+  options: { dtypes: WeightDtype[]; timestamps: boolean; flopBudget: number; passes: number },
+): Promise<MatmulRecord[]> {
+  const querySet = options.timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolve = device.createBuffer({
+    size: 16,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
+  const readback = device.createBuffer({
+    size: 16,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  const buffer = (bytes: number): GPUBuffer => {
+    const b = device.createBuffer({
+      size: Math.ceil(bytes / 4) * 4,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
+    new Uint32Array(b.getMappedRange()).fill(0x3c003c00); // small values as f32 or f16
+    b.unmap();
+    return b;
+  };
+
+  const submit = async (dispatches: KernelDispatch[]): Promise<number> => {
+    const t = performance.now();
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass(
+      querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
+    );
+    encodeDispatches(pass, dispatches);
+    pass.end();
+    if (querySet) {
+      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, readback, 0, 16);
+    }
+    device.queue.submit([encoder.finish()]);
+    if (!querySet) {
+      await device.queue.onSubmittedWorkDone();
+      return performance.now() - t;
+    }
+    await readback.mapAsync(GPUMapMode.READ);
+    const [begin, end] = new BigUint64Array(readback.getMappedRange().slice(0));
+    readback.unmap();
+    return Number(end! - begin!) / 1e6;
+  };
+
+  const records: MatmulRecord[] = [];
+  for (const dtype of options.dtypes) {
+    const kernel = await MatmulKernel.create(device, { weightDtype: dtype, activation: 'none' });
+    for (const s of shapes) {
+      const input = buffer(s.M * s.K * 4);
+      const weight = buffer(s.N * s.K * (dtype === 'f16' ? 2 : 4));
+      const bias = buffer(s.N * 4);
+      const output = buffer(s.M * s.N * 4);
+      const d = kernel.prepare({ input, weight, bias, output }, s);
+      const flop = 2 * s.M * s.N * s.K;
+      const reps = Math.max(1, Math.min(200, Math.round(options.flopBudget / flop)));
+      await submit([d]); // compile and first-touch
+      let empty = 0;
+      if (!querySet) {
+        empty = Infinity;
+        for (let i = 0; i < 3; i++) empty = Math.min(empty, await submit([]));
+      }
+      const runs: number[] = [];
+      for (let i = 0; i < options.passes; i++)
+        runs.push(await submit(new Array<KernelDispatch>(reps).fill(d)));
+      runs.sort((a, b) => a - b);
+      const ms = Math.max(1e-6, runs[Math.floor(runs.length / 2)]! - empty) / reps;
+      records.push({
+        ...s,
+        dtype,
+        ms,
+        gflops: flop / ms / 1e6,
+        timing: querySet ? 'timestamp-query' : 'wall',
+        reps,
+      });
+      for (const b of [input, weight, bias, output]) b.destroy();
+    }
+  }
+  querySet?.destroy();
+  resolve.destroy();
+  readback.destroy();
+  return records;
+}

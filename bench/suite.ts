@@ -1,0 +1,182 @@
+/**
+ * One runtime's suite on one model, in any JavaScript runtime with performance.now() (the Chromium
+ * bench page, Deno): cold start, batch-1 latency per sequence length, throughput per batch size,
+ * ponder-web's exit criteria, GPU memory and per-layer GPU time. The caller supplies how to load
+ * the runtime (`load`); everything is fed the same seeded token ids (common.ts `tokenBatch`).
+ *
+ * Timings are wall time around one awaited call that returns logits to JavaScript (ponder-web's
+ * classify() reads back once; ONNX Runtime returns CPU tensors).
+ */
+import type { ExitCriterion } from '../src/exit';
+import { RUNTIME_LABELS, summarize, tokenBatch, type SuiteResult, type SuiteSpec } from './common';
+
+/** A loaded runtime: runs a [batch][seq] id batch and gives each example's final logits. */
+export interface Runner {
+  notes: string[];
+  run(ids: number[][]): Promise<number[][]>;
+  /** ponder-web: classify with a criterion, for the exit-criterion rows. */
+  classifyWith?(ids: number[][], criterion: ExitCriterion): Promise<PonderResultLike[]>;
+  gpuBytes?(): number;
+  /** Mean per-layer GPU ms over the calls so far, when the results carry it. */
+  perLayerGpuMs?(): number[] | null;
+  dispose(): Promise<void> | void;
+}
+
+/** The parts of ponder-web's ClassificationResult the suite reads (optional fields: newer builds). */
+export interface PonderResultLike {
+  exitLayer: number;
+  layers: { logits: number[]; gpuTimeMs?: number }[];
+  skippedLayers?: number;
+}
+
+/** Minimal face of PonderClassifier, so this module does not import the engine. */
+export interface ClassifierLike {
+  classify(input: { inputIds: number[] }[], options?: { criterion?: ExitCriterion }): Promise<unknown[]>;
+  readonly gpuBytes: number;
+  readonly weightDtype: string;
+  readonly device: { description: string; vendor: string; isFallbackAdapter: boolean };
+  dispose(): void;
+}
+
+/** Wraps a loaded ponder-web classifier as a Runner that tracks per-layer GPU times. */
+export function ponderRunner(classifier: ClassifierLike): Runner {
+  const perLayer: number[][] = [];
+  const toInputs = (ids: number[][]) => ids.map((row) => ({ inputIds: row }));
+  const call = async (ids: number[][], criterion?: ExitCriterion): Promise<PonderResultLike[]> => {
+    const results = (await classifier.classify(
+      toInputs(ids),
+      criterion ? { criterion } : {},
+    )) as PonderResultLike[];
+    const times = results[0]?.layers.map((l) => l.gpuTimeMs);
+    if (!criterion && times?.length && times.every((t) => typeof t === 'number'))
+      perLayer.push(times as number[]);
+    return results;
+  };
+  return {
+    notes: [
+      `adapter: ${classifier.device.description || classifier.device.vendor || 'unknown'}` +
+        `${classifier.device.isFallbackAdapter ? ' (fallback/software)' : ''}`,
+      `weights: ${classifier.weightDtype}`,
+    ],
+    run: async (ids) => (await call(ids)).map((r) => r.layers[r.layers.length - 1]!.logits),
+    classifyWith: call,
+    gpuBytes: () => classifier.gpuBytes,
+    perLayerGpuMs: () => {
+      // Mean over calls of the most recent shape's length (shapes differ in per-layer time, not count).
+      if (!perLayer.length) return null;
+      const width = perLayer[0]!.length;
+      const rows = perLayer.filter((r) => r.length === width);
+      return Array.from({ length: width }, (_, i) => rows.reduce((s, r) => s + r[i]!, 0) / rows.length);
+    },
+    dispose: () => classifier.dispose(),
+  };
+}
+
+async function timeCalls(
+  runner: Runner,
+  ids: number[][],
+  warmup: number,
+  iterations: number,
+): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await runner.run(ids);
+  const times: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t = performance.now();
+    await runner.run(ids);
+    times.push(performance.now() - t);
+  }
+  return times;
+}
+
+export async function runSuite(
+  spec: SuiteSpec,
+  load: (spec: SuiteSpec) => Promise<Runner>,
+): Promise<SuiteResult> {
+  const result: SuiteResult = {
+    runtime: spec.runtime,
+    model: spec.model.id,
+    ok: false,
+    notes: [RUNTIME_LABELS[spec.runtime]],
+    latency: [],
+    throughput: [],
+    criteria: [],
+    perLayerGpuMs: null,
+  };
+  const seqs = spec.seqs.filter((s) => s <= spec.model.maxPositions);
+  const vocab = spec.model.vocabSize;
+  let runner: Runner | null = null;
+  try {
+    const t0 = performance.now();
+    runner = await load(spec);
+    const loadMs = performance.now() - t0;
+    result.notes.push(...runner.notes);
+    const firstSeq = seqs[0] ?? Math.min(16, spec.model.maxPositions);
+    const logits = await runner.run(tokenBatch(spec.seed, 1, firstSeq, vocab));
+    const totalMs = performance.now() - t0;
+    result.cold = { loadMs, firstResultMs: totalMs - loadMs, totalMs };
+    result.sampleLogits = logits[0];
+
+    for (const [i, seq] of seqs.entries()) {
+      const ids = tokenBatch(spec.seed, 1, seq, vocab);
+      const t = performance.now();
+      await runner.run(ids);
+      const firstCallMs = performance.now() - t;
+      const rec = {
+        ...summarize(await timeCalls(runner, ids, spec.warmup, spec.iterations), seq, 1),
+        firstCallMs,
+      };
+      result.latency.push(rec);
+      if (i === 0) result.warmup = { firstCallMs: totalMs - loadMs, steadyP50Ms: rec.p50, seq };
+    }
+    // Per-layer times of the batch-1 shapes only (before the throughput batches).
+    result.perLayerGpuMs = runner.perLayerGpuMs?.() ?? null;
+
+    const tpSeq = Math.min(spec.throughputSeq, spec.model.maxPositions);
+    for (const batch of spec.batches) {
+      const ids = tokenBatch(spec.seed, batch, tpSeq, vocab);
+      const rec = summarize(
+        await timeCalls(runner, ids, Math.max(1, spec.warmup), spec.iterations),
+        tpSeq,
+        batch,
+      );
+      result.throughput.push({ ...rec, itemsPerSec: (batch * 1000) / rec.p50 });
+    }
+
+    const classifyWith = runner.classifyWith?.bind(runner);
+    for (const { label, criterion } of classifyWith ? (spec.criteria ?? []) : []) {
+      if (!classifyWith) break;
+      for (const seq of (spec.criteriaSeqs ?? seqs).filter((q) => q <= spec.model.maxPositions)) {
+        const ids = tokenBatch(spec.seed, 1, seq, vocab);
+        for (let i = 0; i < spec.warmup; i++) await classifyWith(ids, criterion);
+        const exits: number[] = [];
+        const skipped: number[] = [];
+        const times: number[] = [];
+        for (let i = 0; i < spec.iterations; i++) {
+          const t = performance.now();
+          const r = await classifyWith(ids, criterion);
+          times.push(performance.now() - t);
+          exits.push(r[0]!.exitLayer);
+          if (typeof r[0]!.skippedLayers === 'number') skipped.push(r[0]!.skippedLayers);
+        }
+        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        result.criteria.push({
+          ...summarize(times, seq, 1),
+          label,
+          meanExitLayer: mean(exits),
+          meanSkippedLayers: skipped.length ? mean(skipped) : null,
+        });
+      }
+    }
+    if (runner.gpuBytes) result.gpuBytes = runner.gpuBytes();
+    result.ok = true;
+  } catch (error) {
+    result.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } finally {
+    try {
+      await runner?.dispose();
+    } catch {
+      // disposing after a failure may fail again; the suite already has its error
+    }
+  }
+  return result;
+}

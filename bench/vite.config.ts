@@ -1,0 +1,18 @@
+import { defineConfig } from 'vite';
+
+// Builds the benchmark page (bench/page/) with the REAL onnxruntime-web and transformers.js: unlike
+// the library's vite.config.ts, nothing is aliased to the ONNX Runtime stub here. Output goes to an
+// ignored cache folder that bench/serve.ts serves.
+export default defineConfig({
+  root: 'bench/page',
+  base: '/',
+  logLevel: 'warn',
+  build: {
+    target: 'es2022',
+    outDir: '../../node_modules/.cache/ponder-bench/site',
+    emptyOutDir: true,
+    minify: false,
+    sourcemap: false,
+    chunkSizeWarningLimit: 100_000,
+  },
+});
