@@ -181,3 +181,29 @@ test('demo: without WebGPU it says so and what to do, and the page keeps working
   await expect(page.locator('#threshold')).toBeEnabled();
   expect(errors).toEqual([]);
 });
+
+test('demo: a model from local files (file picker) and an uploaded TSV', async ({ page }) => {
+  const errors = collectErrors(page);
+  // Start from a model URL that does not exist, so the working model can only come from the files.
+  await openDemo(page, `model=${encodeURIComponent('/tests/fixtures/no-such-model/')}`);
+  await expect(page.locator('[data-notice="model"]')).toContainText('Model not found', { timeout: 60_000 });
+  const dir = 'tests/fixtures/demo-model/';
+  await page
+    .locator('#model-files')
+    .setInputFiles(
+      ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => dir + f),
+    );
+  await waitForModel(page);
+  await expect(page.locator('#model-status')).toContainText('local files');
+  await expect(page.locator('[data-notice="model"]')).toHaveCount(0);
+  await page.locator('input[name="criterion"][value="max-prob"]').check();
+  const tsv =
+    'sentence\tlabel\nthe quick brown fox .\t1\nhello world !\t0\nthe dog jumps over the fox\t1\nun cafe\tpositive\n';
+  await page
+    .locator('#dataset-file')
+    .setInputFiles({ name: 'tiny.tsv', mimeType: 'text/tab-separated-values', buffer: Buffer.from(tsv) });
+  await expect(page.locator('#dataset-summary')).toContainText('accuracy', { timeout: 60_000 });
+  await expect(page.locator('#dataset-status')).toContainText('tiny.tsv: 4 sentences');
+  await expect(page.locator('#chart-histogram svg').first()).toBeVisible();
+  expect(errors).toEqual([]);
+});
