@@ -24,7 +24,7 @@ done
 RANK=0 LOCAL_RANK=0 python3 training/pretrain.py --resume "$SRC" --out_dir $DST --max_minutes "$MIN" \
   --decay_minutes "$DECAY" "$@" 2>&1 | tee training/runs/final.log
 wait
-python3 training/finetune.py --task SST-2 --glue .data/glue --init $DST --epochs ${EPOCHS:-3} --out_dir $DST/sst2 \
+python3 training/finetune.py --task SST-2 --glue .data/glue --init $DST --epochs ${EPOCHS:-3} --save_model 0 --out_dir $DST/sst2 \
   2>&1 | tee training/runs/final.sst2.log
 mkdir -p "$OUT/ckpt"
 cp $DST/meta.json $DST/log.csv $DST/shard-*.pt "$OUT/ckpt/"

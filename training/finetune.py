@@ -1,13 +1,19 @@
 """
-Fine-tune our ALBERT on a GLUE task and report the dev metric.
+Fine-tune our ALBERT on a GLUE task, with or without early-exit heads, and report dev metrics.
 
-    python3 training/finetune.py --task SST-2 --init training/runs/a          # from a pretraining checkpoint
-    python3 training/finetune.py --task SST-2 --init '' --tokenizer .data/prep # from random weights
+    python3 training/finetune.py --task SST-2 --init training/artifacts/pretrain              # full depth
+    python3 training/finetune.py --task SST-2 --init training/artifacts/pretrain --method palbert
+    python3 training/finetune.py --task RTE --init '' --tokenizer .data/prep                  # random weights
 
-method 'full' is the full-depth baseline (Hugging Face's AlbertForSequenceClassification: pooler on
-[CLS] after the last layer, dropout, linear classifier). The early-exit methods of
-docs/early-exit-methods.md (palbert, pondernet, pabee) are the next step of issue 3; asking for
-one stops at once with a message.
+Methods (docs: ../shared/docs/early-exit-methods.md; tensor names: docs/checkpoint-format.md):
+  full       Hugging Face's AlbertForSequenceClassification: pooler on [CLS] after the last layer, classifier.
+  palbert    shared pooler + shared classifier on every layer, Lambda MLP on [z_n ; z_{n-1}] (3 tanh blocks),
+             loss = sum_n p_n CE_n + beta KL(p_G || p) with the released code's epsilon-truncation; Q-exit.
+  pondernet  the same loss with a Linear(H -> 1) Lambda on z_n; Bernoulli-sampled exit.
+  pabee      one classifier per layer, loss sum_i i CE_i / sum_i i; exit after `patience` agreeing layers.
+Every layer is computed on the dev set and exits are simulated per example afterwards, which is what
+batch-1 inference does. Each epoch records the method's default operating point, the per-layer metric
+of the head(s) and the criterion's curve (q, patience); the best epoch by the default point is kept.
 
 Inputs are checked before any GPU work: unknown task or method, missing TSV files or columns,
 a checkpoint folder without a pretraining checkpoint or tokenizer.
@@ -17,8 +23,10 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
+from contextlib import nullcontext
 
 # ----------------------------------------------------------------------------------------------
 # config
@@ -26,31 +34,47 @@ task = 'SST-2'
 glue = '../shared/data/glue'
 init = ''  # pretraining checkpoint folder ('' = random weights)
 tokenizer = ''  # folder with tokenizer.json ('' = the --init folder)
-out_dir = ''  # where results.json and dev predictions go ('' = do not write)
-method = 'full'
+out_dir = ''  # results.json, dev_predictions.tsv and (save_model) the best epoch's model ('' = none)
+method = 'full'  # full | palbert | pondernet | pabee
 num_layers = 0  # 0 = the checkpoint's depth
 epochs = 3
+early_stop = 0  # stop after this many epochs without a better dev score (0 = never; PALBERT's protocol: 25 / 5)
 lr = 1e-4
+lambda_lr = 0.0  # learning rate of the Lambda head (0 = lr)
+schedule = 'linear'  # linear (warm-up, then linear decay to 0) | constant (PALBERT's released code)
 batch_size = 32
 warmup_frac = 0.06
 weight_decay = 0.01
 max_len = 128
 classifier_dropout = 0.1
+# exit heads
+beta = 0.5  # weight of KL(p_G || p)
+prior_lambda = 0.1  # lambda_p of the truncated geometric prior
+epsilon = 0.05  # truncation: once CDF > 1 - epsilon, p_n := epsilon / N
+lambda_hidden = 3  # PALBERT's Lambda MLP depth (tanh blocks)
+q = 0.5  # Q-exit threshold of the default operating point (palbert, pondernet)
+patience = 6  # PABEE's default patience
+pabee_threshold = 0.1  # PABEE on regression: layers agree when |y_n - y_{n-1}| < this
+ponder_samples = 5  # PonderNet: sampled inference runs averaged at each evaluation
+save_model = 1
+eval_fp32 = 1  # evaluate without autocast, as the exported model will run
 seed = 42
 device = 'cuda'
 # ----------------------------------------------------------------------------------------------
 CONFIG = {k: v for k, v in dict(globals()).items() if not k.startswith('_') and isinstance(v, (int, float, str))}
 
-METHODS = ['full']
-PLANNED = ['palbert', 'pondernet', 'pabee']
+METHODS = ['full', 'palbert', 'pondernet', 'pabee']
+PLANNED = ['gates']
 
 # Each task's TSV layout: header (None = no header row), column count, text columns, label column,
-# label parsing, metric. Label column -1 means the last one.
+# label values in the file (None: a float score), metric, and the label names written to config.json.
 TASKS = {
-    'SST-2': dict(header=['sentence', 'label'], ncols=2, text=[0], label=1, labels=['0', '1'], metric='acc'),
-    'CoLA': dict(header=None, ncols=4, text=[3], label=1, labels=['0', '1'], metric='mcc'),
+    'SST-2': dict(header=['sentence', 'label'], ncols=2, text=[0], label=1, labels=['0', '1'], metric='acc',
+                  names=['negative', 'positive']),
+    'CoLA': dict(header=None, ncols=4, text=[3], label=1, labels=['0', '1'], metric='mcc',
+                 names=['unacceptable', 'acceptable']),
     'MRPC': dict(header=['Quality', '#1 ID', '#2 ID', '#1 String', '#2 String'], ncols=5, text=[3, 4], label=0,
-                 labels=['0', '1'], metric='acc_f1'),
+                 labels=['0', '1'], metric='acc_f1', names=['not_equivalent', 'equivalent']),
     'RTE': dict(header=['index', 'sentence1', 'sentence2', 'label'], ncols=4, text=[1, 2], label=3,
                 labels=['entailment', 'not_entailment'], metric='acc'),
     'STS-B': dict(header=['index', 'genre', 'filename', 'year', 'old_index', 'source1', 'source2', 'sentence1',
@@ -139,6 +163,74 @@ def metrics(kind, pred, gold):
     raise ValueError(kind)
 
 
+def prior(N, lam_p):
+    """Truncated geometric prior over N layers: lam_p (1 - lam_p)^(n-1), the leftover mass on layer N."""
+    p = [lam_p * (1 - lam_p) ** n for n in range(N - 1)]
+    return p + [1.0 - sum(p)]
+
+
+def exit_distribution_train(lam, eps):
+    """PALBERT's training-time p_n (released code, docs section 1.4): unnormalised, epsilon-truncated.
+    lam: [N, B] fp32. Returns (p [N, B], computed layers n*): once every example's CDF exceeds 1 - eps
+    after layer n*, later layers get p = eps / N and no task loss (the code stops computing them)."""
+    import torch
+
+    N = lam.shape[0]
+    c = torch.ones_like(lam[0])
+    cdf = torch.zeros_like(lam[0])
+    ps, computed = [], N
+    for n in range(N):
+        p_n = lam[n] * c
+        c = c * (1 - lam[n])
+        p_n = torch.where(cdf > 1 - eps, torch.full_like(p_n, eps / N), p_n)
+        cdf = cdf + p_n
+        ps.append(p_n)
+        if bool((cdf > 1 - eps).all()):
+            computed = n + 1
+            break
+    ps += [torch.full_like(lam[0], eps / N)] * (N - len(ps))
+    return torch.stack(ps), computed
+
+
+def q_exit(lam, q_):
+    """Q-exit (inference, no truncation): first layer (1-based) with CDF_n > q, else N. lam: [N, D] numpy."""
+    import numpy as np
+
+    N = lam.shape[0]
+    survive = np.cumprod(np.vstack([np.ones((1, lam.shape[1])), 1 - lam[:-1]]), axis=0)
+    cdf = np.cumsum(lam * survive, axis=0)
+    over = cdf > q_
+    return np.where(over.any(0), over.argmax(0) + 1, N)
+
+
+def sample_exit(lam, rng):
+    """PonderNet: at layer n halt with probability lambda_n; layer N if never."""
+    import numpy as np
+
+    halt = rng.random(lam.shape) < lam
+    return np.where(halt.any(0), halt.argmax(0) + 1, lam.shape[0])
+
+
+def pabee_exit(outs, t, regression, thr):
+    """PABEE with patience t: exit at the first layer i where the last t+1 layers agree (argmax equal, or
+    |y_i - y_{i-1}| < thr for regression); t = 0: no early exit. outs: [N, D] predictions per layer."""
+    import numpy as np
+
+    N, D = outs.shape
+    ex = np.full(D, N)
+    if t == 0:
+        return ex
+    same = np.abs(np.diff(outs, axis=0)) < thr if regression else outs[1:] == outs[:-1]  # [N-1, D]
+    for d in range(D):
+        cnt = 0
+        for i in range(1, N):
+            cnt = cnt + 1 if same[i - 1, d] else 0
+            if cnt == t:
+                ex[d] = i + 1
+                break
+    return ex
+
+
 def main():
     globals().update(vars(parse_args()))
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -150,6 +242,8 @@ def main():
         if method in PLANNED:
             die(f'method {method!r} is not implemented yet (issue 3); available: {", ".join(METHODS)}')
         die(f'unknown method {method!r}; available: {", ".join(METHODS)}')
+    if schedule not in ('linear', 'constant'):
+        die(f'unknown schedule {schedule!r} (linear | constant)')
     spec = TASKS[task]
     train_rows = read_tsv(os.path.join(glue, task, 'train.tsv'), spec)
     dev_rows = read_tsv(os.path.join(glue, task, 'dev.tsv'), spec)
@@ -172,7 +266,7 @@ def main():
     import torch.nn.functional as F
     from tokenizers import Tokenizer
 
-    from model import AlbertConfig, AlbertForSequenceClassification, load_checkpoint_tensors
+    from model import AlbertConfig, AlbertWithExits, load_checkpoint_tensors, save_checkpoint
 
     if device == 'cuda' and not torch.cuda.is_available():
         die('no CUDA device here (pass --device cpu for a tiny smoke test)')
@@ -195,17 +289,24 @@ def main():
     else:
         cfg = AlbertConfig(vocab_size=tok.get_vocab_size())
     cfg.classifier_dropout_prob = classifier_dropout
-    n_out = 1 if spec['labels'] is None else len(spec['labels'])
-    model = AlbertForSequenceClassification(cfg, n_out)
+    if num_layers:
+        cfg.num_hidden_layers = num_layers
+    N = cfg.num_hidden_layers
+    regression = spec['labels'] is None
+    n_out = 1 if regression else len(spec['labels'])
+    model = AlbertWithExits(cfg, n_out, method, lambda_hidden=lambda_hidden)
     if rmeta:
         tensors = load_checkpoint_tensors(init, rmeta)
         enc = {k[len('model.albert.'):]: v.float() for k, v in tensors.items() if k.startswith('model.albert.')}
         missing, unexpected = model.albert.load_state_dict(enc, strict=False)
         assert not unexpected and set(missing) <= {'pooler.weight', 'pooler.bias'}, (missing, unexpected)
-        print(f'loaded encoder from {init} (pretraining step {rmeta["step"]:,}); pooler and classifier are new')
+        print(f'loaded encoder from {init} (pretraining step {rmeta["step"]:,}); pooler and heads are new')
     model.to(device)
-    depth = num_layers or cfg.num_hidden_layers
-    amp = torch.autocast('cuda', dtype=torch.bfloat16) if device == 'cuda' else torch.autocast('cpu', enabled=False)
+    amp = torch.autocast('cuda', dtype=torch.bfloat16) if device == 'cuda' else nullcontext()
+    eval_amp = nullcontext() if eval_fp32 else amp
+    n_params = {k: sum(p.numel() for n, p in model.named_parameters() if n.startswith(k)) for k in ('albert', 'ponder')}
+    print(f'method {method}: {n_params["albert"] / 1e6:.2f}M backbone + {n_params["ponder"] / 1e6:.2f}M exit-head '
+          f'parameters, {N} layers')
 
     def batches(x, y, bs, shuffle):
         order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
@@ -220,57 +321,156 @@ def main():
                 ids[r, :n] = torch.tensor(x[j][0])
                 tt[r, :n] = torch.tensor(x[j][1])
                 am[r, :n] = 1
-            yy = torch.tensor([y[j] for j in idx], dtype=torch.float32 if n_out == 1 else torch.long)
+            yy = torch.tensor([y[j] for j in idx], dtype=torch.float32 if regression else torch.long)
             yield ids.to(device), tt.to(device), am.to(device), yy.to(device)
 
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': weight_decay}, {'params': no_decay, 'weight_decay': 0.0}],
-                            lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    groups = [
+        {'params': [p for n, p in model.named_parameters() if not n.startswith('ponder.lambda') and p.dim() >= 2],
+         'weight_decay': weight_decay, 'base_lr': lr},
+        {'params': [p for n, p in model.named_parameters() if not n.startswith('ponder.lambda') and p.dim() < 2],
+         'weight_decay': 0.0, 'base_lr': lr},
+        {'params': [p for n, p in model.named_parameters() if n.startswith('ponder.lambda')],
+         'weight_decay': 0.0, 'base_lr': lambda_lr or lr},
+    ]
+    opt = torch.optim.AdamW([g for g in groups if g['params']], lr=lr, betas=(0.9, 0.98), eps=1e-6)
     total = epochs * math.ceil(len(train_x) / batch_size)
     warm = max(1, int(warmup_frac * total))
+    p_g = torch.tensor(prior(N, prior_lambda), device=device)
+
+    def per_layer_loss(logits, yy):
+        if regression:
+            return (logits[..., 0] - yy) ** 2  # [N, B]
+        return F.cross_entropy(logits.reshape(-1, n_out), yy.repeat(logits.shape[0]), reduction='none').view(
+            logits.shape[0], -1)
+
+    def loss_fn(logits, lambdas, yy):
+        """The training loss of each method (docs sections 1.4, 2.2, 3.2); logits [N, B, C] fp32."""
+        if method == 'full':
+            return per_layer_loss(logits[-1:], yy).mean()
+        ll = per_layer_loss(logits, yy)
+        if method == 'pabee':
+            w = torch.arange(1, N + 1, device=ll.device, dtype=ll.dtype)
+            return (w[:, None] * ll).mean(1).sum() / w.sum()
+        p, computed = exit_distribution_train(lambdas, epsilon)
+        task_loss = (p[:computed] * ll[:computed]).mean(1).sum()
+        # KL(p_G || p) as the code computes it (KLDivLoss(log p, p_G), batchmean); the clamp only guards log(0).
+        kl = (p_g[:, None] * (p_g[:, None].log() - p.clamp_min(1e-30).log())).sum(0).mean()
+        return task_loss + beta * kl
 
     @torch.no_grad()
-    def evaluate():
+    def run_dev():
+        """Every layer's outputs on the dev set: preds [N, D] (class or value), lambdas [N, D] or None."""
         model.eval()
-        preds = []
+        outs, lams = [], []
         for ids, tt, am, _ in batches(dev_x, dev_y, 256, False):
-            with amp:
-                out = model(ids, tt, am, num_layers=depth).float()
-            preds.extend(out[:, 0].tolist() if n_out == 1 else out.argmax(-1).tolist())
+            with eval_amp:
+                logits, lam = model(ids, tt, am)
+            logits = logits.float()
+            outs.append(logits[..., 0] if regression else logits.argmax(-1))
+            if lam is not None:
+                lams.append(lam.float())
         model.train()
-        return preds, metrics(spec['metric'], preds, dev_y)
+        preds = torch.cat(outs, 1).cpu().numpy()
+        return preds, (torch.cat(lams, 1).cpu().numpy() if lams else None)
 
-    step, history = 0, []
+    def point(preds, exits):
+        chosen = preds[exits - 1, np.arange(preds.shape[1])]
+        return dict(metrics(spec['metric'], chosen, dev_y), avg_layers=float(exits.mean())), chosen
+
+    def evaluate():
+        preds, lam = run_dev()
+        D = preds.shape[1]
+        per_layer = [dict(layer=n + 1, **point(preds, np.full(D, n + 1))[0]) for n in range(N)]
+        curves, extra = {}, {}
+        if method == 'full':
+            default, chosen = point(preds, np.full(D, N))
+            exits = np.full(D, N)
+        elif method in ('palbert', 'pondernet'):
+            curves['q_exit'] = [dict(q=qq, **point(preds, q_exit(lam, qq))[0])
+                                for qq in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+            if method == 'palbert':
+                exits = q_exit(lam, q)
+                default, chosen = point(preds, exits)
+            else:
+                runs = [point(preds, sample_exit(lam, np.random.default_rng(s_)))[0] for s_ in range(ponder_samples)]
+                exits = sample_exit(lam, np.random.default_rng(0))
+                _, chosen = point(preds, exits)
+                default = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+                default['score_std'] = float(np.std([r['score'] for r in runs]))
+                curves['sample_runs'] = runs
+            extra['mean_lambda'] = lam.mean(1).round(4).tolist()
+        else:  # pabee
+            curves['patience'] = [dict(patience=t, **point(preds, pabee_exit(preds, t, regression, pabee_threshold))[0])
+                                  for t in range(N)]
+            exits = pabee_exit(preds, patience, regression, pabee_threshold)
+            default, chosen = point(preds, exits)
+        return dict(default=default, per_layer=per_layer, curves=curves, **extra), (chosen, exits, preds, lam)
+
+    step, history, best, best_state, best_dev, stale = 0, [], None, None, None, 0
     t0 = time.time()
     for ep in range(epochs):
         for ids, tt, am, yy in batches(train_x, train_y, batch_size, True):
-            cur = lr * min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm)))
+            mult = 1.0 if schedule == 'constant' else min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm)))
             for g in opt.param_groups:
-                g['lr'] = cur
+                g['lr'] = g['base_lr'] * mult
             with amp:
-                out = model(ids, tt, am, num_layers=depth).float()
-            loss = F.mse_loss(out[:, 0], yy) if n_out == 1 else F.cross_entropy(out, yy)
+                logits, lambdas = model(ids, tt, am)
+            loss = loss_fn(logits.float(), lambdas, yy)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
             step += 1
-        preds, m = evaluate()
-        history.append(dict(epoch=ep + 1, step=step, seconds=round(time.time() - t0, 1), **m))
-        print(f'{task} epoch {ep + 1}: dev ' + ' '.join(f'{k} {v:.4f}' for k, v in m.items())
-              + f' ({time.time() - t0:.0f}s, last train loss {loss.item():.4f})', flush=True)
+        ev, dev_out = evaluate()
+        d = ev['default']
+        history.append(dict(epoch=ep + 1, step=step, seconds=round(time.time() - t0, 1), train_loss=loss.item(), **ev))
+        full_depth = ev['per_layer'][-1]['score']
+        print(f'{task} {method} epoch {ep + 1}: dev default ' + ' '.join(f'{k} {v:.4f}' for k, v in d.items())
+              + f' | last layer {full_depth:.4f} | per layer '
+              + ' '.join(f'{r["score"]:.3f}' for r in ev['per_layer'])
+              + f' ({time.time() - t0:.0f}s, train loss {loss.item():.4f})', flush=True)
+        if best is None or d['score'] > best['default']['score']:
+            best, best_dev, stale = history[-1], dev_out, 0
+            best_state = {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if early_stop and stale >= early_stop:
+                print(f'early stop: {stale} epochs without a better dev score')
+                break
     result = dict(task=task, method=method, init=init or None, pretrain_step=rmeta['step'] if rmeta else 0,
-                  depth=depth, args={k: globals()[k] for k in CONFIG}, history=history, final=history[-1])
-    print('RESULT ' + json.dumps(dict(task=task, init=init or None, pretrain_step=result['pretrain_step'],
-                                      final=history[-1])))
+                  layers=N, args={k: globals()[k] for k in CONFIG}, history=history, best_epoch=best['epoch'],
+                  best=best)
+    print('RESULT ' + json.dumps(dict(task=task, method=method, init=init or None, pretrain_step=result['pretrain_step'],
+                                      best_epoch=best['epoch'], default=best['default'],
+                                      last_layer=best['per_layer'][-1])))
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, 'results.json'), 'w') as f:
             json.dump(result, f, indent=2)
+        chosen, exits, preds, lam = best_dev
         with open(os.path.join(out_dir, 'dev_predictions.tsv'), 'w') as f:
-            f.write('index\tprediction\tlabel\n')
-            f.writelines(f'{i}\t{p}\t{g}\n' for i, (p, g) in enumerate(zip(preds, dev_y)))
+            # Per dev example at the best epoch: the default criterion's prediction and exit layer, every
+            # layer's prediction and (palbert/pondernet) lambda -- what the browser engine is checked against.
+            f.write('index\tlabel\tprediction\texit_layer\tlayer_predictions\tlambdas\n')
+            for i in range(len(dev_y)):
+                lp = ','.join(f'{v:.6g}' if regression else str(int(v)) for v in preds[:, i])
+                lm = '' if lam is None else ','.join(f'{v:.6g}' for v in lam[:, i])
+                f.write(f'{i}\t{dev_y[i]}\t{chosen[i]:.6g}\t{exits[i]}\t{lp}\t{lm}\n')
+        if save_model:
+            labels = spec.get('names') or spec['labels'] or ['score']
+            meta = dict(kind='finetune', task=task, method=method, best_epoch=best['epoch'],
+                        config=cfg.hf_dict(architectures=['AlbertForSequenceClassification'], num_labels=n_out,
+                                           id2label={str(i): l for i, l in enumerate(labels)},
+                                           label2id={l: i for i, l in enumerate(labels)},
+                                           problem_type='regression' if regression else 'single_label_classification',
+                                           ponder=model.ponder_config(beta=beta, prior_lambda=prior_lambda,
+                                                                      epsilon=epsilon, seed=seed)),
+                        tokenizer_sha256=rmeta['tokenizer_sha256'] if rmeta else None, dev=best['default'])
+            save_checkpoint(os.path.join(out_dir, 'model'), {f'model.{k}': v for k, v in best_state.items()}, meta,
+                            dtype=torch.float32)
+            for name in ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'):
+                if os.path.isfile(os.path.join(tok_dir, name)):
+                    shutil.copyfile(os.path.join(tok_dir, name), os.path.join(out_dir, 'model', name))
 
 
 if __name__ == '__main__':

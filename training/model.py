@@ -217,6 +217,74 @@ class AlbertForSequenceClassification(nn.Module):
         return self.classifier(self.dropout(self.albert.pool(h)))
 
 
+class AlbertWithExits(nn.Module):
+    """ALBERT classifier with the early-exit heads of docs/early-exit-methods.md, under the tensor names
+    of docs/checkpoint-format.md (`ponder.lambda.{i}`, `ponder.heads.{n}`), so export is a rename-free copy.
+
+    method 'full' and 'palbert'/'pondernet': one shared head (pooler -> dropout -> `classifier`) on every
+    layer's [CLS]; 'pabee': one classifier per layer (`ponder.heads`); 'palbert': a Lambda MLP on
+    [z_n ; z_{n-1}] (z_0 = 0) with `lambda_hidden` Linear(2H->2H)+tanh blocks; 'pondernet': Linear(H->1) on z_n.
+    forward() runs every layer and returns per-layer outputs; exits are decided outside (exits.py logic
+    in finetune.py), which equals batch-1 behaviour because each example's decision is its own."""
+
+    def __init__(self, c, num_labels, method='full', lambda_hidden=3):
+        super().__init__()
+        self.config, self.num_labels, self.method = c, num_labels, method
+        self.albert = AlbertModel(c, add_pooling_layer=True)
+        self.dropout = nn.Dropout(c.classifier_dropout_prob)
+        self.classifier = nn.Linear(c.hidden_size, num_labels)
+        self.ponder = nn.Module()
+        H = c.hidden_size
+        if method == 'pabee':
+            self.ponder.heads = nn.ModuleList([nn.Linear(H, num_labels) for _ in range(c.num_hidden_layers)])
+        if method in ('palbert', 'pondernet'):
+            w, k = (2 * H, lambda_hidden) if method == 'palbert' else (H, 0)
+            self.lambda_input = 'cat' if method == 'palbert' else 'current'
+            layers = [nn.Linear(w, w) for _ in range(k)] + [nn.Linear(w, 1)]
+            self.ponder.add_module('lambda', nn.ModuleList(layers))
+            self.lambda_dropout = nn.Dropout(c.classifier_dropout_prob)
+        init_weights(self, c)
+
+    def lambda_logit(self, u):
+        layers = getattr(self.ponder, 'lambda')
+        for lin in layers[:-1]:
+            u = torch.tanh(lin(u))
+        return layers[-1](u)[:, 0]
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, num_layers=None):
+        """Returns (logits [N, B, C], lambdas [N, B] or None): every layer's head output and halting probability."""
+        hs = self.albert(input_ids, token_type_ids, attention_mask, num_layers=num_layers, all_layers=True)
+        logits, lambdas = [], []
+        z_prev = None
+        for n, h in enumerate(hs):
+            z = self.albert.pool(h)
+            head = self.ponder.heads[n] if self.method == 'pabee' else self.classifier
+            logits.append(head(self.dropout(z)))
+            if self.method in ('palbert', 'pondernet'):
+                if self.lambda_input == 'cat':
+                    # z_{n-1} is not detached: gradients reach both layers' states, as in the released code.
+                    u = torch.cat([z, torch.zeros_like(z) if z_prev is None else z_prev], dim=-1)
+                else:
+                    u = z
+                lambdas.append(torch.sigmoid(self.lambda_logit(self.lambda_dropout(u)).float()))
+            z_prev = z
+        return torch.stack(logits), (torch.stack(lambdas) if lambdas else None)
+
+    def ponder_config(self, **training):
+        """config.json's `ponder` object (docs/checkpoint-format.md)."""
+        d = dict(format_version=1, method=self.method, per_layer_heads=self.method == 'pabee', gates=False)
+        if self.method in ('palbert', 'pondernet'):
+            d['lambda_head'] = dict(input=self.lambda_input, hidden_layers=len(getattr(self.ponder, 'lambda')) - 1,
+                                    activation='tanh')
+        d['default_criterion'] = {
+            'palbert': dict(kind='palbert', q=0.5),
+            'pondernet': dict(kind='pondernet-sample', seed=42),
+            'pabee': dict(kind='pabee', patience=6),
+        }.get(self.method, dict(kind='none'))  # kinds of src/exit/criteria.ts
+        d['training'] = training
+        return d
+
+
 def init_weights(model, c, pos_init='normal'):
     """Hugging Face's ALBERT init: N(0, 0.02) weights, zero biases, unit LayerNorms, zero padding row.
     pos_init='sinusoidal' starts the (still learned, absolute) position table at sin/cos waves of the
@@ -263,8 +331,8 @@ def hf_state_dict(model):
 SHARD_BYTES = 15 * 1024 * 1024
 
 
-def save_checkpoint(folder, tensors, meta):
-    """tensors: flat {name: tensor}; written as bf16 (floating) shards. Names before the first '.'
+def save_checkpoint(folder, tensors, meta, dtype=torch.bfloat16):
+    """tensors: flat {name: tensor}; floating ones written as `dtype` (bf16 by default) shards. Names before the first '.'
     form groups ('model', 'opt') that never share a shard, so the weights can travel without the
     optimizer's moments. Replaces the folder's shards."""
     os.makedirs(folder, exist_ok=True)
@@ -287,7 +355,7 @@ def save_checkpoint(folder, tensors, meta):
             cur_group = group
         t = t.detach().to('cpu')
         if t.is_floating_point():
-            t = t.to(torch.bfloat16)
+            t = t.to(dtype)
         t = t.contiguous()
         nbytes = t.numel() * t.element_size()
         if nbytes > SHARD_BYTES:

@@ -41,11 +41,11 @@ tar czf "$OUT/sweep.tgz" training/runs/*.log training/runs/*/log.csv training/ru
 i=0
 for n in "${NAMES[@]}"; do
   CUDA_VISIBLE_DEVICES=$((i % NG)) python3 training/finetune.py --task SST-2 --glue .data/glue --init training/runs/$n \
-    --epochs 2 --out_dir training/runs/$n/sst2 > training/runs/$n.sst2.log 2>&1 &
+    --epochs 2 --save_model 0 --out_dir training/runs/$n/sst2 > training/runs/$n.sst2.log 2>&1 &
   i=$((i + 1))
 done
 CUDA_VISIBLE_DEVICES=0 python3 training/finetune.py --task SST-2 --glue .data/glue --init '' --tokenizer .data/prep \
-  --epochs 2 --out_dir training/runs/random/sst2 > training/runs/random.sst2.log 2>&1 &
+  --epochs 2 --save_model 0 --out_dir training/runs/random/sst2 > training/runs/random.sst2.log 2>&1 &
 wait
 grep -h RESULT training/runs/*.sst2.log
 
