@@ -317,22 +317,3 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
   }
   return lines.join('\n');
 }
-
-/** `npm run bench:report`: rewrites docs/benchmarks.md from bench/results/*.json. */
-export async function writeDocs(): Promise<string> {
-  const { readdirSync, readFileSync, writeFileSync } = await import('node:fs');
-  const files = readdirSync('bench/results')
-    .filter((f) => f.endsWith('.json'))
-    .sort((x, y) => (x === 'chromium.json' ? -1 : y === 'chromium.json' ? 1 : x.localeCompare(y)));
-  const runs = files.map((f) => ({
-    path: `bench/results/${f}`,
-    report: JSON.parse(readFileSync(`bench/results/${f}`, 'utf8')) as BenchReport,
-  }));
-  const md = renderDocs(runs);
-  writeFileSync('docs/benchmarks.md', md);
-  return md;
-}
-
-if (typeof process !== 'undefined' && import.meta.url === `file://${process.argv[1]}`) {
-  void writeDocs().then(() => console.log('wrote docs/benchmarks.md'));
-}

@@ -28,7 +28,7 @@ import {
 import { modelShapes, squareShapes, type MatmulShapeSpec } from './shapes';
 import { GOLDEN_FIXTURES, prepareModels } from './models';
 import type { BenchPage } from './page/main';
-import { writeDocs } from './report';
+import { writeDocs } from './docs';
 import { startServer } from './serve';
 
 export interface BenchReport {
@@ -278,7 +278,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     writeFileSync(opts.out, JSON.stringify(report, null, 2) + '\n');
     console.log(`wrote ${opts.out}`);
     if (opts.docs) {
-      await writeDocs();
+      writeDocs();
       console.log('wrote docs/benchmarks.md (from every bench/results/*.json)');
     }
     return report;

@@ -1,0 +1,76 @@
+/**
+ * The harness's own pieces: seeded inputs, statistics, the random checkpoint generator and the
+ * default exit criteria. (Timings are not tested: they are what the harness measures.)
+ */
+import { describe, expect, it } from 'vitest';
+import { parseCheckpoint } from '../src/loading';
+import { defaultCriteria, percentile, summarize, tokenBatch } from './common';
+import { randomAlbert } from './random-model';
+
+describe('bench inputs and statistics', () => {
+  it('tokenBatch is seeded, in range, [CLS] … [SEP] framed, and differs per shape', () => {
+    const a = tokenBatch(1, 3, 17, 101);
+    expect(tokenBatch(1, 3, 17, 101)).toEqual(a);
+    expect(tokenBatch(2, 3, 17, 101)).not.toEqual(a);
+    expect(a).toHaveLength(3);
+    for (const row of a) {
+      expect(row).toHaveLength(17);
+      expect(row[0]).toBe(2);
+      expect(row[16]).toBe(3);
+      for (const id of row.slice(1, -1)) expect(id >= 5 && id < 101 && Number.isInteger(id)).toBe(true);
+    }
+    expect(tokenBatch(1, 1, 1, 101)).toEqual([[2]]);
+  });
+
+  it('percentile and summarize', () => {
+    const xs = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+    const sorted = [...xs].sort((x, y) => x - y);
+    expect(percentile(sorted, 50)).toBe(5);
+    expect(percentile(sorted, 95)).toBe(10);
+    expect(percentile([], 50)).toBeNaN();
+    const s = summarize(xs, 16, 1);
+    expect(s).toMatchObject({ seq: 16, batch: 1, n: 10, p50: 5, p95: 10, min: 1, mean: 5.5 });
+  });
+
+  it('defaultCriteria: one per supported kind, none for the full-depth row, valid settings', () => {
+    const c = defaultCriteria(['palbert', 'pabee', 'max-prob', 'entropy', 'fixed', 'none'], 12, 2);
+    expect(c.map((x) => x.criterion.kind)).toEqual(['palbert', 'pabee', 'max-prob', 'entropy', 'fixed']);
+    expect(c.find((x) => x.criterion.kind === 'fixed')!.criterion).toEqual({ kind: 'fixed', layer: 6 });
+    expect(c.find((x) => x.criterion.kind === 'pabee')!.criterion).toEqual({ kind: 'pabee', patience: 6 });
+    expect(defaultCriteria(['pabee'], 2, 2)[0]!.criterion).toEqual({ kind: 'pabee', patience: 1 });
+  });
+});
+
+describe('random ALBERT checkpoint', () => {
+  const shape = {
+    vocabSize: 50,
+    embeddingSize: 8,
+    hiddenSize: 12,
+    numHeads: 3,
+    intermediateSize: 20,
+    numLayers: 4,
+    maxPositions: 16,
+    numLabels: 3,
+  };
+
+  it('parses with our loader, is seeded, and has N(0, 0.02) weights', () => {
+    const a = randomAlbert(shape, 7);
+    expect(randomAlbert(shape, 7).safetensors).toEqual(a.safetensors);
+    expect(randomAlbert(shape, 8).safetensors).not.toEqual(a.safetensors);
+    const model = parseCheckpoint(JSON.stringify(a.config), a.safetensors);
+    expect(model.config).toMatchObject({
+      architecture: 'albert',
+      hiddenSize: 12,
+      numHiddenLayers: 4,
+      numLabels: 3,
+    });
+    expect(model.weights.layers).toHaveLength(1);
+    const w = model.weights.embeddings.word.data;
+    const mean = w.reduce((s, x) => s + x, 0) / w.length;
+    const std = Math.sqrt(w.reduce((s, x) => s + (x - mean) ** 2, 0) / w.length);
+    console.log(`word embeddings: mean ${mean.toExponential(2)}, std ${std.toFixed(4)} (want 0, 0.02)`);
+    expect(Math.abs(mean)).toBeLessThan(0.004);
+    expect(Math.abs(std - 0.02)).toBeLessThan(0.003);
+    expect(Array.from(model.weights.layers[0]!.attentionNorm.gamma.data)).toEqual(new Array(12).fill(1));
+  });
+});

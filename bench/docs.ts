@@ -1,0 +1,25 @@
+/**
+ * Node side of the report: docs/benchmarks.md from every bench/results/*.json (the Chromium run first).
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { renderDocs } from './report';
+import type { BenchReport } from './run';
+
+/** `npm run bench:report`: rewrites docs/benchmarks.md from bench/results/*.json. */
+export function writeDocs(): string {
+  const files = readdirSync('bench/results')
+    .filter((f) => f.endsWith('.json'))
+    .sort((x, y) => (x === 'chromium.json' ? -1 : y === 'chromium.json' ? 1 : x.localeCompare(y)));
+  const runs = files.map((f) => ({
+    path: `bench/results/${f}`,
+    report: JSON.parse(readFileSync(`bench/results/${f}`, 'utf8')) as BenchReport,
+  }));
+  const md = renderDocs(runs);
+  writeFileSync('docs/benchmarks.md', md);
+  return md;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  writeDocs();
+  console.log('wrote docs/benchmarks.md');
+}
