@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU-machine call: fine-tune every (task, method) pair from a pretraining checkpoint, several
 # processes per GPU (the model is small and launch-bound), then bring back results, per-example dev
-# predictions and the SST-2 PALBERT model exported for the browser. Needs `carry: [".data"]` (GLUE).
+# predictions and the SST-2 PALBERT model exported for the browser (fp16, split in parts < 16 MiB). Needs `carry: [".data"]` (GLUE).
 #   bash training/glue.sh [init] [SST-2 epochs] [other tasks' epochs]
 #   METHODS="full palbert" TASKS="SST-2 RTE" PER_GPU=3 SEED=42 bash training/glue.sh ...
 set -uo pipefail
@@ -37,6 +37,12 @@ wait
 grep -h RESULT training/runs/glue/*.log | cut -c1-400
 tar czf "$OUT/glue.tgz" training/runs/glue/*.log training/runs/glue/*/results.json training/runs/glue/*/dev_predictions.tsv
 if [ -d training/runs/glue/SST-2-palbert-s$SEED/model ]; then
-  python3 training/export.py --ckpt training/runs/glue/SST-2-palbert-s$SEED/model --out "$OUT/sst2-palbert" --dtype fp16
+  EXP=training/runs/glue/export-sst2-palbert
+  python3 training/export.py --ckpt training/runs/glue/SST-2-palbert-s$SEED/model --out $EXP --dtype fp16
+  # Files come back at most 16 MiB each and the fp16 PALBERT is about 17 MB: split it for the trip;
+  # here: cat sst2-palbert.safetensors.part-* > model.safetensors
+  split -b 15000000 $EXP/model.safetensors "$OUT/sst2-palbert.safetensors.part-"
+  tar czf "$OUT/sst2-palbert-files.tgz" -C $EXP --exclude model.safetensors .
+  sha256sum $EXP/model.safetensors
 fi
 ls -la "$OUT" "$OUT"/*/ 2>/dev/null
