@@ -182,7 +182,9 @@ test('demo: without WebGPU it says so and what to do, and the page keeps working
   expect(errors).toEqual([]);
 });
 
-test('demo: a model from local files (file picker) and an uploaded TSV', async ({ page }) => {
+test('demo: a model from local files (file picker, then drag and drop) and an uploaded TSV', async ({
+  page,
+}) => {
   const errors = collectErrors(page);
   // Start from a model URL that does not exist, so the working model can only come from the files.
   await openDemo(page, `model=${encodeURIComponent('/tests/fixtures/no-such-model/')}`);
@@ -205,5 +207,19 @@ test('demo: a model from local files (file picker) and an uploaded TSV', async (
   await expect(page.locator('#dataset-summary')).toContainText('accuracy', { timeout: 60_000 });
   await expect(page.locator('#dataset-status')).toContainText('tiny.tsv: 4 sentences');
   await expect(page.locator('#chart-histogram svg').first()).toBeVisible();
+
+  // Drag and drop: the same files dropped on the page load the model again.
+  await page.locator('input[name="source"][value="default"]').check();
+  const transfer = await page.evaluateHandle(async (base) => {
+    const dt = new DataTransfer();
+    for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+      dt.items.add(new File([await (await fetch(base + name)).blob()], name));
+    }
+    return dt;
+  }, '/' + dir);
+  await page.locator('#drop-zone').dispatchEvent('drop', { dataTransfer: transfer });
+  await expect(page.locator('input[name="source"][value="local"]')).toBeChecked();
+  await expect(page.locator('#local-files')).toContainText('model.safetensors');
+  await waitForModel(page);
   expect(errors).toEqual([]);
 });

@@ -343,7 +343,7 @@ function onModelReady(classifier: PonderClassifier): void {
   ui.datasetSample.disabled = false;
   renderLayers();
   clearDataset();
-  if (ui.text.value.trim() !== '') void classifyNow();
+  if (ui.text.value.trim() !== '') requestRun();
 }
 
 function modelDefaultKind(classifier: PonderClassifier): CriterionKind {
@@ -441,11 +441,33 @@ function currentCriterion(): ExitCriterion {
 
 function onSettingChanged(): void {
   clearNotice('criterion');
-  if (state.result || state.live.length > 0) void classifyNow();
+  if (state.result || state.live.length > 0) requestRun();
   updateDatasetSetting();
 }
 
 // ---------------------------------------------------------------------------------------------- classify
+
+let inFlight = false;
+let rerun = false;
+
+/**
+ * Runs the classification, coalescing requests: dragging the threshold slider asks for dozens of runs, but while one
+ * is on the GPU only the latest request is kept, and it starts when that run ends.
+ */
+function requestRun(): void {
+  if (inFlight) {
+    rerun = true;
+    return;
+  }
+  inFlight = true;
+  void classifyNow().finally(() => {
+    inFlight = false;
+    if (rerun) {
+      rerun = false;
+      requestRun();
+    }
+  });
+}
 
 async function classifyNow(): Promise<void> {
   const classifier = state.classifier;
@@ -966,12 +988,12 @@ function wire(): void {
 
   ui.form.addEventListener('submit', (e) => {
     e.preventDefault();
-    void classifyNow();
+    requestRun();
   });
   ui.text.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey) {
       e.preventDefault();
-      void classifyNow();
+      requestRun();
     }
   });
   ui.examples.replaceChildren(
@@ -982,7 +1004,7 @@ function wire(): void {
       button.textContent = example;
       button.addEventListener('click', () => {
         ui.text.value = example;
-        void classifyNow();
+        requestRun();
       });
       li.append(button);
       return li;
