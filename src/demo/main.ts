@@ -241,7 +241,10 @@ async function loadModel(): Promise<void> {
     label = 'The chosen files';
     load = (onProgress) => loadClassifier({ files }, { onProgress });
   } else {
-    label = `The model folder ${defaultModel}`;
+    label =
+      defaultModel === DEFAULT_MODEL_URL
+        ? `The shipped model folder ${defaultModel} (public/${DEFAULT_MODEL_URL} in the repository)`
+        : `The model folder ${defaultModel}`;
     load = (onProgress) => loadSharedClassifier(defaultModel, onProgress);
   }
   clearNotice('model');
@@ -249,7 +252,7 @@ async function loadModel(): Promise<void> {
   ui.loadModel.disabled = true;
   ui.classifyButton.disabled = true;
   ui.datasetSample.disabled = true;
-  ui.modelStatus.textContent = `Loading ${label.toLowerCase().replace(/^the /, 'the ')}…`;
+  ui.modelStatus.textContent = `Loading ${label.charAt(0).toLowerCase() + label.slice(1)}…`;
   setProgress(ui.modelProgress, null);
   const sizes = new Map<string, { loaded: number; total: number | undefined }>();
   try {
@@ -278,7 +281,7 @@ async function loadModel(): Promise<void> {
   } catch (error) {
     if (!current()) return;
     const message = reportError('model', error, label);
-    ui.modelStatus.textContent = `No model loaded: ${message}`;
+    ui.modelStatus.textContent = `No model loaded: ${message.startsWith('Model not found') ? 'model not found' : 'see the notice at the top'}.`;
   } finally {
     if (current()) {
       ui.loadModel.disabled = false;
