@@ -177,6 +177,7 @@ test('SST-2 layout, batches of 3 (odd), model default criterion: outputs match t
     const last = x.probabilities[4]!;
     expect(x.prediction).toBe(last[1]! > last[0]! ? 1 : 0);
   });
+  expect(summary.exitCheck).toEqual({ checked: 7, disagreements: [] });
   expect(summary.adapter.isFallbackAdapter).toBe(true);
   expect(summary.timingsRepresentative).toBe(false);
   expect(summary.latencyMs.p95).toBeGreaterThanOrEqual(summary.latencyMs.p50);
@@ -228,6 +229,7 @@ test('RTE pairs with word labels, max-prob exit: exits equal the criteria refere
   const summary = JSON.parse(readFileSync(join(root, 'out-rte/summary.json'), 'utf8'));
   expect(summary.task).toBe('RTE');
   expect(summary.criterion).toMatchObject({ label: 'max-prob threshold=0.55', from: 'argument' });
+  expect(summary.exitCheck).toEqual({ checked: 5, disagreements: [] });
   const avg = records.reduce((a, x) => a + x.exitLayer, 0) / records.length;
   expect(summary.averageLayers).toBeCloseTo(avg, 12);
   expect(summary.speedUp).toBeCloseTo(5 / avg, 12);
@@ -294,4 +296,72 @@ test('a criterion the model has no head for: exit 2 and no output folder', async
   expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/no head for criterion 'pabee'/);
   expect(existsSync(join(root, 'out-bad'))).toBe(false);
+});
+
+test('a model with exit heads (demo-model-ponder): sweep over every criterion, GPU runs equal their sweep rows', async () => {
+  const ponder = join(repo, 'tests/fixtures/demo-model-ponder');
+  const sweep = evalCli([
+    '--model',
+    ponder,
+    '--data',
+    'SST-2/dev.tsv',
+    '--sweep',
+    '--budget',
+    '0.2',
+    '--out',
+    'out-heads',
+  ]);
+  expect(sweep.code).toBe(0);
+  const summary = JSON.parse(readFileSync(join(root, 'out-heads/summary.json'), 'utf8'));
+  test.skip(
+    !summary.model.supportedCriteria?.includes('palbert'),
+    'this library build runs no exit heads (no PonderClassifier.supportedCriteria with palbert)',
+  );
+  expect(summary.sweep.cheapest.map((c: { kind: string }) => c.kind)).toEqual([
+    'palbert',
+    'pondernet-sample',
+    'pabee',
+    'max-prob',
+    'entropy',
+    'fixed',
+    'none',
+  ]);
+  const records = readJsonl(join(root, 'out-heads/predictions.jsonl')) as (Record_ & {
+    lambdas: number[];
+    headProbabilities: number[][];
+  })[];
+  for (const x of records) {
+    expect(x.lambdas).toHaveLength(5);
+    expect(x.headProbabilities).toHaveLength(5);
+  }
+  const csv = readFileSync(join(root, 'out-heads/sweep.csv'), 'utf8').trimEnd().split('\n');
+  const header = csv[0]!.split(',');
+  const rows = csv.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
+  // Criteria run on the GPU, in batches of another size than the sweep's, give the sweep's numbers.
+  for (const [kind, value, setting, batch] of [
+    ['palbert', '0.3', 'q=0.3', '2'],
+    ['pondernet-sample', '3', 'seed=3', '3'],
+    ['pabee', '1', 'patience=1', '4'],
+  ] as const) {
+    const r = evalCli([
+      '--model',
+      ponder,
+      '--data',
+      'SST-2/dev.tsv',
+      '--criterion',
+      kind,
+      '--threshold',
+      value,
+      '--batch',
+      batch,
+      '--out',
+      `out-${kind}`,
+    ]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(readFileSync(join(root, `out-${kind}/summary.json`), 'utf8'));
+    const row = rows.find((x) => x.kind === kind && x.setting === setting)!;
+    expect(s.exitCheck).toEqual({ checked: 7, disagreements: [] });
+    expect(s.averageLayers).toBeCloseTo(Number(row.average_layers), 12);
+    expect(s.metrics.accuracy).toBeCloseTo(Number(row.accuracy), 12);
+  }
 });

@@ -92,7 +92,8 @@ export interface SessionOptions {
 
 export interface EvalSession {
   info: PageModelInfo;
-  run(inputs: PageInput[], criterion: ExitCriterion | undefined): Promise<PageBatch>;
+  /** `firstIndex`: the data-set index of inputs[0] (seeds PonderNet's sampled exit). */
+  run(inputs: PageInput[], criterion: ExitCriterion | undefined, firstIndex: number): Promise<PageBatch>;
   close(): Promise<void>;
 }
 
@@ -156,7 +157,11 @@ export async function openSession(options: SessionOptions): Promise<EvalSession>
     }
     type Api = {
       load(source: string, maxBatch: number): Promise<PageAnswer<PageModelInfo>>;
-      run(inputs: PageInput[], criterion: ExitCriterion | null): Promise<PageAnswer<PageBatch>>;
+      run(
+        inputs: PageInput[],
+        criterion: ExitCriterion | null,
+        first: number,
+      ): Promise<PageAnswer<PageBatch>>;
     };
     const info = unwrap(
       await page.evaluate(
@@ -167,11 +172,12 @@ export async function openSession(options: SessionOptions): Promise<EvalSession>
     );
     return {
       info,
-      run: async (inputs, criterion) =>
+      run: async (inputs, criterion, firstIndex) =>
         unwrap(
           await page.evaluate(
-            ([batch, c]) => (globalThis as unknown as { ponderEval: Api }).ponderEval.run(batch, c),
-            [inputs, criterion ?? null] as const,
+            ([batch, c, first]) =>
+              (globalThis as unknown as { ponderEval: Api }).ponderEval.run(batch, c, first),
+            [inputs, criterion ?? null, firstIndex] as const,
           ),
         ),
       close,

@@ -25,6 +25,7 @@ import type { EncoderConfig } from '../../src/model/types';
 import { parseEvalArgs, USAGE, type EvalArgs } from './args';
 import { ensureDist } from './build';
 import type { EvalSession } from './browser';
+import { checkExits } from './check';
 import { badInput, EvalError, PageError } from './errors';
 import { quantile, taskMetrics } from './metrics';
 import { StagedOutput } from './output';
@@ -314,9 +315,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     );
     const batches: PageInput[][] = [];
     for (let i = 0; i < inputs.length; i += args.batch) batches.push(inputs.slice(i, i + args.batch));
-    const run = async (batch: PageInput[]) => {
+    const run = async (batch: PageInput[], firstIndex: number) => {
       try {
-        return await session!.run(batch, runCriterion);
+        return await session!.run(batch, runCriterion, firstIndex);
       } catch (error) {
         if (error instanceof PageError) {
           throw new EvalError(
@@ -328,14 +329,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       }
     };
     // One untimed batch first: the first pass at a shape builds its plan and pipelines.
-    await run(batches[0]!);
+    await run(batches[0]!, 0);
     const results: PageResult[] = [];
     const batchOf: { index: number; ms: number }[] = [];
     const progress = new Progress(inputs.length, io.progressStream);
     progress.update(0);
     let runMs = 0;
     for (let b = 0; b < batches.length; b++) {
-      const answer = await run(batches[b]!);
+      const answer = await run(batches[b]!, b * args.batch);
       runMs += answer.ms;
       for (const r of answer.results) {
         results.push(r);
@@ -368,6 +369,18 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     if (skipped.some((s) => s === undefined)) {
       notes.push(
         'this library build does not report skipped layers: every layer ran; exits were decided afterwards',
+      );
+    }
+    const exitCheck = checkExits(
+      results,
+      rows.map((r) => r.index),
+      regression,
+    );
+    if (exitCheck.disagreements.length > 0) {
+      const shown = exitCheck.disagreements.slice(0, 10).join(', ');
+      notes.push(
+        `${exitCheck.disagreements.length} examples exit elsewhere than the CPU criteria decide on the same outputs ` +
+          `(indices ${shown}${exitCheck.disagreements.length > 10 ? ', ...' : ''})`,
       );
     }
     const truncated = results.filter((r) => r.truncated).length;
@@ -407,6 +420,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         ? skipped.reduce((a: number, s) => a + (numLayers - s), 0) / skipped.length
         : null,
       exitLayerHistogram: histogram,
+      exitCheck,
       latencyMs: stats(batchOf.map((b) => b.ms)),
       gpuMs: gpu.length === results.length ? stats(gpu) : null,
       throughput: results.length / (runMs / 1000),

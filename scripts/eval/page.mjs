@@ -69,10 +69,12 @@ globalThis.ponderEval = {
     }
   },
 
-  async run(inputs, criterion) {
+  // firstExampleIndex: the data-set index of inputs[0], which seeds PonderNet's sampled exit (older builds ignore it).
+  async run(inputs, criterion, firstExampleIndex) {
     try {
+      const options = criterion ? { criterion, firstExampleIndex } : { firstExampleIndex };
       const start = performance.now();
-      const results = await classifier.classify(inputs, criterion ? { criterion } : {});
+      const results = await classifier.classify(inputs, options);
       const ms = performance.now() - start;
       return { ok: { ms, results: results.map(resultOf) } };
     } catch (error) {

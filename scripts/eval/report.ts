@@ -52,9 +52,11 @@ export interface Summary {
   averageComputedLayers: number | null;
   /** exitLayerHistogram[n − 1] = examples that exited at layer n. */
   exitLayerHistogram: number[];
+  /** The engine's exit layers against the CPU criteria (f32) on the same per-layer outputs. */
+  exitCheck: { checked: number; disagreements: number[] };
   /** Per example: the wall time, in the page, of the classify() call that held it (batch 1: its own call). */
   latencyMs: Stats;
-  /** Per example: GPU time of its pass, when the adapter has timestamp-query. */
+  /** Per example: GPU time of the classify() call that held it, when the adapter has timestamp-query. */
   gpuMs: Stats | null;
   /** Examples per second of classify() time (model loading and the first, warm-up batch excluded). */
   throughput: number;
@@ -106,6 +108,11 @@ export function formatSummary(s: Summary): string {
     ['speed-up', `${fmt(s.speedUp, 2)}x (layers / average layers)`],
   ];
   if (s.averageComputedLayers !== null) rows.push(['computed layers', fmt(s.averageComputedLayers, 2)]);
+  const agree = s.exitCheck.checked - s.exitCheck.disagreements.length;
+  rows.push([
+    'exit check',
+    `${agree}/${s.exitCheck.checked} exits equal the CPU criteria on the same outputs`,
+  ]);
   rows.push(
     [
       'latency p50/p95',
@@ -113,7 +120,7 @@ export function formatSummary(s: Summary): string {
     ],
     ['throughput', `${fmt(s.throughput, 1)} examples/s`],
   );
-  if (s.gpuMs) rows.push(['GPU time p50/p95', `${fmt(s.gpuMs.p50, 2)} / ${fmt(s.gpuMs.p95, 2)} ms`]);
+  if (s.gpuMs) rows.push(['GPU time p50/p95', `${fmt(s.gpuMs.p50, 2)} / ${fmt(s.gpuMs.p95, 2)} ms per call`]);
   rows.push([
     'adapter',
     [a.vendor, a.architecture, a.device || a.description].filter(Boolean).join(' / ') +
