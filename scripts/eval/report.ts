@@ -116,7 +116,8 @@ export function formatSummary(s: Summary): string {
   rows.push(
     [
       'latency p50/p95',
-      `${fmt(s.latencyMs.p50, 1)} / ${fmt(s.latencyMs.p95, 1)} ms per example (batch ${s.batch})`,
+      `${fmt(s.latencyMs.p50, 1)} / ${fmt(s.latencyMs.p95, 1)} ms ` +
+        (s.batch === 1 ? 'per example' : `per classify() call of ${s.batch} examples`),
     ],
     ['throughput', `${fmt(s.throughput, 1)} examples/s`],
   );
