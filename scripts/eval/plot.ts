@@ -22,10 +22,12 @@ export function sweepSvg(rows: readonly SweepRow[], options: PlotOptions): strin
   const metricName = rows[0]!.metrics.primaryName;
   // Series names: 'none' would read as a CSS colour (transparent) to Plot's colour channel.
   const series = (kind: string): string => (kind === 'none' ? 'full depth' : kind);
+  const order = [...new Set(rows.map((r) => series(r.kind)))];
   const points = rows
     .filter((r) => Number.isFinite(r.metrics.primary))
     .map((r) => ({ kind: series(r.kind), x: r.averageLayers, y: r.metrics.primary, label: r.label }))
-    .sort((a, b) => (a.kind === b.kind ? a.x - b.x : a.kind < b.kind ? -1 : 1));
+    // Series in the rows' order (the criteria's own order), each along x.
+    .sort((a, b) => (a.kind === b.kind ? a.x - b.x : order.indexOf(a.kind) - order.indexOf(b.kind)));
   const chosen = options.chosen.map((r) => ({
     kind: series(r.kind),
     x: r.averageLayers,
@@ -71,7 +73,11 @@ export function sweepSvg(rows: readonly SweepRow[], options: PlotOptions): strin
         textAnchor: 'end',
         fontWeight: 'bold',
       }),
-      Plot.line(points, { x: 'x', y: 'y', z: 'kind', stroke: 'kind', strokeWidth: 1.5 }),
+      // PonderNet's settings are seeds, not a knob along a curve: dots only.
+      Plot.line(
+        points.filter((p) => p.kind !== 'pondernet-sample'),
+        { x: 'x', y: 'y', z: 'kind', stroke: 'kind', strokeWidth: 1.5 },
+      ),
       Plot.dot(points, { x: 'x', y: 'y', fill: 'kind', r: 2.5, title: 'label' }),
       Plot.dot(chosen, { x: 'x', y: 'y', stroke: 'kind', r: 7, strokeWidth: 2 }),
       ...legend,
