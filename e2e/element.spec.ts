@@ -210,6 +210,24 @@ test('element: Q-exit on a model with a Lambda head: layer events carry λ, p(n)
     expect(typeof l.detail.lambda).toBe('number');
     expect(typeof l.detail.cumulativeHalting).toBe('number');
     expect(typeof l.detail.haltingProbability).toBe('number');
+    expect(l.detail.head).toBe('shared'); // Q-exit answers with the shared classifier
   }
+  // Max-prob on a model with per-layer heads answers with the exit layer's own head, and the layer events say so:
+  // the exit layer's event carries the same label and score as the result.
+  await page.evaluate(() => document.getElementById('second')!.setAttribute('criterion', 'max-prob'));
+  await page.evaluate(() => document.getElementById('second')!.setAttribute('threshold', '0.6'));
+  const before = (await eventsOf(page, 'second')).length;
+  await page.evaluate(() =>
+    (document.getElementById('second') as unknown as { classify(t: string): Promise<unknown> }).classify(
+      'hello world',
+    ),
+  );
+  const after = (await eventsOf(page, 'second')).slice(before);
+  // Runs go one after another, so the last exit layer and the last result belong to the same run.
+  const exitLayer = after.filter((e) => e.type === 'layer' && e.detail.exited).at(-1)!.detail;
+  const result = after.filter((e) => e.type === 'result').at(-1)!.detail;
+  expect(exitLayer.head).toBe('per-layer');
+  expect(exitLayer.label).toBe(result.label);
+  expect(exitLayer.score).toBeCloseTo(result.score as number, 6);
   expect(errors).toEqual([]);
 });

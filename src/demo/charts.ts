@@ -142,12 +142,16 @@ export function exitDistributionChart(
 }
 
 /** Class probabilities at every layer that ran: one line per class. */
-export function classProbabilityChart(rows: readonly LayerRow[], ctx: LayerChartContext): Element {
+export function classProbabilityChart(
+  rows: readonly LayerRow[],
+  ctx: LayerChartContext,
+  title = 'Class probabilities per layer',
+): Element {
   const long = rows.flatMap((r) =>
     r.probabilities.map((p, c) => ({ layer: r.layer, label: ctx.labels[c] ?? `class ${c}`, p })),
   );
   return Plot.plot({
-    ...base(ctx, 'Class probabilities per layer', 'One line per class: its probability after each layer.'),
+    ...base(ctx, title, 'One line per class: its probability after each layer.'),
     x: xScale(ctx),
     y: { domain: [0, 1], label: 'Probability', grid: true },
     color: { legend: true, domain: [...ctx.labels], range: CLASS_COLORS },

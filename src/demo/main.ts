@@ -19,7 +19,13 @@ import {
   unsupportedCriterionError,
   type CriterionControl,
 } from '../element/criteria';
-import { classifyWithLayers, type RichLayer, type RichResult } from '../element/run';
+import {
+  answeringHead,
+  classifyWithLayers,
+  layerAnswer,
+  type RichLayer,
+  type RichResult,
+} from '../element/run';
 import { loadSharedClassifier } from '../element/shared-models';
 import {
   classProbabilityChart,
@@ -564,7 +570,7 @@ function renderAnswer(result: RichResult): void {
 }
 
 /** The layers to draw: the finished result's (up to its exit) or those that arrived so far. */
-function currentLayers(): { rows: LayerRow[]; exitLayer: number | undefined } {
+function currentLayers(): { rows: LayerRow[]; exitLayer: number | undefined; head: 'shared' | 'per-layer' } {
   const result = state.result;
   const source = result ? result.layers.filter((l) => l.layer <= result.exitLayer) : state.live;
   const exitLayer = result?.exitLayer;
@@ -579,8 +585,10 @@ function currentLayers(): { rows: LayerRow[]; exitLayer: number | undefined } {
       statistic = []; // the statistic chart just stays empty; the run itself reports its own errors
     }
   }
+  const head = answeringHead(result?.criterion ?? currentCriterion(), hasPerLayerHeads());
+  const labels = state.classifier?.config.labels ?? [];
   const rows = source.map((l, i) => {
-    const row: LayerRow = { layer: l.layer, probabilities: l.probabilities };
+    const row: LayerRow = { layer: l.layer, probabilities: layerAnswer(l, head, labels).probabilities };
     if (typeof l.lambda === 'number') row.lambda = l.lambda;
     const p = l.haltingProbability ?? halting?.p[i];
     const cdf = l.cumulativeHalting ?? halting?.cdf[i];
@@ -590,7 +598,11 @@ function currentLayers(): { rows: LayerRow[]; exitLayer: number | undefined } {
     if (typeof l.gpuTimeMs === 'number') row.gpuTimeMs = l.gpuTimeMs;
     return row;
   });
-  return { rows, exitLayer };
+  return { rows, exitLayer, head };
+}
+
+function hasPerLayerHeads(): boolean {
+  return state.classifier?.config.exitHeads?.perLayerHeads === true;
 }
 
 function note(text: string): HTMLElement {
@@ -638,7 +650,7 @@ function renderLayers(): void {
   const classifier = state.classifier;
   if (!classifier) return;
   const config = classifier.config;
-  const { rows, exitLayer } = currentLayers();
+  const { rows, exitLayer, head } = currentLayers();
   const width = Math.floor(ui.chartProbs.parentElement?.clientWidth ?? 600);
   const columns = width > 700 ? 2 : 1;
   const ctx: LayerChartContext = {
@@ -664,7 +676,15 @@ function renderLayers(): void {
             'probabilities to show. Models trained with PALBERT or PonderNet have them.',
         ),
   );
-  ui.chartProbs.replaceChildren(classProbabilityChart(rows, ctx));
+  ui.chartProbs.replaceChildren(
+    classProbabilityChart(
+      rows,
+      ctx,
+      head === 'per-layer'
+        ? 'Class probabilities per layer (each layer’s own head)'
+        : 'Class probabilities per layer',
+    ),
+  );
   const info = statisticInfo(criterion, config.labels.length);
   ui.chartCriterion.replaceChildren(
     info

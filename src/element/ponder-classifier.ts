@@ -18,7 +18,14 @@ import type { CriterionKind, ExitCriterion } from '../exit';
 import type { AdapterDescription } from '../gpu/device';
 import type { LoadProgressEvent } from '../loading';
 import { criterionFromAttributes, supportedCriteriaOf, unsupportedCriterionError } from './criteria';
-import { classifyWithLayers, type RichLayer, type RichResult } from './run';
+import {
+  answeringHead,
+  classifyWithLayers,
+  effectiveCriterion,
+  layerAnswer,
+  type RichLayer,
+  type RichResult,
+} from './run';
 import { loadSharedClassifier } from './shared-models';
 
 export type LoadingAttribute = 'lazy' | 'eager';
@@ -47,9 +54,12 @@ export interface PonderLayerDetail {
   text: string;
   layer: number;
   numLayers: number;
+  /** The layer's answer from the head the criterion reads (`head`): its label, probability and class probabilities. */
   label: string;
   score: number;
   probabilities: number[];
+  /** 'shared': the model's classifier on every layer; 'per-layer': the layer's own classifier (PABEE heads). */
+  head: 'shared' | 'per-layer';
   /** λ_n, p(n), CDF_n: null when the model has no Lambda head. */
   lambda: number | null;
   haltingProbability: number | null;
@@ -256,7 +266,11 @@ export class PonderClassifierElement extends LitElement {
   declare protected statusText: string;
   declare protected progressFraction: number | null;
   declare protected errorText: string;
-  declare protected layerViews: { layer: RichLayer; exited: boolean }[];
+  declare protected layerViews: {
+    layer: RichLayer;
+    exited: boolean;
+    answer: { label: string; score: number };
+  }[];
   declare protected lastResult: RichResult | null;
 
   private loaded: PonderClassifier | null = null;
@@ -353,17 +367,23 @@ export class PonderClassifierElement extends LitElement {
       this.statusText = 'Classifying…';
       this.layerViews = [];
       const numLayers = classifier.config.numHiddenLayers;
+      const head = answeringHead(
+        effectiveCriterion(classifier, criterion),
+        classifier.config.exitHeads?.perLayerHeads === true,
+      );
       const result = await classifyWithLayers(classifier, input, {
         criterion,
         onLayer: (layer, exited) => {
-          if (run === this.runGeneration) this.layerViews = [...this.layerViews, { layer, exited }];
+          const answer = layerAnswer(layer, head, classifier.config.labels);
+          if (run === this.runGeneration) this.layerViews = [...this.layerViews, { layer, exited, answer }];
           this.emit('layer', {
             text: input,
             layer: layer.layer,
             numLayers,
-            label: layer.label,
-            score: layer.score,
-            probabilities: [...layer.probabilities],
+            label: answer.label,
+            score: answer.score,
+            probabilities: [...answer.probabilities],
+            head,
             lambda: layer.lambda ?? null,
             haltingProbability: layer.haltingProbability ?? null,
             cumulativeHalting: layer.cumulativeHalting ?? null,
@@ -480,7 +500,7 @@ export class PonderClassifierElement extends LitElement {
       const cls = view ? (view.exited ? 'exit' : 'ran') : skipped ? 'skipped' : '';
       const part = `layer${cls ? ` layer-${cls}` : ''}`;
       const desc = view
-        ? `Layer ${n}: ${view.layer.label} ${percent(view.layer.score)}${view.exited ? ' (exit)' : ''}`
+        ? `Layer ${n}: ${view.answer.label} ${percent(view.answer.score)}${view.exited ? ' (exit)' : ''}`
         : skipped
           ? `Layer ${n}: skipped`
           : `Layer ${n}: not run yet`;

@@ -5,7 +5,7 @@
  * order, the last one flagged `exited`.
  */
 import type { ClassifierInput, ClassifyOptions, PonderClassifier } from '../classifier';
-import type { ExitCriterion } from '../exit';
+import { argmax, type ExitCriterion, type HeadSource } from '../exit';
 import type { ClassificationResult, LayerResult } from '../results';
 
 /** The per-layer fields that models with exit heads and adapters with timestamps add (see api-plan). */
@@ -75,4 +75,39 @@ export async function classifyWithLayers(
     }
   }
   return result;
+}
+
+/**
+ * Which head answers for a criterion (the rule of src/exit/criteria.ts): Q-exit and PonderNet read the shared head,
+ * PABEE the per-layer heads, the others the per-layer heads when the model has them, else the shared one.
+ */
+export function answeringHead(criterion: ExitCriterion, hasPerLayerHeads: boolean): HeadSource {
+  if (criterion.head) return criterion.head;
+  if (criterion.kind === 'palbert' || criterion.kind === 'pondernet-sample') return 'shared';
+  if (criterion.kind === 'pabee') return 'per-layer';
+  return hasPerLayerHeads ? 'per-layer' : 'shared';
+}
+
+/** A layer's answer from the given head: its probabilities, label and score (the shared head's when absent). */
+export function layerAnswer(
+  layer: RichLayer,
+  head: HeadSource,
+  labels: readonly string[],
+): { probabilities: number[]; label: string; score: number } {
+  const own = layer.headProbabilities;
+  if (head === 'per-layer' && own && own.length > 0) {
+    const best = argmax(own);
+    return { probabilities: own, label: labels[best] ?? `LABEL_${best}`, score: own[best]! };
+  }
+  return { probabilities: layer.probabilities, label: layer.label, score: layer.score };
+}
+
+/** The criterion a call without one uses: the model's default where the library says, else full depth. */
+export function effectiveCriterion(
+  classifier: PonderClassifier,
+  criterion: ExitCriterion | undefined,
+): ExitCriterion {
+  if (criterion) return criterion;
+  const fallback = (classifier as { defaultCriterion?: ExitCriterion }).defaultCriterion;
+  return fallback ?? { kind: 'none' };
 }
