@@ -146,7 +146,7 @@ export class PonderClassifier {
       if (head === 'per-layer' && final.headProbabilities) {
         // PABEE-style criteria answer with the exit layer's own classifier.
         if (this.config.problemType === 'regression') {
-          score = x.layers[x.exitLayer - 1]!.headLogits![0]!;
+          score = final.headLogits![0]!;
         } else {
           const best = argmax(final.headProbabilities);
           label = this.config.labels[best] ?? `LABEL_${best}`;
@@ -179,6 +179,7 @@ export class PonderClassifier {
       r.cumulativeHalting = l.cumulativeHalting!;
     }
     if (l.headProbabilities) r.headProbabilities = l.headProbabilities;
+    if (l.headLogits) r.headLogits = l.headLogits;
     if (l.gate !== undefined) r.gate = l.gate;
     if (l.gpuTimeMs !== undefined) r.gpuTimeMs = l.gpuTimeMs;
     return r;

@@ -22,8 +22,10 @@ export interface LayerResult {
   haltingProbability?: number;
   /** CDF_n = Σ_{j≤n} p(j), what PALBERT's Q-exit compares with q (models with a λ head). */
   cumulativeHalting?: number;
-  /** Probabilities of this layer's own classifier (models with PABEE per-layer heads). */
+  /** Probabilities of this layer's own classifier (models with PABEE per-layer heads; [] for regression). */
   headProbabilities?: number[];
+  /** Logits of this layer's own classifier (for regression, its value). */
+  headLogits?: number[];
   /** g_n of this layer's exit gate (models with gates). */
   gate?: number;
   /** GPU time of this layer for the whole batch, in ms (adapters with timestamp-query). */

@@ -24,7 +24,31 @@ export interface EngineKernels {
   exit: ExitKernel;
 }
 
-export async function createKernels(
+/** Kernels per device and variant: a second model on the same device compiles nothing. */
+const kernelCache = new WeakMap<GPUDevice, Map<string, Promise<EngineKernels>>>();
+
+export function createKernels(
+  device: GPUDevice,
+  config: EncoderConfig,
+  weightDtype: WeightDtype,
+): Promise<EngineKernels> {
+  let cache = kernelCache.get(device);
+  if (!cache) {
+    cache = new Map();
+    kernelCache.set(device, cache);
+  }
+  const key = `${weightDtype}-${config.hiddenAct}`;
+  let kernels = cache.get(key);
+  if (!kernels) {
+    kernels = compileKernels(device, config, weightDtype);
+    cache.set(key, kernels);
+    // A failed compile is not kept: a later load tries again.
+    kernels.catch(() => cache.delete(key));
+  }
+  return kernels;
+}
+
+async function compileKernels(
   device: GPUDevice,
   config: EncoderConfig,
   weightDtype: WeightDtype,
