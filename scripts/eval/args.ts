@@ -2,10 +2,12 @@
 import { parseArgs } from 'node:util';
 import { badInput } from './errors';
 
-export const USAGE = `Usage: npm run eval -- --model <folder or Hub id> --data <GLUE tsv> [options]
+export const USAGE = `Usage: npm run eval -- [--model <folder or Hub id>] [--data <GLUE tsv>] [options]
 
   --model PATH|ID     model folder (config.json, model.safetensors, tokenizer.json) or a Hugging Face Hub id
+                      (default: the shipped model, the one folder in public/models/)
   --data FILE         a GLUE TSV (SST-2, CoLA, MRPC, RTE, STS-B, QNLI layouts)
+                      (default: ../shared/data/glue/SST-2/dev.tsv beside the repository)
   --task NAME         SST-2 | CoLA | MRPC | RTE | STS-B | QNLI (default: the data file's folder name)
   --criterion KIND    palbert | pondernet-sample | pabee | max-prob | entropy | gate | fixed | none
                       (default: the model's default criterion, else full depth)
@@ -25,8 +27,10 @@ Exit codes: 0 done, 1 failure while running, 2 bad input (nothing written).`;
 const HINT = 'Run `npm run eval -- --help` for the options.';
 
 export interface EvalArgs {
-  model: string;
-  data: string;
+  /** Absent: the shipped model (the one folder in public/models/). */
+  model?: string;
+  /** Absent: ../shared/data/glue/SST-2/dev.tsv beside the repository. */
+  data?: string;
   task?: string;
   criterion?: string;
   threshold?: number;
@@ -77,8 +81,8 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs | 'help' {
     badInput(`${(error as Error).message}\n${HINT}`);
   }
   if (values.help) return 'help';
-  if (!values.model) badInput(`--model is required\n\n${USAGE}`);
-  if (!values.data) badInput(`--data is required\n\n${USAGE}`);
+  if (values.model === '') badInput(`--model is empty\n${HINT}`);
+  if (values.data === '') badInput(`--data is empty\n${HINT}`);
   const threshold = number('threshold', values.threshold);
   if (threshold !== undefined && values.criterion === undefined) {
     badInput('--threshold needs --criterion (the threshold is the criterion\u2019s setting)');
@@ -90,12 +94,12 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs | 'help' {
   if (budget < 0) badInput(`--budget must be ≥ 0, got ${budget}`);
   if (budget >= 1) badInput(`--budget is a fraction of the metric (0.01 = 1 point), got ${budget}`);
   const args: EvalArgs = {
-    model: values.model,
-    data: values.data,
     sweep: values.sweep,
     budget,
     batch: positiveInteger('batch', values.batch) ?? 1,
   };
+  if (values.model !== undefined) args.model = values.model;
+  if (values.data !== undefined) args.data = values.data;
   if (values.task !== undefined) args.task = values.task;
   if (values.criterion !== undefined) args.criterion = values.criterion;
   if (threshold !== undefined) args.threshold = threshold;

@@ -5,7 +5,7 @@
  * and the README's "Evaluation CLI".
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // Only the library's pure modules: Node cannot load the engine (it imports WGSL files through Vite).
@@ -71,6 +71,28 @@ export interface CliIo {
   cwd: string;
   /** Progress bar stream (default process.stderr). */
   progressStream?: NodeJS.WriteStream;
+  /** Where the defaults of --model and --data are looked for (tests point these elsewhere). */
+  defaults?: { modelsDir: string; data: string };
+}
+
+/** The shipped models' folder and the SST-2 dev file of shared/data beside the repository. */
+export const DEFAULTS = {
+  modelsDir: join(REPO_ROOT, 'public', 'models'),
+  data: join(REPO_ROOT, '..', 'shared', 'data', 'glue', 'SST-2', 'dev.tsv'),
+};
+
+/** Without --model: the one model folder (with config.json) in public/models/. */
+function shippedModel(modelsDir: string): string {
+  const found = existsSync(modelsDir)
+    ? readdirSync(modelsDir).filter((n) => existsSync(join(modelsDir, n, 'config.json')))
+    : [];
+  if (found.length === 0) badInput(`no --model given, and there is no shipped model in ${modelsDir}`);
+  if (found.length > 1) {
+    badInput(
+      `no --model given, and ${modelsDir} holds ${found.length} models (${found.join(', ')}): pick one`,
+    );
+  }
+  return join(modelsDir, found[0]!);
 }
 
 type ModelRef = { kind: 'local'; dir: string } | { kind: 'hub'; id: string };
@@ -235,11 +257,15 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     const wallStart = Date.now();
 
     // 1. Everything that needs no browser: files, task, rows, criterion name.
-    const dataPath = resolve(io.cwd, args.data);
+    const defaults = io.defaults ?? DEFAULTS;
+    const dataPath = args.data !== undefined ? resolve(io.cwd, args.data) : defaults.data;
+    if (args.data === undefined) io.stderr(`note: no --data given: ${dataPath}`);
     if (!existsSync(dataPath)) badInput(`data file not found: ${dataPath}`);
     if (!statSync(dataPath).isFile()) badInput(`--data ${dataPath} is not a file`);
     const task: TaskSpec = args.task !== undefined ? taskByName(args.task) : inferTask(dataPath);
-    const model = resolveModel(args.model, io.cwd, io.stderr);
+    const modelArg = args.model ?? shippedModel(defaults.modelsDir);
+    if (args.model === undefined) io.stderr(`note: no --model given: the shipped model ${modelArg}`);
+    const model = resolveModel(modelArg, io.cwd, io.stderr);
     let rows = parseTsv(readFileSync(dataPath, 'utf8'), task, dataPath);
     if (args.limit !== undefined) rows = rows.slice(0, args.limit);
     // --criterion names the criterion to run, or with --sweep the one kind to sweep (its settings: defaultSweep).

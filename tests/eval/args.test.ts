@@ -54,9 +54,11 @@ describe('eval arguments', () => {
     expect(parseEvalArgs(['--help'])).toBe('help');
   });
 
-  it('rejects missing and unknown options', () => {
-    expect(badArgs(['--data', 'd.tsv'])).toMatch(/--model is required/);
-    expect(badArgs(['--model', 'm'])).toMatch(/--data is required/);
+  it('rejects empty and unknown options', () => {
+    // --model and --data have defaults (the shipped model, SST-2 dev): absent is fine, empty is not.
+    expect(parseEvalArgs([])).toEqual({ sweep: false, budget: 0.01, batch: 1 });
+    expect(badArgs(['--model=', '--data', 'd.tsv'])).toMatch(/--model is empty/);
+    expect(badArgs(['--model', 'm', '--data='])).toMatch(/--data is empty/);
     expect(badArgs([...base, '--treshold', '1'])).toMatch(/Unknown option '--treshold'/);
     expect(badArgs([...base, 'extra'])).toMatch(/positional/);
   });

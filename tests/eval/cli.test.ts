@@ -36,13 +36,17 @@ beforeAll(() => {
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(argv: string[]): Promise<{ code: number; err: string; out: string }> {
+async function run(
+  argv: string[],
+  defaults?: { modelsDir: string; data: string },
+): Promise<{ code: number; err: string; out: string }> {
   let err = '';
   let out = '';
   const code = await main(argv, {
     stdout: (t) => (out += t),
     stderr: (t) => (err += t + '\n'),
     cwd: root,
+    ...(defaults && { defaults }),
   });
   return { code, err, out };
 }
@@ -71,7 +75,7 @@ describe('eval CLI: bad input exits 2 and writes nothing', () => {
   it('--help prints the usage and exits 0', async () => {
     const { code, out } = await run(['--help']);
     expect(code).toBe(0);
-    expect(out).toMatch(/npm run eval -- --model/);
+    expect(out).toMatch(/npm run eval -- \[--model <folder or Hub id>\]/);
   });
 
   it('missing files', async () => {
@@ -157,6 +161,33 @@ describe('eval CLI: bad input exits 2 and writes nothing', () => {
       ['--model', model, '--data', data, '--batch', '0'],
       /--batch must be a positive integer/,
     );
+  });
+
+  it('without --model: the one model of public/models/, else a clear error; without --data: SST-2 dev', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'ponder-eval-models-'));
+    try {
+      let r = await run(['--out', join(root, 'out', 'x')], { modelsDir: empty, data });
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/no --data given: .*SST-2\/dev\.tsv/);
+      expect(r.err).toMatch(/no --model given, and there is no shipped model in/);
+      mkdirSync(join(empty, 'a'));
+      mkdirSync(join(empty, 'b'));
+      writeFileSync(join(empty, 'a', 'config.json'), '{}');
+      writeFileSync(join(empty, 'b', 'config.json'), '{}');
+      r = await run([], { modelsDir: empty, data });
+      expect(r.err).toMatch(/holds 2 models \(a, b\): pick one/);
+      rmSync(join(empty, 'b'), { recursive: true });
+      // One model: it is used (this one lacks weights, which the folder check reports).
+      r = await run([], { modelsDir: empty, data });
+      expect(r.err).toMatch(/no --model given: the shipped model .*\/a/);
+      expect(r.err).toMatch(/has no model\.safetensors, tokenizer\.json/);
+      r = await run(['--model', model], { modelsDir: empty, data: join(root, 'SST-2', 'absent.tsv') });
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/data file not found: .*absent\.tsv/);
+      expect(existsSync(join(root, 'out'))).toBe(false);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('--out naming an existing file', async () => {
