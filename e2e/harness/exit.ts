@@ -399,3 +399,56 @@ export async function exitApi(name: string) {
     classifier.dispose();
   }
 }
+
+/**
+ * The shipped model (public/models/palbert-sst2, a PALBERT λ head on ALBERT) on texts: the default
+ * criterion (config.json's Q-exit q = 0.5), and every layer's logits and λ against the CPU reference.
+ */
+export async function shippedModel(texts: string[], url = '/models/palbert-sst2/') {
+  const { loadCheckpoint } = await import('../../src/loading');
+  const checkpoint = await loadCheckpoint(url);
+  const classifier = await createClassifier(await gpu(), checkpoint.model, checkpoint.tokenizer, {
+    warmUp: false,
+  });
+  try {
+    const results = await classifier.classify(texts);
+    const full = await classifier.classify(texts, { criterion: { kind: 'none' } });
+    let logitsDiff = 0;
+    let lambdaDiff = 0;
+    texts.forEach((text, i) => {
+      const enc = checkpoint.tokenizer!.encode(text);
+      const n = enc.inputIds.length;
+      const forward = referenceForward(checkpoint.model, {
+        inputIds: enc.inputIds,
+        tokenTypeIds: enc.tokenTypeIds,
+        attentionMask: enc.attentionMask,
+        batch: 1,
+        seqLen: n,
+      });
+      const ref = referenceExitHeads(checkpoint.model, forward, 1);
+      full[i]!.layers.forEach((layer, l) => {
+        logitsDiff = Math.max(
+          logitsDiff,
+          relDiff(layer.logits.map((x, c) => [x, forward.perLayerLogits[l]![c]!])),
+        );
+        lambdaDiff = Math.max(lambdaDiff, relDiff([[layer.lambda!, ref.lambdas![l]![0]!]]));
+      });
+    });
+    return {
+      weightDtype: classifier.weightDtype,
+      criterion: results[0]!.criterion,
+      results: results.map((r, i) => ({
+        label: r.label,
+        exitLayer: r.exitLayer,
+        skippedLayers: r.skippedLayers,
+        fullLabel: full[i]!.label,
+        lambdas: full[i]!.layers.map((l) => Number(l.lambda!.toFixed(4))),
+        cdfAtExit: r.layers[r.exitLayer - 1]!.cumulativeHalting,
+      })),
+      logitsDiff,
+      lambdaDiff,
+    };
+  } finally {
+    classifier.dispose();
+  }
+}
