@@ -8,7 +8,7 @@ import { Engine, type EngineOutput } from '../../src/engine/engine';
 import { isPonderError } from '../../src/errors';
 import { argmax, evaluateExit, type ExitCriterion, type LayerOutputs } from '../../src/exit';
 import { requestGpu } from '../../src/gpu/device';
-import { parseCheckpoint } from '../../src/loading';
+import { loadCheckpoint, parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
 import type { LayerEvent } from '../../src/results';
 import { EXIT_FIXTURES, makeExamples, makeExitCheckpoint } from '../../tests/fixtures/exit/random-model';
@@ -405,7 +405,6 @@ export async function exitApi(name: string) {
  * criterion (config.json's Q-exit q = 0.5), and every layer's logits and λ against the CPU reference.
  */
 export async function shippedModel(texts: string[], url = '/models/palbert-sst2/') {
-  const { loadCheckpoint } = await import('../../src/loading');
   const checkpoint = await loadCheckpoint(url);
   const classifier = await createClassifier(await gpu(), checkpoint.model, checkpoint.tokenizer, {
     warmUp: false,
