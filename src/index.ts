@@ -14,7 +14,16 @@ export { requestGpu } from './gpu/device';
 export type { AdapterDescription, GpuContext, GpuOptions } from './gpu/device';
 export { getSharedGpu } from './gpu/shared';
 export { Engine } from './engine/engine';
-export type { EncodedBatch, EngineOptions, EngineOutput } from './engine/engine';
+export type {
+  BatchWork,
+  EncodedBatch,
+  EngineExample,
+  EngineLayer,
+  EngineLayerEvent,
+  EngineOptions,
+  EngineOutput,
+  RunOptions,
+} from './engine/engine';
 export {
   loadCheckpoint,
   loadModelFiles,
