@@ -95,6 +95,34 @@ test('demo: loads the model, classifies, shows the exit layer and the per-layer 
   expect(errors).toEqual([]);
 });
 
+test('demo: the shipped model (public/models/palbert-sst2/) loads by default and answers with Q-exit', async ({
+  page,
+}, testInfo) => {
+  // The real model on the software adapter: about a minute (12 ALBERT layers, hidden 512, pipelines compiled once).
+  test.setTimeout(300_000);
+  const errors = collectErrors(page);
+  const text = 'A warm, funny film that never wastes a minute of its running time.';
+  await openDemo(page, `text=${encodeURIComponent(text)}`);
+  await expect(page.locator('#default-model-url')).toHaveText('models/palbert-sst2/');
+  await waitForModel(page);
+  await expect(page.locator('#model-info')).toContainText('ALBERT, 12 layers');
+  // Its config names Q-exit (q = 0.5) as the default criterion.
+  await expect(page.locator('input[name="criterion"][value="palbert"]')).toBeChecked();
+  await expect(page.locator('#exit-layer')).toBeVisible({ timeout: 180_000 });
+  const exit = Number(await page.locator('#exit-layer').getAttribute('data-exit-layer'));
+  const verdict = await page.locator('#verdict').innerText();
+  console.log(`shipped model: "${text}" → ${verdict} at layer ${exit} of 12`);
+  expect(verdict).toContain('positive');
+  expect(exit).toBeGreaterThanOrEqual(1);
+  expect(exit).toBeLessThanOrEqual(12);
+  await expect(page.locator('#chart-exit svg').first()).toBeVisible();
+  await expect(page.locator('#chart-exit')).toContainText('q = 0.5');
+  const shot = testInfo.outputPath('demo-shipped-model.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach('demo-shipped-model', { path: shot, contentType: 'image/png' });
+  expect(errors).toEqual([]);
+});
+
 test('demo: Q-exit on a model with a Lambda head draws λ_n, p(n), CDF_n against q; a lower q exits earlier', async ({
   page,
 }) => {

@@ -26,7 +26,7 @@ import {
   type RichLayer,
   type RichResult,
 } from '../element/run';
-import { loadSharedClassifier } from '../element/shared-models';
+import { DEFAULT_MODEL_URL, loadSharedClassifier } from '../element/shared-models';
 import {
   classProbabilityChart,
   criterionChart,
@@ -41,9 +41,6 @@ import {
 import { evaluateSetting, runDataset, toLayerOutputs, tradeoffPoints, type DatasetRun } from './dataset';
 import { EXAMPLES, sampleRows } from './samples';
 import { parseTsv, type DatasetRow } from './tsv';
-
-/** The shipped model's folder (public/models/palbert-sst2/, served at the site root). */
-export const DEFAULT_MODEL_URL = 'models/palbert-sst2/';
 
 const params = new URLSearchParams(location.search);
 const defaultModel = params.get('model') ?? DEFAULT_MODEL_URL;

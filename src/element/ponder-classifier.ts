@@ -13,7 +13,7 @@
  */
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import type { PonderClassifier } from '../classifier';
-import { PonderError, isPonderError, type PonderErrorCode } from '../errors';
+import { isPonderError, type PonderErrorCode } from '../errors';
 import type { CriterionKind, ExitCriterion } from '../exit';
 import type { AdapterDescription } from '../gpu/device';
 import type { LoadProgressEvent } from '../loading';
@@ -26,7 +26,7 @@ import {
   type RichLayer,
   type RichResult,
 } from './run';
-import { loadSharedClassifier } from './shared-models';
+import { DEFAULT_MODEL_URL, loadSharedClassifier } from './shared-models';
 
 export type LoadingAttribute = 'lazy' | 'eager';
 
@@ -249,7 +249,7 @@ export class PonderClassifierElement extends LitElement {
     }
   `;
 
-  /** Model folder URL ('/models/palbert-sst2/') or Hugging Face Hub id ('user/model'). */
+  /** Model folder URL ('/models/palbert-sst2/') or Hugging Face Hub id ('user/model'); empty: DEFAULT_MODEL_URL. */
   declare model: string;
   /** Exit criterion: palbert, pondernet-sample, pabee, entropy, max-prob, gate, none; empty: the model's default. */
   declare criterion: string;
@@ -545,7 +545,7 @@ export class PonderClassifierElement extends LitElement {
     this.observer?.disconnect();
     this.observer = null;
     const generation = ++this.loadGeneration;
-    const model = this.model.trim();
+    const model = this.model.trim() || DEFAULT_MODEL_URL;
     this.loadingPromise = this.loadModel(model, generation);
     return this.loadingPromise;
   }
@@ -587,12 +587,6 @@ export class PonderClassifierElement extends LitElement {
       });
     };
     try {
-      if (model === '') {
-        throw new PonderError(
-          'invalid-input',
-          'No model: set the model attribute to a model folder URL or a Hub id.',
-        );
-      }
       const classifier = await loadSharedClassifier(model, onProgress);
       if (!current()) return null;
       this.loaded = classifier;
@@ -632,7 +626,7 @@ export class PonderClassifierElement extends LitElement {
     const code: PonderErrorDetail['code'] = isPonderError(error)
       ? error.code
       : ((error as { code?: PonderErrorCode })?.code ?? 'unknown');
-    const message = describeError(error, code, this.model);
+    const message = describeError(error, code, this.model.trim() || DEFAULT_MODEL_URL);
     const detail: PonderErrorDetail = { code, message, phase, error };
     this.emit('error', detail);
     return detail;

@@ -6,6 +6,12 @@
 import { loadClassifier, type PonderClassifier } from '../classifier';
 import type { LoadProgressEvent } from '../loading';
 
+/**
+ * The shipped model's folder, relative to the page (public/models/palbert-sst2/ is served at the site root): what
+ * the demo page opens and what an element without a `model` attribute loads.
+ */
+export const DEFAULT_MODEL_URL = 'models/palbert-sst2/';
+
 type Listener = (event: LoadProgressEvent) => void;
 
 interface Entry {
