@@ -177,9 +177,10 @@ function encodedBatch(examples: { inputIds: number[]; tokenTypeIds: number[] }[]
  * full-depth run of the same padded batch, which computes bit-identical values), so any difference
  * is in the exit logic. Unsupported settings must throw 'unsupported-criterion'.
  */
-export async function exitAgreement(name: string, count: number, exampleBase: number) {
+export async function exitAgreement(name: string, count: number, exampleBase: number, maxBatch?: number) {
   const model = fixtureModel(name);
-  const engine = await engineFor(model);
+  // maxBatch below count: the batch runs as several plan runs, each with its own exit decisions.
+  const engine = await Engine.create(await gpu(), model, maxBatch ? { maxBatch } : {}, false);
   const L = model.config.numHiddenLayers;
   const regression = model.config.problemType === 'regression';
   try {
@@ -257,7 +258,13 @@ export async function exitAgreement(name: string, count: number, exampleBase: nu
         answerMismatches,
       });
     }
-    return { numLayers: L, examples: count, supported: engine.supportedCriteria, rows };
+    return {
+      numLayers: L,
+      examples: count,
+      supported: engine.supportedCriteria,
+      rows,
+      planRuns: full.work.length,
+    };
   } finally {
     engine.dispose();
   }
