@@ -307,6 +307,11 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
   }
   lines.push('');
 
+  lines.push(`${h(2)} Targets (issue 6)`);
+  lines.push('');
+  lines.push(targets(report).join('\n'));
+  lines.push('');
+
   const failures = report.suites.filter((s) => !s.ok);
   if (failures.length) {
     lines.push(`${h(2)} Runtimes that could not run here`);
@@ -316,4 +321,60 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** The issue's targets, checked against this run where it measured them. */
+function targets(report: BenchReport): string[] {
+  const rows: string[][] = [];
+  const verdict = (ok: boolean | undefined) =>
+    ok === undefined
+      ? 'not measured here'
+      : report.software
+        ? 'not assessed (software adapter; the ratio is shown for the record)'
+        : ok
+          ? 'met'
+          : 'missed';
+  for (const model of report.models) {
+    const suites = report.suites.filter((s) => s.model === model.id && s.ok);
+    const ponder = suites.find((s) => s.runtime === 'ponder');
+    const ortGpu = suites.find((s) => s.runtime === 'ort-webgpu');
+    const seq = Math.max(...(ponder?.latency.map((l) => l.seq) ?? [NaN]));
+    const ours = ponder?.latency.find((l) => l.seq === seq)?.p50;
+    const theirs = ortGpu?.latency.find((l) => l.seq === seq)?.p50;
+    const r = ours !== undefined && theirs !== undefined ? ours / theirs : undefined;
+    rows.push([
+      `${model.id}: full depth ≤ 0.5× ORT WebGPU (batch 1, seq ${Number.isFinite(seq) ? seq : '–'})`,
+      r === undefined ? '–' : `${r.toFixed(2)}×`,
+      verdict(r === undefined ? undefined : r <= 0.5),
+    ]);
+    const q = ponder?.criteria.find((c) => c.label.startsWith('palbert') && c.seq === seq);
+    const rq = q && theirs !== undefined ? q.p50 / theirs : undefined;
+    rows.push([
+      `${model.id}: Q-exit (palbert) ≤ 0.3× ORT WebGPU`,
+      rq === undefined ? (ponder && !q ? 'model has no λ head' : '–') : `${rq.toFixed(2)}×`,
+      verdict(rq === undefined ? undefined : rq <= 0.3),
+    ]);
+    if (model.hiddenSize === 768 && model.layers === 12) {
+      const t = ponder?.latency.find((l) => l.seq === 128)?.p50;
+      rows.push([
+        `${model.id}: seq 128, batch 1 < 2 ms per forward`,
+        t === undefined ? 'seq 128 not run' : `${fmt(t)} ms`,
+        verdict(t === undefined ? undefined : t < 2),
+      ]);
+    }
+  }
+  const peak = knownPeak(String(report.adapter.description ?? ''));
+  const big = report.matmul.records.find(
+    (m) => m.M === 4096 && m.N === 4096 && m.K === 4096 && m.dtype === 'f32',
+  );
+  rows.push([
+    'matmul 4096³ f32 ≥ 25% of FP32 peak',
+    big
+      ? `${big.gflops.toFixed(0)} GFLOP/s${peak ? ` = ${((big.gflops / (peak.tflops * 1000)) * 100).toFixed(1)}%` : ''}`
+      : 'not run',
+    big && peak
+      ? verdict(big.gflops >= 0.25 * peak.tflops * 1000)
+      : 'not measured here (no 4096³ run or unknown peak)',
+  ]);
+  return table(['target', 'this run', 'status'], rows).split('\n');
 }

@@ -72,6 +72,11 @@ export function ponderRunner(classifier: ClassifierLike): Runner {
   };
 }
 
+/** Progress lines (the Node runner echoes them), so a slow suite shows where its time goes. */
+function progress(message: string): void {
+  console.log(`[suite] ${message}`);
+}
+
 async function timeCalls(
   runner: Runner,
   ids: number[][],
@@ -114,6 +119,7 @@ export async function runSuite(
     const logits = await runner.run(tokenBatch(spec.seed, 1, firstSeq, vocab));
     const totalMs = performance.now() - t0;
     result.cold = { loadMs, firstResultMs: totalMs - loadMs, totalMs };
+    progress(`loaded in ${loadMs.toFixed(0)} ms, first result after ${(totalMs - loadMs).toFixed(0)} ms`);
     result.sampleLogits = logits[0];
 
     for (const [i, seq] of seqs.entries()) {
@@ -126,6 +132,7 @@ export async function runSuite(
         firstCallMs,
       };
       result.latency.push(rec);
+      progress(`batch 1 seq ${seq}: first call ${firstCallMs.toFixed(1)} ms, p50 ${rec.p50.toFixed(1)} ms`);
       if (i === 0) result.warmup = { firstCallMs: totalMs - loadMs, steadyP50Ms: rec.p50, seq };
     }
     // Per-layer times of the batch-1 shapes only (before the throughput batches).
@@ -140,6 +147,7 @@ export async function runSuite(
         batch,
       );
       result.throughput.push({ ...rec, itemsPerSec: (batch * 1000) / rec.p50 });
+      progress(`batch ${batch} seq ${tpSeq}: p50 ${rec.p50.toFixed(1)} ms`);
     }
 
     const classifyWith = runner.classifyWith?.bind(runner);
@@ -159,6 +167,7 @@ export async function runSuite(
           if (typeof r[0]!.skippedLayers === 'number') skipped.push(r[0]!.skippedLayers);
         }
         const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        progress(`${label} seq ${seq}: p50 ${summarize(times, seq, 1).p50.toFixed(1)} ms`);
         result.criteria.push({
           ...summarize(times, seq, 1),
           label,
