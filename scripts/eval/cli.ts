@@ -259,12 +259,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     // 1. Everything that needs no browser: files, task, rows, criterion name.
     const defaults = io.defaults ?? DEFAULTS;
     const dataPath = args.data !== undefined ? resolve(io.cwd, args.data) : defaults.data;
-    if (args.data === undefined) io.stderr(`note: no --data given: ${dataPath}`);
+    if (args.data === undefined) io.stderr(`note: no --data given: ${displayPath(dataPath)}`);
     if (!existsSync(dataPath)) badInput(`data file not found: ${dataPath}`);
     if (!statSync(dataPath).isFile()) badInput(`--data ${dataPath} is not a file`);
     const task: TaskSpec = args.task !== undefined ? taskByName(args.task) : inferTask(dataPath);
     const modelArg = args.model ?? shippedModel(defaults.modelsDir);
-    if (args.model === undefined) io.stderr(`note: no --model given: the shipped model ${modelArg}`);
+    if (args.model === undefined)
+      io.stderr(`note: no --model given: the shipped model ${displayPath(modelArg)}`);
     const model = resolveModel(modelArg, io.cwd, io.stderr);
     let rows = parseTsv(readFileSync(dataPath, 'utf8'), task, dataPath);
     if (args.limit !== undefined) rows = rows.slice(0, args.limit);
@@ -560,11 +561,13 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     stderr: (text) => process.stderr.write(text.endsWith('\n') ? text : text + '\n'),
     cwd: process.env.INIT_CWD ?? process.cwd(),
   };
-  process.once('SIGINT', () => {
-    // Nothing half-written: drop the staged files; Playwright closes the browser on exit.
-    activeOutput?.abort();
-    process.stderr.write('\ninterrupted: nothing written\n');
-    process.exit(130);
-  });
+  // Ctrl-C or a kill: nothing half-written (drop the staged files); Playwright closes the browser on exit.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      activeOutput?.abort();
+      process.stderr.write(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: nothing written\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
   process.exitCode = await main(process.argv.slice(2), io);
 }
