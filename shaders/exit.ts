@@ -43,7 +43,11 @@ export interface ExitLayerShape {
   rows: number;
   hidden: number;
   headOffset: number;
+  seqLen: number;
 }
+
+/** How a dispatch's workgroup counts follow the rows still needed (exit.wgsl `slotKinds`). */
+export const SLOT_KIND = { fixed: 0, tiledMatmul: 1, attention: 2, layerNorm: 3, count: 4 } as const;
 
 /**
  * The criterion uniform for one call. `useHeads`: whether the criterion reads the per-layer heads
@@ -125,6 +129,7 @@ export class ExitKernel {
       ['u32', s.rows],
       ['u32', s.hidden],
       ['u32', s.headOffset],
+      ['u32', s.seqLen],
     ]);
   }
 
@@ -140,6 +145,7 @@ export class ExitKernel {
       records: GPUBuffer;
       indirect: GPUBuffer;
       counters: GPUBuffer;
+      slotKinds: GPUBuffer;
     },
   ): KernelDispatch {
     const buffers = [
@@ -153,12 +159,9 @@ export class ExitKernel {
       b.indirect,
       b.counters,
     ];
-    return this.dispatch(
-      label,
-      this.decidePipeline,
-      buffers.map((buffer, i) => [i, buffer]),
-      [1, 1, 1],
-    );
+    const entries: [number, GPUBuffer][] = buffers.map((buffer, i) => [i, buffer]);
+    entries.push([11, b.slotKinds]);
+    return this.dispatch(label, this.decidePipeline, entries, [1, 1, 1]);
   }
 
   gatherCat(

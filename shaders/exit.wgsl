@@ -5,7 +5,8 @@
 //   decide      per example: probabilities of the shared and per-layer heads, λ = sigmoid(logit), the
 //               gate, the running exit state (survival, CDF, patience counter, previous prediction)
 //               and the criterion's test; then, when every example of the batch has exited, zero
-//               workgroups in the indirect-dispatch arguments of all later depths.
+//               workgroups in the indirect-dispatch arguments of all later depths, and otherwise
+//               counts that cover only the batch slots up to the last example still running.
 //   count       the per-layer work counter: adds the token rows a depth processed (it is dispatched
 //               from the same indirect arguments as that depth's kernels, so it reads 0 when they
 //               were skipped).
@@ -26,6 +27,7 @@ struct Layer {
   rows: u32, // token rows (batch × seqLen) a layer processes
   hidden: u32,
   headOffset: u32, // where the per-layer heads' logits start in `scratch`
+  seqLen: u32,
 }
 
 struct Criterion {
@@ -63,13 +65,20 @@ const REC_HEAD: u32 = 8u;
 // f32 values stored as bits, so that "absent" can be a NaN pattern the shader never computes with.
 @group(0) @binding(6) var<storage, read_write> records: array<u32>;
 @group(0) @binding(7) var<storage, read_write> indirect: array<u32>;
-// [0, L): token rows processed per depth; [L, 2L): examples still running at that depth.
+// [0, L): token rows processed per depth; [L, 2L): examples still running at that depth;
+// [2L, 3L): the token rows each depth's kernels cover (0: all; set by the previous depth's decide).
 @group(0) @binding(8) var<storage, read_write> counters: array<atomic<u32>>;
+// Per dispatch slot of a depth: [kind, unit], how its workgroup counts follow the rows still needed
+// (0 fixed, 1 tiled matmul y = ceil(rows / unit), 2 attention z = examples, 3 layer norm rows,
+// 4 count x = ceil(rows / 64)). See plan.ts.
+@group(0) @binding(11) var<storage, read> slotKinds: array<u32>;
 @group(0) @binding(9) var<storage, read> pooled: array<f32>;
 @group(0) @binding(10) var<storage, read_write> catOut: array<f32>;
 
 var<workgroup> running: atomic<u32>;
 var<workgroup> live: atomic<u32>;
+// 1 + the highest batch slot still running after this depth.
+var<workgroup> lastSlot: atomic<u32>;
 
 const NAN_BITS: u32 = 0x7fc00000u;
 
@@ -269,6 +278,7 @@ fn step(b: u32) {
     st.fired = select(0u, 1u, fires);
   } else {
     atomicAdd(&running, 1u);
+    atomicMax(&lastSlot, b + 1u);
   }
   atomicAdd(&live, 1u);
   let hasLambda = layer.hasLambda == 1u;
@@ -287,6 +297,7 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x == 0u) {
     atomicStore(&running, 0u);
     atomicStore(&live, 0u);
+    atomicStore(&lastSlot, 0u);
   }
   workgroupBarrier();
   for (var b = lid.x; b < min(layer.batch, crit.realBatch); b += 64u) {
@@ -298,10 +309,40 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
   workgroupBarrier();
   if (lid.x == 0u) {
     atomicAdd(&counters[layer.numLayers + layer.depth], atomicLoad(&live));
+    let first = (layer.depth + 1u) * layer.slotWords;
+    let end = layer.numLayers * layer.slotWords;
     if (atomicLoad(&running) == 0u) {
       // Every example has exited: all later depths' dispatches get zero workgroups.
-      for (var w = (layer.depth + 1u) * layer.slotWords; w < layer.numLayers * layer.slotWords; w++) {
+      for (var w = first; w < end; w++) {
         indirect[w] = 0u;
+      }
+    } else {
+      // Rows past the last slot still running (exited examples, padding) are needed no more: the
+      // row-wise kernels of later depths cover only the slots before it.
+      let slots = atomicLoad(&lastSlot);
+      let rows = slots * layer.seqLen;
+      for (var d = layer.depth + 1u; d < layer.numLayers; d++) {
+        atomicStore(&counters[2u * layer.numLayers + d], rows);
+      }
+      for (var w = first; w < end; w += 3u) {
+        let j = (w % layer.slotWords) / 3u;
+        let unit = slotKinds[2u * j + 1u];
+        switch slotKinds[2u * j] {
+          case 1u: {
+            indirect[w + 1u] = (rows + unit - 1u) / unit;
+          }
+          case 2u: {
+            indirect[w + 2u] = slots;
+          }
+          case 3u: {
+            indirect[w] = min(rows, 65535u);
+            indirect[w + 1u] = (rows + 65534u) / 65535u;
+          }
+          case 4u: {
+            indirect[w] = (rows + 63u) / 64u;
+          }
+          default: {}
+        }
       }
     }
   }
@@ -328,6 +369,8 @@ fn gather_cat(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(64)
 fn count(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   if (lid.x == 0u) {
-    atomicAdd(&counters[layer.depth], min(64u, layer.rows - wid.x * 64u));
+    let trimmed = atomicLoad(&counters[2u * layer.numLayers + layer.depth]);
+    let rows = select(layer.rows, trimmed, trimmed > 0u);
+    atomicAdd(&counters[layer.depth], min(64u, rows - min(rows, wid.x * 64u)));
   }
 }

@@ -291,8 +291,21 @@ export async function workAfterExit(name: string, count: number) {
   try {
     const fixed2 = summary(await engine.run(batch, { criterion: { kind: 'fixed', layer: 2 } }));
     const first = summary(await engine.run(batch, { criterion: { kind: 'max-prob', threshold: 0 } }));
-    const mixed = summary(await engine.run(batch, { criterion: { kind: 'palbert', q: 0.5 } }));
-    const full = summary(await engine.run(batch, { criterion: { kind: 'none' } }));
+    const mixedOut = await engine.run(batch, { criterion: { kind: 'palbert', q: 0.5 } });
+    const fullOut = await engine.run(batch, { criterion: { kind: 'none' } });
+    const mixed = summary(mixedOut);
+    const full = summary(fullOut);
+    const mixedSameAsFull = mixedOut.examples.every((x, e) =>
+      x.layers.every(
+        (l, n) =>
+          JSON.stringify([l.logits, l.lambda, l.headLogits, l.gate]) ===
+          JSON.stringify(
+            (({ logits, lambda, headLogits, gate }) => [logits, lambda, headLogits, gate])(
+              fullOut.examples[e]!.layers[n]!,
+            ),
+          ),
+      ),
+    );
     // Timing of full depth vs exit after layer 1, a few runs each (GPU time where timestamps exist).
     const time = async (criterion: ExitCriterion) => {
       const wall: number[] = [];
@@ -316,6 +329,7 @@ export async function workAfterExit(name: string, count: number) {
       fixed2,
       first,
       mixed,
+      mixedSameAsFull,
       full,
       timing,
     };

@@ -11,15 +11,17 @@
  * `indirect` buffer, which the CPU fills with the full counts before each pass. `decide` (the exit
  * kernel) keeps each example's exit state and, once every example of the batch has exited, writes
  * zeros over the counts of all later depths: from then on the pass does no work at all. In a batch,
- * an example that exited is frozen (its state and records stop changing) but its rows are still
- * computed by the layer kernels until the whole batch has exited.
+ * an example that exited is frozen (its state and records stop changing), and `decide` shrinks the
+ * row-wise kernels of later depths to the batch slots up to the last example still running (so
+ * exited examples behind it and the bucket's padding rows are skipped; rows are not compacted).
  *
  * Streaming mode: one command buffer and submit per depth, each followed by a copy of that depth's
  * small results (logits, head outputs, exit records, state) into its own staging buffer, so the
  * caller gets each layer while later ones run; the last one also carries the full readback. Cost:
  * L submits and L + 1 mapAsync instead of 1 and 1; the GPU never waits on the CPU in either mode.
  */
-import { CRITERION_BYTES, RECORD_HEAD, STATE_WORDS } from '../../shaders/exit';
+import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
+import { DEFAULT_MATMUL_TILES, GEMV_MAX_M } from '../../shaders/matmul';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import type { EncoderConfig } from '../model/types';
 import { layerSchedule } from '../model/types';
@@ -164,7 +166,7 @@ export class ExecutionPlan {
     this.scratch = storage('exitScratch', L * batch * (1 + Math.max(C, 1)), COPY_SRC);
     this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST);
     this.records = storage('exitRecords', L * batch * this.recordFloats, COPY_SRC | COPY_DST);
-    this.counters = storage('workCounters', 2 * L, COPY_SRC | COPY_DST);
+    this.counters = storage('workCounters', 3 * L, COPY_SRC | COPY_DST);
     this.criterion = allocate('criterion', CRITERION_BYTES, GPUBufferUsage.UNIFORM | COPY_DST);
     const gateParams = exitWeights?.gateParams ?? storage('noGates', 4);
     const lambda = exitWeights?.lambda;
@@ -283,6 +285,31 @@ export class ExecutionPlan {
       (catBuffer ? 1 : 0) +
       (lambda?.length ?? 0);
     const slotWords = slots * 3;
+    // How each slot's counts shrink when trailing batch slots need no more rows (same at every depth):
+    // count, then the layer kernels (QKV, attention, out, add+LN, FFN, FFN out, add+LN) per inner
+    // layer; the per-example heads after them keep their counts.
+    const tiled = rows > GEMV_MAX_M ? SLOT_KIND.tiledMatmul : SLOT_KIND.fixed;
+    const layerKinds = [
+      tiled,
+      SLOT_KIND.attention,
+      tiled,
+      SLOT_KIND.layerNorm,
+      tiled,
+      tiled,
+      SLOT_KIND.layerNorm,
+    ];
+    const kinds = new Uint32Array(2 * slots);
+    if (this.exitEnabled) {
+      kinds[0] = SLOT_KIND.count;
+      for (let i = 0; i < inner; i++) {
+        layerKinds.forEach((kind, k) => {
+          kinds[2 * (1 + 7 * i + k)] = kind;
+          kinds[2 * (1 + 7 * i + k) + 1] = 4 * DEFAULT_MATMUL_TILES.wgY; // rows per tiled workgroup
+        });
+      }
+    }
+    const slotKinds = storage('slotKinds', 2 * slots, COPY_DST);
+    device.queue.writeBuffer(slotKinds, 0, kinds);
     // A dispatch may not both read its counts from a buffer and write that buffer, so decide writes
     // `indirectNext` and a copy between passes carries it into `indirect`.
     this.indirect = allocate('indirect', L * slotWords * 4, GPUBufferUsage.INDIRECT | COPY_DST);
@@ -313,6 +340,7 @@ export class ExecutionPlan {
             rows,
             hidden: H,
             headOffset: this.headOffset,
+            seqLen,
           })
         : null;
       // The work counter first: it runs exactly when this depth's kernels run.
@@ -406,6 +434,7 @@ export class ExecutionPlan {
             records: this.records,
             indirect: this.indirectNext,
             counters: this.counters,
+            slotKinds,
           }),
         );
       }
@@ -443,7 +472,7 @@ export class ExecutionPlan {
     if (this.exitEnabled) {
       section('records', this.records, L * batch * this.recordFloats * 4);
       section('state', this.state, batch * STATE_WORDS * 4);
-      section('counters', this.counters, 2 * L * 4);
+      section('counters', this.counters, 2 * L * 4); // the trimmed-row words stay on the GPU
       if (this.hasHeads) section('headLogits', this.scratch, L * batch * (1 + C) * 4);
     }
     if (this.queryResolve) section('timestamps', this.queryResolve, 2 * (L + 1) * 8);
