@@ -343,6 +343,7 @@ export class ExecutionPlan {
             seqLen,
           })
         : null;
+      if (layerUniform) this.buffers.push(layerUniform); // freed with the plan
       // The work counter first: it runs exactly when this depth's kernels run.
       if (layerUniform) {
         d.push(kernels.exit.count(`count${depth}`, { layer: layerUniform, counters: this.counters }, rows));
