@@ -200,3 +200,15 @@ export function defaultCriteria(
   }
   return out;
 }
+
+/** defaultCriteria for a model, with its config's default criterion labelled (or added when different). */
+export function criteriaFor(model: BenchModel): { label: string; criterion: ExitCriterion }[] {
+  const criteria = defaultCriteria(model.supportedCriteria, model.layers, model.numLabels);
+  const fallback = model.defaultCriterion;
+  if (fallback) {
+    const same = criteria.find((c) => JSON.stringify(c.criterion) === JSON.stringify(fallback));
+    if (same) same.label += ' (model default)';
+    else criteria.unshift({ label: 'model default', criterion: fallback });
+  }
+  return criteria;
+}

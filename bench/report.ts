@@ -113,7 +113,9 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     'How to read: latency is wall time of one awaited call that returns logits to JavaScript (batch 1, seeded ' +
       'token ids, the same for every runtime), p50/p95 over the timed calls after warm-up. Ratios are against the ' +
       "baseline of the same run: onnxruntime-web's WebGPU EP where it ran, else its wasm backend (named in each " +
-      'table). Below 1× means ponder-web is faster. The exit-criterion rows are ponder-web `classify(ids, { criterion })`.',
+      'table). Below 1× means ponder-web is faster. The exit-criterion rows are ponder-web ' +
+      '`classify(ids, { criterion })` with the mean exit layer and the layers the GPU skipped; random-weight ' +
+      'models have no trained exit heads, so only criteria that need none (max-prob, entropy, fixed) appear.',
   );
   lines.push('');
 
@@ -217,7 +219,11 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
       lines.push('');
     }
 
-    lines.push('Cold start and memory.');
+    lines.push(
+      'Cold start and memory: load (fetch, parse, upload, compile) and the first result, in a fresh page; ' +
+        'GPU memory is `classifier.gpuBytes` at the end of the suite (weights plus the execution plans kept, ' +
+        'at most 4 shapes); the last column compares the sample logits with ORT wasm (max |Δ| / max |ref|).',
+    );
     lines.push('');
     const ref = suites.find((s) => s.runtime === 'ort-wasm' && s.ok);
     lines.push(

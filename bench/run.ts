@@ -18,7 +18,7 @@ import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import {
-  defaultCriteria,
+  criteriaFor,
   type BenchModel,
   type MatmulRecord,
   type RuntimeId,
@@ -121,13 +121,16 @@ function specFor(model: BenchModel, runtime: RuntimeId, opts: Options, software:
     spec = { ...base, seqs: [16, 64, 128], batches: [8, 32], throughputSeq: 32, warmup: 2, iterations: 10 };
   }
   if (runtime === 'ponder') {
-    spec.criteria = defaultCriteria(model.supportedCriteria, model.layers, model.numLabels);
-    if (model.defaultCriterion)
-      spec.criteria.unshift({ label: 'model default', criterion: model.defaultCriterion });
+    spec.criteria = criteriaFor(model);
     if (opts.mode === 'smoke') spec.criteria = spec.criteria.slice(0, 1);
-    // Software adapter, big model: only the fixed-depth row, which shows what skipping layers saves.
-    if (big && software && opts.mode !== 'full')
-      spec.criteria = spec.criteria.filter((c) => c.criterion.kind === 'fixed');
+    // Software adapter, big model: the model's default, Q-exit (when it has a λ head) and fixed-depth
+    // rows (the last shows what skipping layers saves); the others only with --full.
+    if (big && software && opts.mode !== 'full') {
+      spec.criteria = spec.criteria.filter(
+        (c) =>
+          c.label.includes('model default') || c.criterion.kind === 'palbert' || c.criterion.kind === 'fixed',
+      );
+    }
   }
   return spec;
 }
@@ -135,8 +138,7 @@ function specFor(model: BenchModel, runtime: RuntimeId, opts: Options, software:
 function matmulShapes(models: BenchModel[], opts: Options, software: boolean): MatmulShapeSpec[] {
   if (opts.mode === 'smoke') return [{ what: 'tiny', M: 16, N: 64, K: 32 }];
   const shapes: MatmulShapeSpec[] = [];
-  const big = models.find((m) => m.hiddenSize >= 512);
-  if (big) {
+  for (const big of models.filter((m) => m.hiddenSize >= 512)) {
     const rows = software && opts.mode !== 'full' ? [16] : [16, 128, 8 * 128];
     for (const r of rows)
       shapes.push(...modelShapes(big.hiddenSize, big.intermediate, r, `${big.id} rows ${r}`));

@@ -43,10 +43,11 @@ export function ponderRunner(classifier: ClassifierLike): Runner {
   const perLayer: number[][] = [];
   const toInputs = (ids: number[][]) => ids.map((row) => ({ inputIds: row }));
   const call = async (ids: number[][], criterion?: ExitCriterion): Promise<PonderResultLike[]> => {
-    const results = (await classifier.classify(
-      toInputs(ids),
-      criterion ? { criterion } : {},
-    )) as PonderResultLike[];
+    // Full depth is asked for explicitly: without a criterion, classify() uses the model's default
+    // (e.g. the shipped model's Q-exit).
+    const results = (await classifier.classify(toInputs(ids), {
+      criterion: criterion ?? { kind: 'none' },
+    })) as PonderResultLike[];
     const times = results[0]?.layers.map((l) => l.gpuTimeMs);
     if (!criterion && times?.length && times.every((t) => typeof t === 'number'))
       perLayer.push(times as number[]);

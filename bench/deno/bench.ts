@@ -22,7 +22,7 @@ import { requestGpu } from '../../src/gpu/device';
 import { criteriaSupportedBy, type ExitCriterion } from '../../src/exit';
 import { parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
-import { defaultCriteria, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
+import { criteriaFor, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
 import { matmulBench } from '../gpu-matmul';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
@@ -191,11 +191,12 @@ async function save(): Promise<BenchReport> {
   return report;
 }
 
-const big = chosen.find((m) => m.bench.hiddenSize >= 512)?.bench;
 const shapes = [
-  ...(big
-    ? [16, 128, 1024].flatMap((r) => modelShapes(big.hiddenSize, big.intermediate, r, `${big.id} rows ${r}`))
-    : []),
+  ...chosen
+    .filter((m) => m.bench.hiddenSize >= 512)
+    .flatMap(({ bench: m }) =>
+      [16, 128, 1024].flatMap((r) => modelShapes(m.hiddenSize, m.intermediate, r, `${m.id} rows ${r}`)),
+    ),
   ...squareShapes(quick ? [1024] : [1024, 2048, 4096]),
 ];
 try {
@@ -252,9 +253,7 @@ for (const { bench, model, onnx } of chosen) {
       continue;
     }
     if (runtime === 'ponder') {
-      spec.criteria = defaultCriteria(bench.supportedCriteria, bench.layers, bench.numLabels);
-      if (bench.defaultCriterion)
-        spec.criteria.unshift({ label: 'model default', criterion: bench.defaultCriterion });
+      spec.criteria = criteriaFor(bench);
     }
     const t = performance.now();
     const result = await runSuite(spec, async (s) => {
