@@ -58,22 +58,18 @@ test('no layer work after the exit: work counter and timestamps', async ({ page 
   console.log(JSON.stringify(r));
   const L = r.numLayers;
   const seqLen = r.fixed2.bucket.seqLen;
-  // Rows a depth's kernels cover: the whole padded bucket at layer 1; after that, the batch slots up
-  // to the last example still running (exited examples and padding behind it are trimmed); 0 once
-  // every example has exited.
+  // Rows a depth's kernels cover: the whole padded bucket at layer 1; after that only the examples
+  // still running (moved to the front slots; exited examples and padding are skipped); 0 once every
+  // example has exited.
   const expectedRows = (exits: number[]) =>
-    Array.from({ length: L }, (_, d) => {
-      if (d === 0) return r.rows;
-      const running = exits.map((x, b) => (x > d ? b + 1 : 0));
-      return Math.max(...running) * seqLen;
-    });
+    Array.from({ length: L }, (_, d) => (d === 0 ? r.rows : exits.filter((x) => x > d).length * seqLen));
   // Everyone exits at layer 2: layers 3..L dispatch zero workgroups (and layer 2 skips the padding).
   expect(r.fixed2.exitLayers).toEqual([2, 2, 2, 2, 2]);
   expect(r.fixed2.rowsPerLayer).toEqual([r.rows, 5 * seqLen, ...Array(L - 2).fill(0)]);
   expect(r.fixed2.runningPerLayer).toEqual([5, 5, ...Array(L - 2).fill(0)]);
   expect(r.fixed2.skippedLayers).toBe(L - 2);
   expect(r.first.rowsPerLayer).toEqual([r.rows, ...Array(L - 1).fill(0)]);
-  // Mixed exits: each example is live until its own exit; rows shrink to the last running slot.
+  // Mixed exits: each example is live until its own exit; rows shrink to the running examples.
   const last = Math.max(...r.mixed.exitLayers);
   expect(new Set(r.mixed.exitLayers).size).toBeGreaterThan(1);
   expect(r.mixed.rowsPerLayer).toEqual(expectedRows(r.mixed.exitLayers));
@@ -81,7 +77,7 @@ test('no layer work after the exit: work counter and timestamps', async ({ page 
     Array.from({ length: L }, (_, d) => r.mixed.exitLayers.filter((x) => x > d).length),
   );
   expect(r.mixed.skippedLayers).toBe(L - last);
-  // Trimming rows changes no running example's numbers: bit-identical to the full-depth run.
+  // Moving and skipping rows changes no running example's numbers: bit-identical to full depth.
   expect(r.mixedSameAsFull).toBe(true);
   expect(r.full.rowsPerLayer).toEqual([r.rows, ...Array(L - 1).fill(5 * seqLen)]);
   expect(r.full.skippedLayers).toBe(0);

@@ -47,7 +47,14 @@ export interface ExitLayerShape {
 }
 
 /** How a dispatch's workgroup counts follow the rows still needed (exit.wgsl `slotKinds`). */
-export const SLOT_KIND = { fixed: 0, tiledMatmul: 1, attention: 2, layerNorm: 3, count: 4 } as const;
+export const SLOT_KIND = {
+  fixed: 0,
+  tiledMatmul: 1,
+  attention: 2,
+  layerNorm: 3,
+  count: 4,
+  compact: 5,
+} as const;
 
 /**
  * The criterion uniform for one call. `useHeads`: whether the criterion reads the per-layer heads
@@ -59,6 +66,7 @@ export function encodeCriterion(
   useHeads: boolean,
   exampleBase: number,
   realBatch: number,
+  compact = true,
 ): ArrayBuffer {
   const data = new ArrayBuffer(CRITERION_BYTES);
   const v = new DataView(data);
@@ -93,6 +101,7 @@ export function encodeCriterion(
   v.setUint32(12, param >>> 0, true);
   v.setUint32(16, exampleBase >>> 0, true);
   v.setUint32(20, realBatch, true);
+  v.setUint32(24, compact ? 1 : 0, true);
   return data;
 }
 
@@ -102,15 +111,16 @@ export class ExitKernel {
     private readonly decidePipeline: GPUComputePipeline,
     private readonly gatherPipeline: GPUComputePipeline,
     private readonly countPipeline: GPUComputePipeline,
+    private readonly compactPipelines: { out: GPUComputePipeline; in: GPUComputePipeline },
   ) {}
 
   static async create(device: GPUDevice): Promise<ExitKernel> {
-    const [decide, gather, count] = await Promise.all(
-      (['decide', 'gather_cat', 'count'] as const).map((entryPoint) =>
+    const [decide, gather, count, out, back] = await Promise.all(
+      (['decide', 'gather_cat', 'count', 'compact_out', 'compact_in'] as const).map((entryPoint) =>
         createPipeline(device, { label: `exit-${entryPoint}`, code, entryPoint }),
       ),
     );
-    return new ExitKernel(device, decide!, gather!, count!);
+    return new ExitKernel(device, decide!, gather!, count!, { out: out!, in: back! });
   }
 
   /** The per-depth uniform, created once per plan and depth. */
@@ -166,16 +176,44 @@ export class ExitKernel {
 
   gatherCat(
     label: string,
-    b: { layer: GPUBuffer; pooled: GPUBuffer; output: GPUBuffer },
+    b: { layer: GPUBuffer; pooled: GPUBuffer; output: GPUBuffer; counters: GPUBuffer },
     batch: number,
     hidden: number,
   ): KernelDispatch {
     const entries: [number, GPUBuffer][] = [
       [0, b.layer],
+      [8, b.counters],
       [9, b.pooled],
       [10, b.output],
     ];
     return this.dispatch(label, this.gatherPipeline, entries, [divUp(batch * 2 * hidden, 64), 1, 1]);
+  }
+
+  /**
+   * One half of moving the running examples' hidden states and mask rows to the front slots. Its
+   * counts are 0 until decide writes them (indirect), so the direct dispatch at depth 1 does nothing.
+   */
+  compact(
+    label: string,
+    half: 'out' | 'in',
+    b: {
+      layer: GPUBuffer;
+      counters: GPUBuffer;
+      hidden: GPUBuffer;
+      mask: GPUBuffer;
+      tempHidden: GPUBuffer;
+      tempMask: GPUBuffer;
+    },
+  ): KernelDispatch {
+    const entries: [number, GPUBuffer][] = [
+      [0, b.layer],
+      [8, b.counters],
+      [12, b.hidden],
+      [13, b.mask],
+      [14, b.tempHidden],
+      [15, b.tempMask],
+    ];
+    return this.dispatch(label, this.compactPipelines[half], entries, [0, 1, 1]);
   }
 
   count(label: string, b: { layer: GPUBuffer; counters: GPUBuffer }, rows: number): KernelDispatch {

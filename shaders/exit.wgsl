@@ -5,8 +5,10 @@
 //   decide      per example: probabilities of the shared and per-layer heads, λ = sigmoid(logit), the
 //               gate, the running exit state (survival, CDF, patience counter, previous prediction)
 //               and the criterion's test; then, when every example of the batch has exited, zero
-//               workgroups in the indirect-dispatch arguments of all later depths, and otherwise
-//               counts that cover only the batch slots up to the last example still running.
+//               workgroups in the indirect-dispatch arguments of all later depths; otherwise move
+//               the running examples to the front slots and size later depths' row-wise
+//               dispatches to them.
+//   compact_out/in  that move (hidden states and mask rows, through temporaries).
 //   count       the per-layer work counter: adds the token rows a depth processed (it is dispatched
 //               from the same indirect arguments as that depth's kernels, so it reads 0 when they
 //               were skipped).
@@ -37,6 +39,7 @@ struct Criterion {
   param: u32, // patience, fixed layer, or seed
   exampleBase: u32, // data-set index of row 0 (PonderNet's draws)
   realBatch: u32, // rows at or past this are padding: exited from the start
+  compact: u32, // 1: move running examples to the front slots when others exited before them
 }
 
 struct State {
@@ -47,11 +50,12 @@ struct State {
   prevValue: f32,
   exitLayer: u32, // 0 while running
   fired: u32,
-  pad: u32,
+  slot: u32, // the batch slot (rows of hidden, mask, pooled, logits) the example occupies now
 }
 
 // Per (depth, example) record: lambda, p(n), CDF, gate, statistic, live, exits-here, pad, then the
-// shared head's probabilities [C] and the per-layer head's [C] (regression: the value, C = 1).
+// shared head's probabilities [C], the per-layer head's [C] (regression: the value, C = 1), and the
+// two heads' logits [C] [C], so that results are by example whatever slot the example occupied.
 const REC_HEAD: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> layer: Layer;
@@ -66,13 +70,19 @@ const REC_HEAD: u32 = 8u;
 @group(0) @binding(6) var<storage, read_write> records: array<u32>;
 @group(0) @binding(7) var<storage, read_write> indirect: array<u32>;
 // [0, L): token rows processed per depth; [L, 2L): examples still running at that depth;
-// [2L, 3L): the token rows each depth's kernels cover (0: all; set by the previous depth's decide).
+// [2L, 3L): the token rows each depth's kernels cover (0: all; set by the previous depth's decide);
+// [3L, 3L + batch): for each slot, the slot its example occupied at the previous depth.
 @group(0) @binding(8) var<storage, read_write> counters: array<atomic<u32>>;
 // Per dispatch slot of a depth: [kind, unit], how its workgroup counts follow the rows still needed
 // (0 fixed, 1 tiled matmul y = ceil(rows / unit), 2 attention z = examples, 3 layer norm rows,
 // 4 count x = ceil(rows / 64)). See plan.ts.
 @group(0) @binding(11) var<storage, read> slotKinds: array<u32>;
 @group(0) @binding(9) var<storage, read> pooled: array<f32>;
+// Compaction: hidden states and mask rows of the running examples, moved through temporaries.
+@group(0) @binding(12) var<storage, read_write> hidden: array<f32>;
+@group(0) @binding(13) var<storage, read_write> mask: array<u32>;
+@group(0) @binding(14) var<storage, read_write> tempHidden: array<f32>;
+@group(0) @binding(15) var<storage, read_write> tempMask: array<u32>;
 @group(0) @binding(10) var<storage, read_write> catOut: array<f32>;
 
 var<workgroup> running: atomic<u32>;
@@ -195,13 +205,20 @@ fn step(b: u32) {
   let depth = layer.depth;
   let n = depth + 1u;
   let C = layer.numLabels;
-  let row = depth * layer.batch + b;
-  let at = row * (REC_HEAD + 2u * C);
+  let row = depth * layer.batch + b; // records are by example
+  let srow = depth * layer.batch + st.slot; // the kernels' outputs are by slot
+  let at = row * (REC_HEAD + 4u * C);
   let sharedAt = at + REC_HEAD;
   let headAt = sharedAt + C;
-  write_probs(false, row * C, sharedAt);
+  write_probs(false, srow * C, sharedAt);
+  for (var c = 0u; c < C; c++) {
+    set_rec(headAt + C + c, logits[srow * C + c]);
+  }
   if (layer.hasHeads == 1u) {
-    write_probs(true, layer.headOffset + row * C, headAt);
+    write_probs(true, layer.headOffset + srow * C, headAt);
+    for (var c = 0u; c < C; c++) {
+      set_rec(headAt + 2u * C + c, scratch[layer.headOffset + srow * C + c]);
+    }
   }
   let sel = select(sharedAt, headAt, crit.useHeads == 1u);
 
@@ -209,7 +226,7 @@ fn step(b: u32) {
   var p = 0.0;
   if (layer.hasLambda == 1u) {
     // haltingStep: p_n = λ c_{n−1}, c_n = c_{n−1} (1 − λ), CDF_n = min(1, CDF_{n−1} + p_n).
-    lambda = sigmoid(scratch[row]);
+    lambda = sigmoid(scratch[srow]);
     p = lambda * st.survival;
     st.survival = st.survival * (1.0 - lambda);
     st.cdf = min(1.0, st.cdf + p);
@@ -307,10 +324,37 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     }
   }
   workgroupBarrier();
+  storageBarrier();
   if (lid.x == 0u) {
-    atomicAdd(&counters[layer.numLayers + layer.depth], atomicLoad(&live));
+    let L = layer.numLayers;
+    atomicAdd(&counters[L + layer.depth], atomicLoad(&live));
     let first = (layer.depth + 1u) * layer.slotWords;
-    let end = layer.numLayers * layer.slotWords;
+    let end = L * layer.slotWords;
+    // Slots for the next depth: with compaction the running examples move to slots 0..k−1 (in
+    // order, so a slot only ever moves down); the map says where each slot's example was.
+    var slots = atomicLoad(&lastSlot);
+    var moved = false;
+    let real = min(layer.batch, crit.realBatch);
+    if (crit.compact == 1u) {
+      var k = 0u;
+      for (var b = 0u; b < real; b++) {
+        if (state[b].exitLayer == 0u) {
+          let old = state[b].slot;
+          atomicStore(&counters[3u * L + k], old);
+          moved = moved || old != k;
+          state[b].slot = k;
+          k++;
+        }
+      }
+      slots = k;
+      for (var t = k; t < layer.batch; t++) {
+        atomicStore(&counters[3u * L + t], t);
+      }
+    } else {
+      for (var t = 0u; t < layer.batch; t++) {
+        atomicStore(&counters[3u * L + t], t);
+      }
+    }
     if (atomicLoad(&running) == 0u) {
       // Every example has exited: all later depths' dispatches get zero workgroups.
       for (var w = first; w < end; w++) {
@@ -319,11 +363,11 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     } else {
       // Rows past the last slot still running (exited examples, padding) are needed no more: the
       // row-wise kernels of later depths cover only the slots before it.
-      let slots = atomicLoad(&lastSlot);
       let rows = slots * layer.seqLen;
-      for (var d = layer.depth + 1u; d < layer.numLayers; d++) {
-        atomicStore(&counters[2u * layer.numLayers + d], rows);
+      for (var d = layer.depth + 1u; d < L; d++) {
+        atomicStore(&counters[2u * L + d], rows);
       }
+      let moveGroups = select(0u, min((rows * layer.hidden + 255u) / 256u, 65535u), moved);
       for (var w = first; w < end; w += 3u) {
         let j = (w % layer.slotWords) / 3u;
         let unit = slotKinds[2u * j + 1u];
@@ -341,9 +385,45 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
           case 4u: {
             indirect[w] = (rows + 63u) / 64u;
           }
+          case 5u: {
+            // The moves run at the start of the next depth only; later depths' stay 0.
+            indirect[w] = select(0u, moveGroups, w / layer.slotWords == layer.depth + 1u);
+            indirect[w + 1u] = 1u;
+            indirect[w + 2u] = 1u;
+          }
           default: {}
         }
       }
+    }
+  }
+}
+
+// Compaction, first half: the running examples' hidden rows and mask rows, in their new slot order,
+// into temporaries (a slot only moves down, but in parallel a source may be another's target).
+@compute @workgroup_size(256)
+fn compact_out(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let L = layer.numLayers;
+  let rows = atomicLoad(&counters[2u * L + layer.depth]);
+  let per = layer.seqLen * layer.hidden;
+  for (var i = gid.x; i < rows * layer.hidden; i += nwg.x * 256u) {
+    let t = i / per;
+    let old = atomicLoad(&counters[3u * L + t]);
+    tempHidden[i] = hidden[old * per + i % per];
+    if (i % layer.hidden == 0u) {
+      let r = i / layer.hidden;
+      tempMask[r] = mask[old * layer.seqLen + r % layer.seqLen];
+    }
+  }
+}
+
+// Compaction, second half: the temporaries back into slots 0..k−1.
+@compute @workgroup_size(256)
+fn compact_in(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let rows = atomicLoad(&counters[2u * layer.numLayers + layer.depth]);
+  for (var i = gid.x; i < rows * layer.hidden; i += nwg.x * 256u) {
+    hidden[i] = tempHidden[i];
+    if (i % layer.hidden == 0u) {
+      mask[i / layer.hidden] = tempMask[i / layer.hidden];
     }
   }
 }
@@ -361,7 +441,8 @@ fn gather_cat(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (j < H) {
     v = pooled[(layer.depth * layer.batch + b) * H + j];
   } else if (layer.depth > 0u) {
-    v = pooled[((layer.depth - 1u) * layer.batch + b) * H + j - H];
+    let prev = atomicLoad(&counters[3u * layer.numLayers + b]);
+    v = pooled[((layer.depth - 1u) * layer.batch + prev) * H + j - H];
   }
   catOut[i] = v;
 }

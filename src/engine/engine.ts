@@ -397,7 +397,14 @@ export class Engine {
       try {
         plan = this.planFor(batch, seqLen);
         const decode = new Decoder(this.config, plan, this.weights.exit?.numGates ?? 0);
-        const criterion = encodeCriterion(options.criterion, useHeads, options.exampleBase + start, count);
+        // Pooled states are by batch slot, so a run that reads them keeps examples in their slots.
+        const criterion = encodeCriterion(
+          options.criterion,
+          useHeads,
+          options.exampleBase + start,
+          count,
+          options.readPooled !== true,
+        );
         const streaming = options.mode === 'streaming' && plan.exitEnabled;
         out = await plan.run(padded, {
           readPooled: options.readPooled === true,
@@ -471,9 +478,7 @@ class Decoder {
   fromSlice(slice: DepthSlice, depth: number, e: number): { layer: EngineLayer; exits: boolean } | null {
     const rec = slice.records.subarray(e * this.R, (e + 1) * this.R);
     if (rec[REC.live] !== 1) return null;
-    const logits = slice.logits.subarray(e * this.C, (e + 1) * this.C);
-    const heads = slice.headLogits?.subarray(e * this.C, (e + 1) * this.C);
-    return { layer: this.layer(depth, logits, rec, heads), exits: rec[REC.exits] === 1 };
+    return { layer: this.fromRecord(depth, rec), exits: rec[REC.exits] === 1 };
   }
 
   fromOutput(
@@ -500,16 +505,24 @@ class Decoder {
       const layers: EngineLayer[] = [];
       for (let l = 0; l < exitLayer; l++) {
         const row = l * B + e;
-        const logits = out.logits.subarray(row * C, (row + 1) * C);
-        const rec = this.plan.exitEnabled ? out.records.subarray(row * R, (row + 1) * R) : null;
-        const heads = out.headLogits?.subarray(row * C, (row + 1) * C);
-        const layer = this.layer(l, logits, rec, heads);
+        // With exit heads, everything of an example is in its records (the kernels' own outputs
+        // are by batch slot, and slots move when examples ahead exit).
+        const layer = this.plan.exitEnabled
+          ? this.fromRecord(l, out.records.subarray(row * R, (row + 1) * R))
+          : this.layer(l, out.logits.subarray(row * C, (row + 1) * C), null, undefined);
         if (work.layerMs) layer.gpuTimeMs = work.layerMs[l]!;
         layers.push(layer);
       }
       examples.push({ exitLayer, fired, head, layers, skippedLayers: skipped });
     }
     return { examples, work };
+  }
+
+  private fromRecord(depth: number, rec: Float32Array): EngineLayer {
+    const C = this.C;
+    const at = RECORD_HEAD + 2 * C;
+    const heads = this.plan.hasHeads ? rec.subarray(at + C, at + 2 * C) : undefined;
+    return this.layer(depth, rec.subarray(at, at + C), rec, heads);
   }
 
   private layer(

@@ -5,15 +5,15 @@
  *
  * Order of one pass (one compute pass per depth, all in one command buffer, one readback):
  *   pass 0: embeddings (+ ALBERT's E → H projection)
- *   pass n (depth n − 1): count · layer kernels · pooler → z_n · shared classifier · per-layer head ·
- *                         [gather u_n] · λ MLP · decide
+ *   pass n (depth n − 1): compact out/in · count · layer kernels · pooler → z_n · shared classifier ·
+ *                         per-layer head · [gather u_n] · λ MLP · decide
  * Early exit: every dispatch of depths 2..L is indirect, its workgroup counts read from the
  * `indirect` buffer, which the CPU fills with the full counts before each pass. `decide` (the exit
  * kernel) keeps each example's exit state and, once every example of the batch has exited, writes
  * zeros over the counts of all later depths: from then on the pass does no work at all. In a batch,
- * an example that exited is frozen (its state and records stop changing), and `decide` shrinks the
- * row-wise kernels of later depths to the batch slots up to the last example still running (so
- * exited examples behind it and the bucket's padding rows are skipped; rows are not compacted).
+ * an example that exited is frozen (its state and records stop changing), the examples still running
+ * move to the front slots (compact_out/in at the next depth's start), and `decide` shrinks the
+ * row-wise kernels of later depths to those slots: exited examples and padding cost no layer work.
  *
  * Streaming mode: one command buffer and submit per depth, each followed by a copy of that depth's
  * small results (logits, head outputs, exit records, state) into its own staging buffer, so the
@@ -49,12 +49,8 @@ export interface PlanRunOptions {
 
 /** One depth's results for the whole padded batch. */
 export interface DepthSlice {
-  /** [batch][numLabels] */
-  logits: Float32Array;
-  /** [batch][recordFloats] (see exit.wgsl) */
+  /** [batch][recordFloats] by example (see exit.wgsl): exit fields, probabilities and logits. */
   records: Float32Array;
-  /** [batch][numLabels] per-layer heads' logits, when the model has them. */
-  headLogits?: Float32Array;
 }
 
 export interface PlanOutput {
@@ -112,7 +108,8 @@ export class ExecutionPlan {
   private readonly initialIndirect: Uint32Array;
   private readonly initialState: Uint32Array;
   private readonly headOffset: number;
-  private readonly hasHeads: boolean;
+  /** Whether the model has PABEE per-layer heads (their logits are in the records). */
+  readonly hasHeads: boolean;
 
   constructor(
     device: GPUDevice,
@@ -132,7 +129,7 @@ export class ExecutionPlan {
     this.exitEnabled = C > 0 && weights.pooler !== undefined;
     const exitWeights = this.exitEnabled ? weights.exit : undefined;
     this.hasHeads = exitWeights?.heads !== undefined;
-    this.recordFloats = RECORD_HEAD + 2 * Math.max(C, 1);
+    this.recordFloats = RECORD_HEAD + 4 * Math.max(C, 1);
     let bytes = 0;
     const allocate = (label: string, byteSize: number, usage: number) => {
       const size = Math.max(16, Math.ceil(byteSize / 16) * 16);
@@ -166,7 +163,7 @@ export class ExecutionPlan {
     this.scratch = storage('exitScratch', L * batch * (1 + Math.max(C, 1)), COPY_SRC);
     this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST);
     this.records = storage('exitRecords', L * batch * this.recordFloats, COPY_SRC | COPY_DST);
-    this.counters = storage('workCounters', 3 * L, COPY_SRC | COPY_DST);
+    this.counters = storage('workCounters', 3 * L + batch, COPY_SRC | COPY_DST);
     this.criterion = allocate('criterion', CRITERION_BYTES, GPUBufferUsage.UNIFORM | COPY_DST);
     const gateParams = exitWeights?.gateParams ?? storage('noGates', 4);
     const lambda = exitWeights?.lambda;
@@ -277,7 +274,7 @@ export class ExecutionPlan {
     // arguments sits at word (d · slots + j) · 3.
     const inner = config.innerGroupNum;
     const slots =
-      (this.exitEnabled ? 2 : 0) + // count, decide
+      (this.exitEnabled ? 4 : 0) + // compact out/in, count, decide
       7 * inner +
       (weights.pooler ? 1 : 0) +
       (C > 0 && weights.pooler ? 1 : 0) +
@@ -300,11 +297,13 @@ export class ExecutionPlan {
     ];
     const kinds = new Uint32Array(2 * slots);
     if (this.exitEnabled) {
-      kinds[0] = SLOT_KIND.count;
+      kinds[0] = SLOT_KIND.compact;
+      kinds[2] = SLOT_KIND.compact;
+      kinds[4] = SLOT_KIND.count;
       for (let i = 0; i < inner; i++) {
         layerKinds.forEach((kind, k) => {
-          kinds[2 * (1 + 7 * i + k)] = kind;
-          kinds[2 * (1 + 7 * i + k) + 1] = 4 * DEFAULT_MATMUL_TILES.wgY; // rows per tiled workgroup
+          kinds[2 * (3 + 7 * i + k)] = kind;
+          kinds[2 * (3 + 7 * i + k) + 1] = 4 * DEFAULT_MATMUL_TILES.wgY; // rows per tiled workgroup
         });
       }
     }
@@ -344,7 +343,22 @@ export class ExecutionPlan {
           })
         : null;
       if (layerUniform) this.buffers.push(layerUniform); // freed with the plan
-      // The work counter first: it runs exactly when this depth's kernels run.
+      if (layerUniform) {
+        // Running examples that sit behind exited ones move to the front slots (counts from the
+        // previous depth's decide; 0 at depth 1 and whenever nothing moves). `context` and
+        // `projected` are free between layers and serve as the temporaries.
+        const buffers = {
+          layer: layerUniform,
+          counters: this.counters,
+          hidden,
+          mask: this.mask,
+          tempHidden: context,
+          tempMask: projected,
+        };
+        d.push(kernels.exit.compact(`compactOut${depth}`, 'out', buffers));
+        d.push(kernels.exit.compact(`compactIn${depth}`, 'in', buffers));
+      }
+      // The work counter: it runs exactly when this depth's kernels run.
       if (layerUniform) {
         d.push(kernels.exit.count(`count${depth}`, { layer: layerUniform, counters: this.counters }, rows));
       }
@@ -395,7 +409,7 @@ export class ExecutionPlan {
             d.push(
               kernels.exit.gatherCat(
                 `lambdaInput${depth}`,
-                { layer: layerUniform, pooled: this.pooled, output: catBuffer },
+                { layer: layerUniform, pooled: this.pooled, output: catBuffer, counters: this.counters },
                 batch,
                 H,
               ),
@@ -451,7 +465,10 @@ export class ExecutionPlan {
     });
     this.initialState = new Uint32Array(batch * STATE_WORDS);
     const one = new Uint32Array(new Float32Array([1]).buffer)[0]!;
-    for (let b = 0; b < batch; b++) this.initialState[b * STATE_WORDS] = one; // survival c_0 = 1
+    for (let b = 0; b < batch; b++) {
+      this.initialState[b * STATE_WORDS] = one; // survival c_0 = 1
+      this.initialState[b * STATE_WORDS + 7] = b; // each example starts in its own slot
+    }
 
     if (device.features.has('timestamp-query')) {
       const count = 2 * (L + 1);
@@ -479,7 +496,7 @@ export class ExecutionPlan {
     if (this.queryResolve) section('timestamps', this.queryResolve, 2 * (L + 1) * 8);
     this.staging = staging('staging', Math.max(at, 16));
     if (this.exitEnabled) {
-      const depthBytes = batch * (C + this.recordFloats + (this.hasHeads ? C : 0)) * 4;
+      const depthBytes = batch * this.recordFloats * 4;
       for (let d = 0; d < L; d++) this.depthStaging.push(staging(`depthStaging${d}`, depthBytes));
     }
     this.bytes = bytes;
@@ -554,7 +571,6 @@ export class ExecutionPlan {
       encodeFinal(encoder);
       queue.submit([encoder.finish()]);
     } else {
-      const C = this.config.numLabels;
       const B = this.batch;
       const R = this.recordFloats;
       for (let depth = 0; depth < L; depth++) {
@@ -565,17 +581,8 @@ export class ExecutionPlan {
         }
         encodePass(encoder, depth + 1);
         const st = this.depthStaging[depth]!;
-        encoder.copyBufferToBuffer(this.logits, depth * B * C * 4, st, 0, B * C * 4);
-        encoder.copyBufferToBuffer(this.records, depth * B * R * 4, st, B * C * 4, B * R * 4);
-        if (this.hasHeads) {
-          encoder.copyBufferToBuffer(
-            this.scratch,
-            (this.headOffset + depth * B * C) * 4,
-            st,
-            B * (C + R) * 4,
-            B * C * 4,
-          );
-        }
+        // Records hold the logits too (by example), so one copy per depth is all a layer event needs.
+        encoder.copyBufferToBuffer(this.records, depth * B * R * 4, st, 0, B * R * 4);
         if (depth === L - 1) encodeFinal(encoder);
         queue.submit([encoder.finish()]);
       }
@@ -588,11 +595,7 @@ export class ExecutionPlan {
           await mapped;
           const data = new Float32Array(st.getMappedRange().slice(0));
           st.unmap();
-          const slice: DepthSlice = {
-            logits: data.subarray(0, B * C),
-            records: data.subarray(B * C, B * (C + R)),
-          };
-          if (this.hasHeads) slice.headLogits = data.subarray(B * (C + R), B * (2 * C + R));
+          const slice: DepthSlice = { records: data.subarray(0, B * R) };
           options.onDepth?.(depth, slice);
         });
       }

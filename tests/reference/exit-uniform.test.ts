@@ -16,6 +16,7 @@ function decode(buffer: ArrayBuffer) {
     param: v.getUint32(12, true),
     exampleBase: v.getUint32(16, true),
     realBatch: v.getUint32(20, true),
+    compact: v.getUint32(24, true),
   };
 }
 
@@ -68,5 +69,6 @@ describe('encodeCriterion', () => {
       });
     }
     expect(decode(encodeCriterion({ kind: 'none' }, false, 0, 1)).useHeads).toBe(0);
+    expect(decode(encodeCriterion({ kind: 'none' }, false, 0, 1, false)).compact).toBe(0);
   });
 });
