@@ -12,6 +12,7 @@ import { AttentionKernel } from '../../shaders/attention';
 import { AddLayerNormKernel } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import * as ops from '../../tests/reference/ops';
+import { mulberry32 as rng } from '../../tests/reference/random';
 
 export interface KernelComparison {
   /** max |gpu - ref| */
@@ -29,18 +30,6 @@ export interface KernelComparison {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** mulberry32: small, fast, seeded; good enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(next: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);

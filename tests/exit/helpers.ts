@@ -1,18 +1,10 @@
 /** Test-only helpers: a tiny seeded generator and builders of hand-made per-layer outputs. */
 import { softmax } from '../../src/exit/math';
 import type { LayerOutputs } from '../../src/exit/criteria';
+import { mulberry32 } from '../reference/random';
 
-/** mulberry32: deterministic test data (independent of the module's own hash). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic test data (independent of the criteria module's own hash). */
+export const rng = mulberry32;
 
 /** Binary probabilities [p, 1 − p] per layer. */
 export function binary(...p0: number[]): number[][] {
