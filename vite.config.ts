@@ -34,5 +34,7 @@ export default defineConfig({
       },
     },
     sourcemap: true,
+    // public/ holds the demo's model (17.5 MB); the library package does not ship it.
+    copyPublicDir: false,
   },
 });
