@@ -298,7 +298,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
     const report = save();
     console.log(`wrote ${opts.out}`);
     if (opts.docs) {
-      writeDocs();
+      await writeDocs();
       console.log('wrote docs/benchmarks.md (from every bench/results/*.json)');
     }
     return report;
