@@ -4,6 +4,7 @@
  * No DOM, no Node APIs.
  */
 import { describeCriterion, type ExitCriterion } from '../src/exit';
+import type { EncoderModel } from '../src/model/types';
 
 export type RuntimeId = 'ponder' | 'ort-webgpu' | 'ort-wasm' | 'transformers-js';
 
@@ -211,4 +212,23 @@ export function criteriaFor(model: BenchModel): { label: string; criterion: Exit
     else criteria.unshift({ label: 'model default', criterion: fallback });
   }
   return criteria;
+}
+
+/** Parameters of the encoder and its classifier (embeddings, distinct layers, projection, pooler, head). */
+export function countParams(model: EncoderModel): number {
+  const w = model.weights;
+  let n = 0;
+  const add = (t: { data: Float32Array } | undefined) => (n += t?.data.length ?? 0);
+  [w.embeddings.word, w.embeddings.position, w.embeddings.tokenType].forEach(add);
+  for (const l of w.layers) {
+    for (const lin of [l.query, l.key, l.value, l.attentionOutput, l.intermediate, l.output]) {
+      add(lin.weight);
+      add(lin.bias);
+    }
+  }
+  for (const lin of [w.embeddingProjection, w.pooler, w.classifier]) {
+    add(lin?.weight);
+    add(lin?.bias);
+  }
+  return n;
 }

@@ -16,7 +16,7 @@ import {
 import { join } from 'node:path';
 import { criteriaSupportedBy, type ExitCriterion } from '../src/exit';
 import { parseCheckpoint } from '../src/loading';
-import type { BenchModel } from './common';
+import { countParams, type BenchModel } from './common';
 import { exportOnnx } from './onnx/export';
 import { ALBERT_BASE, randomAlbert } from './random-model';
 
@@ -55,20 +55,7 @@ function exportFolder(
     writeFileSync(onnxPath, exportOnnx(model));
   }
   const c = model.config;
-  let params = 0;
-  const count = (t: { data: Float32Array } | undefined) => (params += t?.data.length ?? 0);
-  const w = model.weights;
-  [w.embeddings.word, w.embeddings.position, w.embeddings.tokenType].forEach(count);
-  for (const l of w.layers) {
-    for (const lin of [l.query, l.key, l.value, l.attentionOutput, l.intermediate, l.output]) {
-      count(lin.weight);
-      count(lin.bias);
-    }
-  }
-  for (const lin of [w.embeddingProjection, w.pooler, w.classifier]) {
-    count(lin?.weight);
-    count(lin?.bias);
-  }
+  const params = countParams(model);
   const heads = c.exitHeads;
   const supportedCriteria = criteriaSupportedBy({
     lambdas: heads?.lambdaHead !== undefined,

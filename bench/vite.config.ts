@@ -7,6 +7,8 @@ export default defineConfig({
   root: 'bench/page',
   base: '/',
   logLevel: 'warn',
+  // Nothing from public/ (the shipped model is served from the models cache, not copied here).
+  publicDir: false,
   build: {
     target: 'es2022',
     outDir: '../../node_modules/.cache/ponder-bench/site',

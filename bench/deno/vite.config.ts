@@ -5,6 +5,8 @@ import { defineConfig } from 'vite';
 // folder; bench/README.md says how it travels to the GPU machine.
 export default defineConfig({
   logLevel: 'warn',
+  // Nothing from public/ (the shipped model is served from the models cache, not copied here).
+  publicDir: false,
   build: {
     target: 'es2022',
     outDir: 'node_modules/.cache/ponder-bench/deno',
