@@ -13,10 +13,10 @@
  *   npm run crosscheck:sst2 [-- --limit N] [--f16] [--browser DIR] [--reuse] [--data PATH]
  *
  * --f16 adds a run with f16 weight storage (the main run widens the fp16 weights to f32, exactly).
- * --reuse takes the Deno outputs of an earlier complete run from node_modules/.cache/ponder-crosscheck.
+ * --reuse takes the Deno outputs of an earlier complete run from node_modules/.cache/ponder-crosscheck-results.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -32,7 +32,9 @@ const TSV = 'training/artifacts/glue/SST-2-palbert-s42/dev_predictions.tsv';
 const data = resolve(process.cwd(), option('--data', resolve(root, '../shared/data/glue/SST-2/dev.tsv')));
 const limit = Number(option('--limit', '0'));
 const browserDir = argv.includes('--browser') ? resolve(process.cwd(), option('--browser', '')) : undefined;
-const cache = resolve(root, 'node_modules/.cache/ponder-crosscheck');
+const bundle = resolve(root, 'node_modules/.cache/ponder-crosscheck');
+// Outside the bundle folder, which every vite build empties.
+const cache = resolve(root, 'node_modules/.cache/ponder-crosscheck-results');
 const deno = resolve(root, 'node_modules/.bin/deno');
 
 interface DenoExample {
@@ -53,6 +55,7 @@ interface DenoOutput {
   batchSize: number;
   complete: boolean;
   seconds: number;
+  commit?: string;
   examples: DenoExample[];
 }
 interface TorchRow {
@@ -81,8 +84,15 @@ function sh(cmd: string, args: string[], env: Record<string, string> = {}): stri
   return r.stdout;
 }
 
+function gitState(): string {
+  const head = sh('git', ['rev-parse', '--short', 'HEAD']).trim();
+  const dirty = sh('git', ['status', '--porcelain', '--', 'src', 'shaders']).trim();
+  return dirty ? `${head} + uncommitted changes in src/ or shaders/` : head;
+}
+
 /** Runs the bundled engine under Deno; progress lines go to the terminal. */
 function runDeno(name: string, extra: string[]): DenoOutput {
+  mkdirSync(cache, { recursive: true });
   const out = `${cache}/${name}.json`;
   if (!(
     flag('--reuse') &&
@@ -92,7 +102,7 @@ function runDeno(name: string, extra: string[]): DenoOutput {
     const args = [
       'run',
       '-A',
-      `${cache}/deno-run.js`,
+      `${bundle}/deno-run.js`,
       '--model',
       MODEL,
       '--data',
@@ -110,6 +120,10 @@ function runDeno(name: string, extra: string[]): DenoOutput {
       env: { XDG_RUNTIME_DIR: '/tmp', ...process.env },
     });
     if (r.status !== 0) fail(`the Deno run ${name} exited with ${r.status}`);
+    // The engine's state at run time, for the report (a --reuse run may be read later).
+    const run = JSON.parse(readFileSync(out, 'utf8')) as DenoOutput;
+    run.commit = gitState();
+    writeFileSync(out, JSON.stringify(run));
   }
   const parsed = JSON.parse(readFileSync(out, 'utf8')) as DenoOutput;
   if (!parsed.complete) fail(`${out} is incomplete`);
@@ -215,6 +229,26 @@ for (const e of ours) {
 }
 const n = ours.length;
 
+// How close the decisions came to flipping: PyTorch's CDF nearest q among the layers that decided each
+// exit (the exit layer and the one before it), and our class probability nearest 0.5 at the exit.
+const near = ours
+  .map((e) => {
+    const t = torch.get(e.index)!;
+    const tCdf = cdfOf(t.lambdas);
+    const layers = [t.exitLayer - 1, t.exitLayer].filter((l) => l >= 1 && l <= e.cdf.length);
+    const best = layers.reduce(
+      (a, l) => (Math.abs(tCdf[l - 1]! - Q) < Math.abs(tCdf[a - 1]! - Q) ? l : a),
+      layers[0]!,
+    );
+    return { index: e.index, layer: best, torch: tCdf[best - 1]!, ours: e.cdf[best - 1]!, exit: e.exitLayer };
+  })
+  .sort((a, b) => Math.abs(a.torch - Q) - Math.abs(b.torch - Q))
+  .slice(0, 5);
+const nearClass = ours
+  .map((e) => ({ index: e.index, layer: e.exitLayer, p: e.layerProbabilities[e.exitLayer - 1]![1]! }))
+  .sort((a, b) => Math.abs(a.p - 0.5) - Math.abs(b.p - 0.5))
+  .slice(0, 5);
+
 // 4. Every layer of the disagreeing examples, at full depth, for the table and the reasons.
 const full = new Map<number, DenoExample>();
 if (disagreements.length) {
@@ -296,9 +330,10 @@ if (browserDir) {
     else differ.push(b.index);
     (b.lambdas ?? []).forEach((x, i) => (l = Math.max(l, Math.abs(x - (e.lambdas[i] ?? NaN)))));
   }
-  const adapter = JSON.stringify((summary.adapter ?? summary.device ?? '') as unknown);
+  const a = (summary.adapter ?? {}) as { vendor?: string; architecture?: string; description?: string };
+  const adapter = [a.vendor, a.architecture || a.description].filter(Boolean).join(' / ');
   browserLines = [
-    `Chromium (\`npm run eval -- --limit ${recs.length}\`, adapter ${adapter}): ${same} of ${recs.length} examples ` +
+    `Chromium (\`npm run eval -- --limit ${recs.length}\`, batch ${String(summary.batch)}, adapter ${adapter}, commit ${String(summary.gitCommit).slice(0, 7)}): ${same} of ${recs.length} examples ` +
       `have the same prediction and exit layer as the Deno run${differ.length ? ` (differ: ${differ.join(', ')})` : ''}; ` +
       `largest |λ_Chromium − λ_Deno| ${l.toExponential(2)}.`,
   ];
@@ -310,7 +345,7 @@ const cmd = `npm run crosscheck:sst2${argv.length ? ' -- ' + argv.join(' ') : ''
 const md = [
   '# Cross-check with PyTorch on SST-2 dev',
   '',
-  `Generated by \`${cmd}\` (scripts/crosscheck/sst2.ts); do not edit by hand.`,
+  `Generated by \`${cmd}\` (scripts/crosscheck/sst2.ts) at commit ${gitState()}; do not edit by hand.`,
   '',
   `Model \`${MODEL}\` (fp16 safetensors), default criterion Q-exit q = ${Q}, against \`${TSV}\`, which`,
   'training/finetune.py wrote at the best epoch from the fp32 weights in fp32 evaluation (`eval_fp32: 1`),',
@@ -318,7 +353,8 @@ const md = [
   '',
   `Runtime: the engine (src/, shaders/) under Deno's WebGPU on ${main.adapter.description}` +
     ` (fallback adapter: ${main.adapter.isFallbackAdapter}), ${main.weightDtype} weight storage (the fp16 values widened exactly),`,
-  `batches of ${main.batchSize} examples sorted by length, exit decided on the GPU; ${main.seconds.toFixed(0)} s for ${n} examples (whole command ${seconds} s).`,
+  `batches of ${main.batchSize} examples sorted by length, exit decided on the GPU; engine at commit ${main.commit ?? 'unknown'};`,
+  `${main.seconds.toFixed(0)} s for ${n} examples (whole command ${seconds} s${flag('--reuse') ? ', Deno runs reused' : ''}).`,
   '',
   '## Agreement',
   '',
@@ -341,6 +377,19 @@ const md = [
     : '- Tokens: NOT compared (python3 has no `tokenizers`; `pip install tokenizers`).',
   ...(f16Line ? [`- ${f16Line}`] : []),
   ...browserLines.map((l) => `- ${l}`),
+  '',
+  '## Closest calls',
+  '',
+  'The five examples whose PyTorch CDF came nearest q at a deciding layer (the exit layer or the one before):',
+  '',
+  '| index | exit layer | layer | PyTorch CDF | our CDF | PyTorch − q |',
+  '|---|---|---|---|---|---|',
+  ...near.map(
+    (x) =>
+      `| ${x.index} | ${x.exit} | ${x.layer} | ${fmt(x.torch)} | ${fmt(x.ours)} | ${(x.torch - Q).toExponential(2)} |`,
+  ),
+  '',
+  `Our P(positive) nearest 0.5 at the exit layer: ${nearClass.map((x) => `example ${x.index} (layer ${x.layer}) ${fmt(x.p, 4)}`).join(', ')}.`,
   '',
   '## Disagreements',
   '',
