@@ -10,7 +10,7 @@
  * give the same answers. Token ids are compared with Hugging Face `tokenizers` (Python, as
  * training/finetune.py used it) when `python3 -c 'import tokenizers'` works.
  *
- *   npm run crosscheck:sst2 [-- --limit N] [--f16] [--browser DIR] [--reuse] [--data PATH]
+ *   npm run crosscheck:sst2 [-- --limit N] [--f16] [--browser DIR] [--reuse] [--data PATH] [--predictions TSV]
  *
  * --f16 adds a run with f16 weight storage (the main run widens the fp16 weights to f32, exactly).
  * --reuse takes the Deno outputs of an earlier complete run from node_modules/.cache/ponder-crosscheck-results.
@@ -28,7 +28,8 @@ const option = (name: string, fallback: string) => {
 };
 const Q = 0.5;
 const MODEL = 'public/models/palbert-sst2';
-const TSV = 'training/artifacts/glue/SST-2-palbert-s42/dev_predictions.tsv';
+// --predictions: another file in the same layout (e.g. to exercise the disagreement report).
+const TSV = option('--predictions', 'training/artifacts/glue/SST-2-palbert-s42/dev_predictions.tsv');
 const data = resolve(process.cwd(), option('--data', resolve(root, '../shared/data/glue/SST-2/dev.tsv')));
 const limit = Number(option('--limit', '0'));
 const browserDir = argv.includes('--browser') ? resolve(process.cwd(), option('--browser', '')) : undefined;
@@ -269,15 +270,30 @@ const rows = disagreements.map((e) => {
   if (tokenMismatch.has(e.index)) reasons.push('token ids differ from Python tokenizers');
   if (e.exitLayer !== t.exitLayer) {
     const margin = Math.abs(tCdf[d - 1]! - Q);
+    const lambdaDiff = Math.max(...f.lambdas.slice(0, d).map((l, i) => Math.abs(l - t.lambdas[i]!)));
+    // Q-exit of the TSV's own λ: the first layer with CDF > q, else the last.
+    const own = tCdf.findIndex((c) => c > Q) + 1 || tCdf.length;
+    const cause =
+      own !== t.exitLayer
+        ? `the TSV's exit layer ${t.exitLayer} is not Q-exit of its own λ (${own})`
+        : margin < 1e-3
+          ? `within ${margin.toExponential(1)} of q: rounding (fp16-rounded weights vs PyTorch's fp32, f32 sums in another order)`
+          : `${margin.toExponential(1)} from q: more than rounding explains`;
     reasons.push(
-      `exit: PyTorch CDF_${d} = ${fmt(tCdf[d - 1])}, ours ${fmt(f.cdf[d - 1])} (q = ${Q}, PyTorch ${margin.toExponential(1)} from q; ` +
-        `λ differs by at most ${Math.max(...f.lambdas.slice(0, d).map((l, i) => Math.abs(l - t.lambdas[i]!))).toExponential(1)} up to layer ${d})`,
+      `exit: PyTorch CDF_${d} = ${fmt(tCdf[d - 1])}, ours ${fmt(f.cdf[d - 1])}, q = ${Q}; ${cause}; ` +
+        `|Δλ| ≤ ${lambdaDiff.toExponential(1)} up to layer ${d}`,
     );
   }
   if (e.prediction !== t.prediction) {
     const probs = f.layerProbabilities[e.exitLayer - 1]!;
     if (e.exitLayer === t.exitLayer) {
-      reasons.push(`class at layer ${e.exitLayer}: our P(positive) = ${fmt(probs[1], 4)}, near 0.5`);
+      const p = probs[1]!;
+      reasons.push(
+        `class at layer ${e.exitLayer}: our P(positive) = ${fmt(p, 4)}` +
+          (Math.abs(p - 0.5) < 0.01
+            ? ', within 0.01 of 0.5: rounding'
+            : ', not near 0.5: more than rounding explains'),
+      );
     } else {
       reasons.push(
         `answer follows the exit layer: PyTorch's layer-${t.exitLayer} class ${t.layerPredictions[t.exitLayer - 1]}, ` +
