@@ -313,17 +313,36 @@ if (flag('--f16')) {
   let x = 0;
   let l = 0;
   const f32ByIndex = new Map(ours.map((e) => [e.index, e]));
+  const differ: string[] = [];
+  let identical = 0;
   for (const e of r.examples) {
     const t = torch.get(e.index)!;
     p += +(e.prediction === t.prediction);
     x += +(e.exitLayer === t.exitLayer);
+    if (e.prediction !== t.prediction || e.exitLayer !== t.exitLayer) {
+      // Exit / prediction, PyTorch → f16, and the CDFs at the first layer where the exits part.
+      const d = Math.min(e.exitLayer, t.exitLayer);
+      differ.push(
+        `${e.index} (${t.exitLayer}/${t.prediction} → ${e.exitLayer}/${e.prediction}; CDF_${d} ` +
+          `${fmt(cdfOf(t.lambdas)[d - 1])} vs ${fmt(e.cdf[d - 1])})`,
+      );
+    }
     const m = f32ByIndex.get(e.index)!;
+    const same = (u: unknown, v: unknown) => JSON.stringify(u) === JSON.stringify(v);
+    identical += +(
+      same(e.layerProbabilities, m.layerProbabilities) &&
+      same(e.lambdas, m.lambdas) &&
+      e.exitLayer === m.exitLayer
+    );
     for (let i = 0; i < Math.min(e.lambdas.length, m.lambdas.length); i++)
       l = Math.max(l, Math.abs(e.lambdas[i]! - m.lambdas[i]!));
   }
   f16Line =
     `With f16 weight storage (\`--f16\`, ${r.examples.length} examples, ${r.seconds.toFixed(0)} s): prediction ${pct(p, r.examples.length)}, ` +
-    `exit layer ${pct(x, r.examples.length)} equal to PyTorch's; largest |λ_f16 − λ_f32| ${l.toExponential(2)}.`;
+    `exit layer ${pct(x, r.examples.length)} equal to PyTorch's; largest |λ_f16 − λ_f32| ${l.toExponential(2)}; ` +
+    `${identical} of ${r.examples.length} examples bit-identical to the f32-storage run (probabilities, λ, exit layer: ` +
+    `the weights are fp16 values either way and the kernels accumulate in f32)` +
+    (differ.length ? `; differ (exit/prediction, PyTorch → f16): ${differ.join(', ')}.` : '.');
 }
 let browserLines: string[] = [];
 if (browserDir) {
@@ -427,5 +446,7 @@ const md = [
   '',
 ].join('\n');
 writeFileSync(resolve(root, 'docs/crosscheck-sst2.md'), md);
+// The repository's `prettier --check .` covers docs/.
+sh('npx', ['prettier', '--write', 'docs/crosscheck-sst2.md']);
 console.log(md);
 console.log(`wrote ${relative(process.cwd(), resolve(root, 'docs/crosscheck-sst2.md'))}`);
