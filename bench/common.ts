@@ -5,6 +5,7 @@
  */
 import { describeCriterion, type ExitCriterion } from '../src/exit';
 import type { EncoderModel } from '../src/model/types';
+import { mulberry32 } from '../tests/reference/random';
 
 export type RuntimeId = 'ponder' | 'ort-webgpu' | 'ort-wasm' | 'transformers-js';
 
@@ -115,17 +116,8 @@ export interface MatmulRecord {
   reps: number;
 }
 
-/** mulberry32: small, fast, seeded; the same stream in Node, Chromium and Deno. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tests' seeded generator (mulberry32): the same stream in Node, Chromium and Deno. */
+export const rng = mulberry32;
 
 /**
  * The token ids every runtime is fed for (seed, batch, seq): full-length rows (no padding), id 2

@@ -4,21 +4,11 @@
  */
 import type { CriterionKind, ExitCriterion } from '../../src/exit';
 import type { AdapterDescription } from '../../src/gpu/device';
+import type { LayerResult } from '../../src/results';
 import type { ModelLabels } from './tasks';
 
-export interface PageLayer {
-  layer: number;
-  logits: number[];
-  probabilities: number[];
-  label: string;
-  score: number;
-  lambda?: number;
-  haltingProbability?: number;
-  cumulativeHalting?: number;
-  headProbabilities?: number[];
-  gate?: number;
-  gpuTimeMs?: number;
-}
+/** A layer's result as classify() gives it (src/results.ts), carried through JSON unchanged. */
+export type PageLayer = LayerResult;
 
 export interface PageResult {
   label: string;
