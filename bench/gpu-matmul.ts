@@ -1,6 +1,6 @@
 /**
  * Matmul GFLOP/s of our WGSL kernel (shaders/matmul.ts, default tiles) at a model's shapes and at
- * square sizes, in any WebGPU runtime (Chromium page, Deno). Same method as tests/f16/kernel-bench.ts:
+ * square sizes, in any WebGPU runtime (Chromium page, Deno). The tile-sweep script tests/f16/kernel-bench.ts times the same way:
  * `reps` copies of one dispatch in one compute pass, timed with timestamp queries when the device
  * has them (else wall time minus an empty submit), median of `passes`.
  */
@@ -11,12 +11,31 @@ import type { MatmulShapeSpec } from './shapes';
 
 export type { MatmulShapeSpec } from './shapes';
 
-export async function matmulBench(
-  device: GPUDevice,
-  shapes: MatmulShapeSpec[],
-  options: { dtypes: WeightDtype[]; timestamps: boolean; flopBudget: number; passes: number },
-): Promise<MatmulRecord[]> {
-  const querySet = options.timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+/** A storage buffer of small non-zero values (0x3c00 is 1.0 as f16; the f32 pattern is modest too). */
+export function filledBuffer(device: GPUDevice, bytes: number): GPUBuffer {
+  const b = device.createBuffer({
+    size: Math.ceil(bytes / 4) * 4,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    mappedAtCreation: true,
+  });
+  new Uint32Array(b.getMappedRange()).fill(0x3c003c00);
+  b.unmap();
+  return b;
+}
+
+/**
+ * Runs dispatches in one compute pass and returns its time in ms: GPU time from timestamp queries
+ * when `timestamps` is set, else the wall time of submit + onSubmittedWorkDone.
+ */
+export interface PassTimer {
+  /** True when times come from timestamp queries (GPU time), false for wall time. */
+  timestamps: boolean;
+  run(dispatches: KernelDispatch[]): Promise<number>;
+  destroy(): void;
+}
+
+export function createPassTimer(device: GPUDevice, timestamps: boolean): PassTimer {
+  const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
   const resolve = device.createBuffer({
     size: 16,
     usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
@@ -25,18 +44,7 @@ export async function matmulBench(
     size: 16,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
-  const buffer = (bytes: number): GPUBuffer => {
-    const b = device.createBuffer({
-      size: Math.ceil(bytes / 4) * 4,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-      mappedAtCreation: true,
-    });
-    new Uint32Array(b.getMappedRange()).fill(0x3c003c00); // small values as f32 or f16
-    b.unmap();
-    return b;
-  };
-
-  const submit = async (dispatches: KernelDispatch[]): Promise<number> => {
+  const run = async (dispatches: KernelDispatch[]): Promise<number> => {
     const t = performance.now();
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass(
@@ -58,6 +66,22 @@ export async function matmulBench(
     readback.unmap();
     return Number(end! - begin!) / 1e6;
   };
+  const destroy = () => {
+    querySet?.destroy();
+    resolve.destroy();
+    readback.destroy();
+  };
+  return { timestamps: querySet !== null, run, destroy };
+}
+
+export async function matmulBench(
+  device: GPUDevice,
+  shapes: MatmulShapeSpec[],
+  options: { dtypes: WeightDtype[]; timestamps: boolean; flopBudget: number; passes: number },
+): Promise<MatmulRecord[]> {
+  const buffer = (bytes: number) => filledBuffer(device, bytes);
+  const timer = createPassTimer(device, options.timestamps);
+  const submit = timer.run;
 
   const records: MatmulRecord[] = [];
   for (const dtype of options.dtypes) {
@@ -72,7 +96,7 @@ export async function matmulBench(
       const reps = Math.max(1, Math.min(200, Math.round(options.flopBudget / flop)));
       await submit([d]); // compile and first-touch
       let empty = 0;
-      if (!querySet) {
+      if (!timer.timestamps) {
         empty = Infinity;
         for (let i = 0; i < 3; i++) empty = Math.min(empty, await submit([]));
       }
@@ -86,14 +110,12 @@ export async function matmulBench(
         dtype,
         ms,
         gflops: flop / ms / 1e6,
-        timing: querySet ? 'timestamp-query' : 'wall',
+        timing: timer.timestamps ? 'timestamp-query' : 'wall',
         reps,
       });
       for (const b of [input, weight, bias, output]) b.destroy();
     }
   }
-  querySet?.destroy();
-  resolve.destroy();
-  readback.destroy();
+  timer.destroy();
   return records;
 }

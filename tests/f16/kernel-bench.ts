@@ -7,7 +7,8 @@
  * queries when the adapter has them (else wall time minus an empty submit); the median of 5 is kept. Software adapters are far too slow for the full shapes.
  */
 import { requestGpu } from '../../src/gpu/device';
-import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
+import { type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
+import { createPassTimer, filledBuffer } from '../../bench/gpu-matmul';
 import { MatmulKernel, type MatmulTiles } from '../../shaders/matmul';
 import { AttentionKernel } from '../../shaders/attention';
 import { AddLayerNormKernel } from '../../shaders/layernorm';
@@ -20,57 +21,16 @@ const { device } = ctx;
 console.log(JSON.stringify({ adapter: ctx.adapter }));
 console.log(JSON.stringify({ timing: ctx.adapter.hasTimestampQuery ? 'timestamp-query' : 'wall' }));
 
-function buffer(bytes: number): GPUBuffer {
-  const size = Math.ceil(bytes / 4) * 4;
-  const b = device.createBuffer({
-    size,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  // Small non-zero values (f32 or f16 bit patterns both decode to modest numbers).
-  new Uint32Array(b.getMappedRange()).fill(0x3c003c00);
-  b.unmap();
-  return b;
-}
-
-const querySet = ctx.adapter.hasTimestampQuery
-  ? device.createQuerySet({ type: 'timestamp', count: 2 })
-  : null;
-const resolve = device.createBuffer({
-  size: 16,
-  usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-});
-const readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-
+const buffer = (bytes: number) => filledBuffer(device, bytes);
 /** GPU time of one compute pass from timestamp queries (ms), or wall time when there are none. */
-async function submit(dispatches: KernelDispatch[]): Promise<number> {
-  const t = performance.now();
-  const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass(
-    querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
-  );
-  encodeDispatches(pass, dispatches);
-  pass.end();
-  if (querySet) {
-    encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
-    encoder.copyBufferToBuffer(resolve, 0, readback, 0, 16);
-  }
-  device.queue.submit([encoder.finish()]);
-  if (!querySet) {
-    await device.queue.onSubmittedWorkDone();
-    return performance.now() - t;
-  }
-  await readback.mapAsync(GPUMapMode.READ);
-  const [begin, end] = new BigUint64Array(readback.getMappedRange().slice(0));
-  readback.unmap();
-  return Number(end! - begin!) / 1e6;
-}
+const timer = createPassTimer(device, ctx.adapter.hasTimestampQuery);
+const submit = timer.run;
 
 /** Median per-dispatch time over 5 passes of `reps` dispatches. */
 async function time(d: KernelDispatch, reps: number): Promise<number> {
   await submit([d, d]); // warm-up
   let empty = 0;
-  if (!querySet) {
+  if (!timer.timestamps) {
     empty = Infinity;
     for (let i = 0; i < 3; i++) empty = Math.min(empty, await submit([]));
   }
