@@ -3,7 +3,7 @@
  * description, the result records, the seeded inputs every runtime is fed, and the statistics.
  * No DOM, no Node APIs.
  */
-import { describeCriterion, type ExitCriterion } from '../src/exit';
+import { criteriaDeclaredBy, describeCriterion, type ExitCriterion } from '../src/exit';
 import type { EncoderModel } from '../src/model/types';
 import { mulberry32 } from '../tests/reference/random';
 
@@ -40,6 +40,32 @@ export interface BenchModel {
   supportedCriteria: string[];
   /** config.json's ponder.default_criterion, when it has one. */
   defaultCriterion?: ExitCriterion;
+}
+
+/** The BenchModel record of a loaded model (shapes, sizes, the criteria its heads allow). */
+export function describeBenchModel(
+  model: EncoderModel,
+  where: { id: string; kind: string; url: string; onnxBytes: number; safetensorsBytes: number },
+): BenchModel {
+  const c = model.config;
+  const bench: BenchModel = {
+    ...where,
+    folder: where.id,
+    architecture: c.architecture,
+    hiddenSize: c.hiddenSize,
+    layers: c.numHiddenLayers,
+    heads: c.numAttentionHeads,
+    intermediate: c.intermediateSize,
+    embedding: c.embeddingSize,
+    vocabSize: c.vocabSize,
+    maxPositions: c.maxPositionEmbeddings,
+    numLabels: c.numLabels,
+    params: countParams(model),
+    supportedCriteria: criteriaDeclaredBy(c),
+  };
+  const declared = c.exitHeads?.defaultCriterion;
+  if (declared) bench.defaultCriterion = declared as unknown as ExitCriterion;
+  return bench;
 }
 
 export interface SuiteSpec {

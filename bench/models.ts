@@ -14,9 +14,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { criteriaSupportedBy, type ExitCriterion } from '../src/exit';
 import { parseCheckpoint } from '../src/loading';
-import { countParams, type BenchModel } from './common';
+import { describeBenchModel, type BenchModel } from './common';
 import { exportOnnx } from './onnx/export';
 import { ALBERT_BASE, randomAlbert } from './random-model';
 
@@ -54,36 +53,13 @@ function exportFolder(
   ) {
     writeFileSync(onnxPath, exportOnnx(model));
   }
-  const c = model.config;
-  const params = countParams(model);
-  const heads = c.exitHeads;
-  const supportedCriteria = criteriaSupportedBy({
-    lambdas: heads?.lambdaHead !== undefined,
-    gates: heads?.gates === true,
-    perLayerHeads: heads?.perLayerHeads === true,
-    regression: c.problemType === 'regression',
-  });
-  const out: BenchModel = {
+  return describeBenchModel(model, {
     id,
     kind,
     url: `/models/${id}/`,
-    folder: id,
-    architecture: c.architecture,
-    hiddenSize: c.hiddenSize,
-    layers: c.numHiddenLayers,
-    heads: c.numAttentionHeads,
-    intermediate: c.intermediateSize,
-    embedding: c.embeddingSize,
-    vocabSize: c.vocabSize,
-    maxPositions: c.maxPositionEmbeddings,
-    numLabels: c.numLabels,
-    params,
     onnxBytes: statSync(onnxPath).size,
     safetensorsBytes: weights.byteLength,
-    supportedCriteria,
-  };
-  if (heads?.defaultCriterion) out.defaultCriterion = heads.defaultCriterion as unknown as ExitCriterion;
-  return out;
+  });
 }
 
 export interface ModelChoice {

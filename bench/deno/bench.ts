@@ -19,10 +19,9 @@
 import * as ortWebgpu from 'onnxruntime-web/webgpu';
 import { createClassifier } from '../../src/classifier';
 import { requestGpu } from '../../src/gpu/device';
-import { criteriaSupportedBy, type ExitCriterion } from '../../src/exit';
 import { parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
-import { countParams, criteriaFor, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
+import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
 import { matmulBench } from '../gpu-matmul';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
@@ -77,35 +76,7 @@ function describeModel(
   onnx: Uint8Array,
   st: number,
 ): BenchModel {
-  const c = model.config;
-  const heads = c.exitHeads;
-  const params = countParams(model);
-  const bench: BenchModel = {
-    id,
-    kind,
-    url: '',
-    folder: id,
-    architecture: c.architecture,
-    hiddenSize: c.hiddenSize,
-    layers: c.numHiddenLayers,
-    heads: c.numAttentionHeads,
-    intermediate: c.intermediateSize,
-    embedding: c.embeddingSize,
-    vocabSize: c.vocabSize,
-    maxPositions: c.maxPositionEmbeddings,
-    numLabels: c.numLabels,
-    params,
-    onnxBytes: onnx.byteLength,
-    safetensorsBytes: st,
-    supportedCriteria: criteriaSupportedBy({
-      lambdas: heads?.lambdaHead !== undefined,
-      gates: heads?.gates === true,
-      perLayerHeads: heads?.perLayerHeads === true,
-      regression: c.problemType === 'regression',
-    }),
-  };
-  if (heads?.defaultCriterion) bench.defaultCriterion = heads.defaultCriterion as unknown as ExitCriterion;
-  return bench;
+  return describeBenchModel(model, { id, kind, url: '', onnxBytes: onnx.byteLength, safetensorsBytes: st });
 }
 
 async function fromFolder(id: string, kind: string, dir: string): Promise<Loaded> {

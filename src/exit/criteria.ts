@@ -32,6 +32,7 @@
  *   f32 with Math.fround, so it reproduces an f32 kernel that performs the same operations in the same order.
  */
 import { PonderError } from '../errors';
+import type { EncoderConfig } from '../model/types';
 import {
   argmax,
   entropy,
@@ -292,6 +293,19 @@ export function criteriaSupportedBy(available: AvailableHeads): CriterionKind[] 
   return CRITERION_KINDS.filter(
     (kind) => missingFor(kind, { ...available, sharedHead: shared, regression }) === null,
   );
+}
+
+/** The criteria a parsed config declares exit heads for (its `ponder` section; regression from problem_type). */
+export function criteriaDeclaredBy(
+  config: Pick<EncoderConfig, 'exitHeads' | 'problemType'>,
+): CriterionKind[] {
+  const heads = config.exitHeads;
+  return criteriaSupportedBy({
+    lambdas: heads?.lambdaHead !== undefined,
+    gates: heads?.gates === true,
+    perLayerHeads: heads?.perLayerHeads === true,
+    regression: config.problemType === 'regression',
+  });
 }
 
 /** The missing piece a criterion needs with its default head, or null when the outputs have it. */
