@@ -56,6 +56,25 @@ test('matmul: odd and round shapes, strides, offsets, small M, every activation'
   for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
 });
 
+test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd shapes', async () => {
+  // largeMinWorkgroups 1 forces the 128 x 128 path at small sizes; splitKMinChunk 16 lets prepareAuto
+  // split short K. Ragged last K ranges, M below one tile, M <= 8 (raw sums take the tiled path).
+  const large = { largeMinWorkgroups: 1 };
+  const cases = [
+    { M: 67, N: 45, K: 301, activation: 'gelu', mode: 3 }, // scalar loads, ragged last range
+    { M: 130, N: 96, K: 200, activation: 'none', mode: 4 }, // vec4
+    { M: 5, N: 33, K: 64, activation: 'tanh', mode: 2, outputOffset: 3 },
+    { M: 40, N: 20, K: 64, activation: 'relu', mode: 5, inputRowStride: 72, outputOffset: 7 },
+    { M: 16, N: 24, K: 48, activation: 'gelu_new', mode: 'auto', tiles: { splitKMinChunk: 16 } },
+    { M: 37, N: 50, K: 77, activation: 'none', mode: 'auto', dtype: 'f32', tiles: { splitKTarget: 0 } },
+    { M: 130, N: 131, K: 37, activation: 'gelu_new', tiles: large }, // scalar, cut in M, N and K
+    { M: 200, N: 140, K: 64, activation: 'none', tiles: large }, // vec4
+    { M: 129, N: 257, K: 36, activation: 'tanh', tiles: { ...large, largeTileK: 4 } },
+    { M: 150, N: 70, K: 120, activation: 'relu', tiles: large, mode: 3 }, // large tiles, split K
+  ] as const;
+  for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
+});
+
 test('activations on [-12, 12]: erf-GELU, tanh-GELU, ReLU, tanh within 1e-6', async () => {
   // Absolute error where |act(x)| < 1, relative beyond; the erfc fit is good to ~1.2e-7 relative.
   for (const activation of ['gelu', 'gelu_new', 'relu', 'tanh', 'none'] as const) {
@@ -90,6 +109,13 @@ test('residual add + LayerNorm: widths 120, 384, 333', async () => {
     'add-layernorm offset 1000',
     await callHarness(page, 'testAddLayerNorm', { rows: 3, width: 120, offset: 1000, eps: 1e-5 }),
   );
+  // Split-K partial sums of the matmul before it, summed here with its bias.
+  for (const splits of [1, 2, 5]) {
+    expectClose(
+      `add-layernorm ${splits} partial sums`,
+      await callHarness(page, 'testAddLayerNorm', { rows: 7, width: 130, splits }),
+    );
+  }
 });
 
 test('embeddings + LayerNorm, with out-of-range ids clamped', async () => {

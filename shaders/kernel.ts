@@ -18,6 +18,11 @@ export interface KernelDispatch {
    * a GPU-side exit decision writes zeros there so that skipped layers cost nothing.
    */
   indirect?: { buffer: GPUBuffer; offset: number };
+  /**
+   * For kernels whose grid's y dimension walks rows (matmul tiles, the split-K reduction): rows per
+   * workgroup, so that an exit that drops rows can shrink y.
+   */
+  rowsPerWorkgroup?: number;
 }
 
 /** Encodes dispatches in order into one compute pass (storage writes are visible between dispatches). */

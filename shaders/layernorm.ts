@@ -17,6 +17,9 @@ export interface AddLayerNormShape {
   rows: number;
   width: number;
   eps: number;
+  /** `input` holds this many split-K partial sums (default 1), `partialStride` elements apart. */
+  splits?: number;
+  partialStride?: number;
 }
 
 export class AddLayerNormKernel {
@@ -37,11 +40,29 @@ export class AddLayerNormKernel {
   }
 
   prepare(
-    args: { input: GPUBuffer; residual: GPUBuffer; gamma: GPUBuffer; beta: GPUBuffer; output: GPUBuffer },
+    args: {
+      input: GPUBuffer;
+      residual: GPUBuffer;
+      gamma: GPUBuffer;
+      beta: GPUBuffer;
+      output: GPUBuffer;
+      /** Added to every row before the norm (the preceding matmul's bias, when it wrote partial sums). */
+      bias?: GPUBuffer;
+    },
     shape: AddLayerNormShape,
   ): KernelDispatch {
     const { rows, width, eps } = shape;
-    if (!Number.isInteger(rows) || !Number.isInteger(width) || rows < 1 || width < 1 || !(eps >= 0)) {
+    const splits = shape.splits ?? 1;
+    const partialStride = shape.partialStride ?? 0;
+    const counts = [rows, width, splits, partialStride];
+    if (
+      counts.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff) ||
+      rows < 1 ||
+      width < 1 ||
+      splits < 1 ||
+      (splits > 1 && partialStride < rows * width) ||
+      !(eps >= 0)
+    ) {
       throw new PonderError('invalid-input', `add-layernorm: bad shape ${JSON.stringify(shape)}`);
     }
     if (args.output === args.input || args.output === args.residual) {
@@ -50,11 +71,14 @@ export class AddLayerNormKernel {
         'add-layernorm: output must be a different buffer from its inputs',
       );
     }
-    const label = `add-layernorm-${rows}x${width}`;
+    const label = `add-layernorm-${rows}x${width}${splits > 1 ? `-splits${splits}` : ''}`;
     const uniforms = createUniformBuffer(this.device, `${label}-params`, [
       ['u32', rows],
       ['u32', width],
       ['f32', eps],
+      ['u32', splits],
+      ['u32', partialStride],
+      ['u32', args.bias ? 1 : 0],
     ]);
     const bindGroup = bindBuffers(this.device, label, this.pipeline, [
       uniforms,
@@ -63,6 +87,8 @@ export class AddLayerNormKernel {
       args.gamma,
       args.beta,
       args.output,
+      // Without a bias the flag keeps it unread; gamma (read-only, `width` long) stands in.
+      args.bias ?? args.gamma,
     ]);
     return { label, pipeline: this.pipeline, bindGroup, workgroups: rowWorkgroups(rows) };
   }

@@ -1,11 +1,18 @@
-// output = LayerNorm(input + residual) * gamma + beta, one workgroup per row (biased variance, as
-// PyTorch; mean first, then the variance of the deviations, which stays accurate for large means).
-// Semantics: ops.addLayerNorm. `output` must not alias `input` or `residual`.
+// output = LayerNorm(x) * gamma + beta with x = input + bias + residual, one workgroup per row
+// (biased variance, as PyTorch; mean first, then the variance of the deviations, which stays
+// accurate for large means). Semantics: ops.addLayerNorm. `output` must not alias `input` or
+// `residual`.
+//
+// `input` may hold the raw split-K partial sums of the matmul before it (matmul.wgsl): x then adds
+// `splits` slices, `partialStride` apart, and the matmul's bias, which saves a reduction dispatch.
 
 struct Params {
   rows: u32,
   width: u32,
   eps: f32,
+  splits: u32, // >= 1
+  partialStride: u32,
+  hasBias: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -14,6 +21,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
 
 override WG: u32 = 128u; // a power of two
 var<workgroup> red: array<f32, WG>;
@@ -47,19 +55,28 @@ fn main(
   let width = params.width;
   let base = row * width;
 
+  // x is formed once and kept in `output`; each invocation reads back only what it wrote.
   var sum = 0.0;
   for (var i = tid; i < width; i += WG) {
-    sum += input[base + i] + residual[base + i];
+    var x = residual[base + i];
+    for (var s = 0u; s < params.splits; s++) {
+      x += input[s * params.partialStride + base + i];
+    }
+    if (params.hasBias != 0u) {
+      x += bias[i];
+    }
+    output[base + i] = x;
+    sum += x;
   }
   let mean = workgroup_sum(tid, sum) / f32(width);
   var sq = 0.0;
   for (var i = tid; i < width; i += WG) {
-    let d = input[base + i] + residual[base + i] - mean;
+    let d = output[base + i] - mean;
     sq += d * d;
   }
   let inv = inverseSqrt(workgroup_sum(tid, sq) / f32(width) + params.eps);
   for (var i = tid; i < width; i += WG) {
-    let d = input[base + i] + residual[base + i] - mean;
+    let d = output[base + i] - mean;
     output[base + i] = d * inv * gamma[i] + beta[i];
   }
 }

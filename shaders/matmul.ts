@@ -17,19 +17,43 @@ import code from './matmul.wgsl?raw';
 
 const ACTIVATION_CODE: Record<Activation, number> = { none: 0, gelu: 1, gelu_new: 2, relu: 3, tanh: 4 };
 
-/** Tile configuration (WGSL override constants); see matmul.wgsl. */
+/** Tile configuration (WGSL override constants) and path choice; see matmul.wgsl. */
 export interface MatmulTiles {
   wgX: number;
   wgY: number;
   tileK: number;
   gemvLanes: number;
   gemvCols: number;
+  /** K step of the 128 x 128 `tiled_large` path: 4 or 8. */
+  largeTileK: number;
+  /** Use `tiled_large` when it yields at least this many workgroups (0: never). */
+  largeMinWorkgroups: number;
+  /** Split K until about this many workgroups run (0: never split). */
+  splitKTarget: number;
+  /** The smallest K range of one split. */
+  splitKMinChunk: number;
 }
 
 // 8 x 16 invocations (a 64 x 32 output tile per workgroup, 7.5 KiB of workgroup memory), K in steps
 // of 16: among the best of the configurations tests/f16/kernel-bench.ts tried on an H200 (Deno/wgpu)
-// at BERT-base shapes, 8-9.6 TFLOP/s f32 for M=1024, N=2304..3072, K=768.
-export const DEFAULT_MATMUL_TILES: MatmulTiles = { wgX: 8, wgY: 16, tileK: 16, gemvLanes: 32, gemvCols: 8 };
+// at BERT-base shapes, 8-9.6 TFLOP/s f32 for M=1024, N=2304..3072, K=768. At batch 1 the same tiles
+// give only 48-144 workgroups and the time grows with K (a 16x768x3072 product took 0.37 ms on the
+// H200, 0.2 TFLOP/s), hence split-K towards ~512 workgroups; square 4096 products use the 128 x 128 tiles.
+export const DEFAULT_MATMUL_TILES: MatmulTiles = {
+  wgX: 8,
+  wgY: 16,
+  tileK: 16,
+  gemvLanes: 32,
+  gemvCols: 8,
+  largeTileK: 8,
+  largeMinWorkgroups: 256,
+  splitKTarget: 512,
+  splitKMinChunk: 128,
+};
+
+/** Rows per workgroup of the tiled paths and of the split-K reduction (y dimension of their grids). */
+const LARGE_TILE = 128;
+const REDUCE_ROWS = 8;
 
 /** Compiled pipelines per device, shared by all MatmulKernels of that device. */
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
@@ -40,7 +64,11 @@ export const GEMV_MAX_M = 8;
 interface Pipelines {
   tiled?: GPUComputePipeline;
   gemv?: GPUComputePipeline;
+  large?: GPUComputePipeline;
+  reduce?: GPUComputePipeline;
 }
+
+type EntryPoint = 'tiled' | 'gemv' | 'tiled_large' | 'reduce_partials';
 
 /**
  * Which code paths to compile (all by default). Each is a separate pipeline, and compiling one takes
@@ -53,6 +81,10 @@ export interface MatmulPaths {
   scalar: boolean;
   tiled: boolean;
   gemv: boolean;
+  /** The 128 x 128 tiles for large M x N (chosen by prepare() when compiled). */
+  large: boolean;
+  /** The split-K reduction (preparePartials/prepareReduce, prepareAuto). */
+  splitK: boolean;
 }
 
 export interface MatmulShape {
@@ -67,12 +99,16 @@ export interface MatmulShape {
   inputOffset?: number;
 }
 
+/** Which entry point prepare() takes for a shape, and the K splits that splitsFor() suggests. */
+export type MatmulPath = 'gemv' | 'tiled' | 'large';
+
 export class MatmulKernel {
   private constructor(
     private readonly device: GPUDevice,
     readonly weightDtype: WeightDtype,
     readonly activation: Activation,
     private readonly tiles: MatmulTiles,
+    private readonly paths: MatmulPaths,
     private readonly vec4: Pipelines,
     private readonly scalar: Pipelines,
   ) {}
@@ -88,8 +124,21 @@ export class MatmulKernel {
   ): Promise<MatmulKernel> {
     const { weightDtype, activation } = options;
     const tiles = { ...DEFAULT_MATMUL_TILES, ...options.tiles };
-    const paths: MatmulPaths = { vec4: true, scalar: true, tiled: true, gemv: true, ...options.paths };
-    if (tiles.tileK % 4 !== 0 || tiles.gemvLanes < GEMV_MAX_M) {
+    const paths: MatmulPaths = {
+      vec4: true,
+      scalar: true,
+      tiled: true,
+      gemv: true,
+      large: true,
+      splitK: true,
+      ...options.paths,
+    };
+    if (
+      tiles.tileK % 4 !== 0 ||
+      tiles.gemvLanes < GEMV_MAX_M ||
+      (tiles.largeTileK !== 4 && tiles.largeTileK !== 8) ||
+      !(tiles.splitKMinChunk >= 1)
+    ) {
       throw new PonderError('gpu-error', `Invalid matmul tiles ${JSON.stringify(tiles)}`);
     }
     if (!(activation in ACTIVATION_CODE)) {
@@ -99,7 +148,7 @@ export class MatmulKernel {
       MatmulKernel.pipelines(device, weightDtype, tiles, true, paths),
       MatmulKernel.pipelines(device, weightDtype, tiles, false, paths),
     ]);
-    return new MatmulKernel(device, weightDtype, activation, tiles, vec4, scalar);
+    return new MatmulKernel(device, weightDtype, activation, tiles, paths, vec4, scalar);
   }
 
   /**
@@ -126,9 +175,10 @@ export class MatmulKernel {
       TILE_K: tiles.tileK,
       GEMV_LANES: tiles.gemvLanes,
       GEMV_COLS: tiles.gemvCols,
+      LARGE_TILE_K: tiles.largeTileK,
     };
     const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}`;
-    const get = (entryPoint: 'tiled' | 'gemv'): Promise<GPUComputePipeline> => {
+    const get = (entryPoint: EntryPoint): Promise<GPUComputePipeline> => {
       const key = `${label}-${entryPoint}-${JSON.stringify(constants)}`;
       let pipeline = cache.get(key);
       if (!pipeline) {
@@ -145,42 +195,173 @@ export class MatmulKernel {
       }
       return pipeline;
     };
-    const [tiled, gemv] = await Promise.all([
+    const [tiled, gemv, large, reduce] = await Promise.all([
       paths.tiled ? get('tiled') : undefined,
       paths.gemv ? get('gemv') : undefined,
+      paths.large && paths.tiled ? get('tiled_large') : undefined,
+      // The reduction reads only scalar partial sums: one pipeline (the scalar variant's) serves both.
+      paths.splitK && paths.tiled && (!vec4 || !paths.scalar) ? get('reduce_partials') : undefined,
     ]);
-    return { tiled, gemv };
+    return { tiled, gemv, large, reduce };
   }
 
+  /** The entry point prepare() uses for this shape (throws nothing; see prepare for checks). */
+  pathFor(shape: MatmulShape): MatmulPath {
+    const { M, N } = shape;
+    if (M <= GEMV_MAX_M) return 'gemv';
+    const t = this.tiles;
+    const largeGroups = divUp(M, LARGE_TILE) * divUp(N, LARGE_TILE);
+    const large = this.paths.large && t.largeMinWorkgroups > 0 && largeGroups >= t.largeMinWorkgroups;
+    return large ? 'large' : 'tiled';
+  }
+
+  /**
+   * How many K ranges the tiled path should split this shape into (1: none): enough that about
+   * `splitKTarget` workgroups run, each range at least `splitKMinChunk` long. Only for shapes that
+   * prepare() would give to the 64 x 32 tiles.
+   */
+  splitsFor(shape: MatmulShape): number {
+    const { M, N, K } = shape;
+    const t = this.tiles;
+    if (!this.paths.splitK || t.splitKTarget <= 0 || this.pathFor(shape) !== 'tiled') return 1;
+    const groups = divUp(N, 4 * t.wgX) * divUp(M, 4 * t.wgY);
+    const wanted = Math.min(divUp(t.splitKTarget, groups), Math.floor(K / t.splitKMinChunk));
+    if (wanted <= 1) return 1;
+    return divUp(K, this.chunkFor(K, wanted));
+  }
+
+  /**
+   * The K range of each split: whole TILE_K and LARGE_TILE_K steps, so that only the last range is
+   * ragged (the kernels zero-fill past K, not past a range's end).
+   */
+  private chunkFor(K: number, splits: number): number {
+    const step = lcm(this.tiles.tileK, this.tiles.largeTileK);
+    return divUp(divUp(K, splits), step) * step;
+  }
+
+  /**
+   * One dispatch computing output = act(input · Wᵀ + bias) in full (no split): GEMV for M <= 8, the
+   * 128 x 128 tiles where pathFor() says so, else the 64 x 32 tiles.
+   */
   prepare(
     args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
     shape: MatmulShape,
+  ): KernelDispatch {
+    return this.encode(args, shape, 1, false);
+  }
+
+  /**
+   * The raw partial sums of `splits` K ranges (no bias, no activation): split s of row m, column n
+   * goes to partials[outputOffset + s·M·N + m·N + n]. Sum them with prepareReduce() or with the
+   * add+LayerNorm kernel. `bias` is not read (any read-only buffer may stand in; default weight).
+   */
+  preparePartials(
+    args: { input: GPUBuffer; weight: GPUBuffer; partials: GPUBuffer; bias?: GPUBuffer },
+    shape: MatmulShape,
+    splits: number,
+  ): KernelDispatch {
+    if (!Number.isInteger(splits) || splits < 1 || splits > shape.K) {
+      throw new PonderError('invalid-input', `matmul: bad split count ${splits} for K = ${shape.K}`);
+    }
+    const { input, weight, partials } = args;
+    return this.encode({ input, weight, bias: args.bias ?? weight, output: partials }, shape, splits, true);
+  }
+
+  /** output[outputOffset + m·N + n] = act(Σ_s partials[s·M·N + m·N + n] + bias[n]). */
+  prepareReduce(
+    args: { partials: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+    shape: Pick<MatmulShape, 'M' | 'N' | 'outputOffset'>,
+    splits: number,
+  ): KernelDispatch {
+    const { M, N } = shape;
+    const outputOffset = shape.outputOffset ?? 0;
+    const pipeline = this.scalar.reduce ?? this.vec4.reduce;
+    if (!pipeline) throw new PonderError('invalid-input', 'matmul: the split-K reduction was not compiled');
+    checkU32({ M, N, outputOffset, splits, partialStride: M * N });
+    const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}-reduce${splits}`;
+    const uniforms = createUniformBuffer(this.device, `${label}-params`, [
+      ['u32', M],
+      ['u32', N],
+      ['u32', 0],
+      ['u32', 0],
+      ['u32', outputOffset],
+      ['u32', 0],
+      ['u32', ACTIVATION_CODE[this.activation]],
+      ['u32', 0],
+      ['u32', M * N],
+      ['u32', splits],
+    ]);
+    const bindGroup = this.device.createBindGroup({
+      label,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: uniforms } },
+        { binding: 3, resource: { buffer: args.bias } },
+        { binding: 4, resource: { buffer: args.output } },
+        { binding: 5, resource: { buffer: args.partials } },
+      ],
+    });
+    const workgroups: readonly [number, number, number] = [divUp(N, 64), divUp(M, REDUCE_ROWS), 1];
+    this.checkWorkgroups(workgroups, shape);
+    return { label, pipeline, bindGroup, workgroups, rowsPerWorkgroup: REDUCE_ROWS };
+  }
+
+  /**
+   * Whatever serves the shape best on its own: prepare(), or split-K partial sums into a scratch
+   * buffer created here (the caller destroys it) and their reduction.
+   */
+  prepareAuto(
+    args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+    shape: MatmulShape,
+  ): { dispatches: KernelDispatch[]; scratch: GPUBuffer | null } {
+    const splits = this.splitsFor(shape);
+    if (splits <= 1) return { dispatches: [this.prepare(args, shape)], scratch: null };
+    const scratch = this.device.createBuffer({
+      label: `matmul-partials-${shape.M}x${shape.N}x${splits}`,
+      size: splits * shape.M * shape.N * 4,
+      usage: GPUBufferUsage.STORAGE,
+    });
+    const { outputOffset, ...rest } = shape;
+    const partials = this.preparePartials({ ...args, partials: scratch }, rest, splits);
+    const reduce = this.prepareReduce(
+      { partials: scratch, bias: args.bias, output: args.output },
+      { M: shape.M, N: shape.N, outputOffset },
+      splits,
+    );
+    return { dispatches: [partials, reduce], scratch };
+  }
+
+  private encode(
+    args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+    shape: MatmulShape,
+    splits: number,
+    raw: boolean,
   ): KernelDispatch {
     const { M, N, K } = shape;
     const inputRowStride = shape.inputRowStride ?? K;
     const outputOffset = shape.outputOffset ?? 0;
     const inputOffset = shape.inputOffset ?? 0;
-    for (const [name, v] of Object.entries({ M, N, K, inputRowStride, outputOffset, inputOffset })) {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-        throw new PonderError('invalid-input', `matmul: ${name} must be a u32, got ${v}`);
-      }
-    }
+    checkU32({ M, N, K, inputRowStride, outputOffset, inputOffset });
     if (M < 1 || N < 1 || K < 1 || inputRowStride < K) {
       throw new PonderError('invalid-input', `matmul: bad shape ${JSON.stringify(shape)}`);
     }
     // vec4 loads need every row start of input and weight on a 16-byte boundary.
     const useVec4 = K % 4 === 0 && inputRowStride % 4 === 0 && inputOffset % 4 === 0;
     const pipelines = useVec4 ? this.vec4 : this.scalar;
-    const gemv = M <= GEMV_MAX_M;
-    const pipeline = gemv ? pipelines.gemv : pipelines.tiled;
+    let path = this.pathFor(shape);
+    // Partial sums come from the tiled entry points only (GEMV already splits K across lanes).
+    if (raw && path === 'gemv') path = 'tiled';
+    const pipeline = path === 'gemv' ? pipelines.gemv : path === 'large' ? pipelines.large : pipelines.tiled;
     if (!pipeline) {
-      const path = `${useVec4 ? 'vec4' : 'scalar'} ${gemv ? 'gemv' : 'tiled'}`;
       throw new PonderError(
         'invalid-input',
-        `matmul: shape ${JSON.stringify(shape)} needs the ${path} path, not compiled`,
+        `matmul: shape ${JSON.stringify(shape)} needs the ${useVec4 ? 'vec4' : 'scalar'} ${path} path, not compiled`,
       );
     }
-    const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}x${K}${gemv ? '-gemv' : ''}`;
+    // Every split writes its slice, an empty range (past K after rounding up) as zeros.
+    const kChunk = splits > 1 ? this.chunkFor(K, splits) : K;
+    const suffix = `${path === 'tiled' ? '' : `-${path}`}${raw ? `-split${splits}` : ''}`;
+    const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}x${K}${suffix}`;
     const uniforms = createUniformBuffer(this.device, `${label}-params`, [
       ['u32', M],
       ['u32', N],
@@ -189,6 +370,9 @@ export class MatmulKernel {
       ['u32', outputOffset],
       ['u32', inputOffset],
       ['u32', ACTIVATION_CODE[this.activation]],
+      ['u32', kChunk],
+      ['u32', raw ? M * N : 0],
+      ['u32', splits],
     ]);
     const bindGroup = bindBuffers(this.device, label, pipeline, [
       uniforms,
@@ -198,15 +382,37 @@ export class MatmulKernel {
       args.output,
     ]);
     const t = this.tiles;
-    const workgroups: readonly [number, number, number] = gemv
-      ? [divUp(N, t.gemvCols), 1, 1]
-      : [divUp(N, 4 * t.wgX), divUp(M, 4 * t.wgY), 1];
+    const rowsPerWorkgroup = path === 'gemv' ? undefined : path === 'large' ? LARGE_TILE : 4 * t.wgY;
+    const workgroups: readonly [number, number, number] =
+      path === 'gemv'
+        ? [divUp(N, t.gemvCols), 1, 1]
+        : path === 'large'
+          ? [divUp(N, LARGE_TILE), divUp(M, LARGE_TILE), splits]
+          : [divUp(N, 4 * t.wgX), divUp(M, 4 * t.wgY), splits];
+    this.checkWorkgroups(workgroups, shape);
+    return { label, pipeline, bindGroup, workgroups, ...(rowsPerWorkgroup ? { rowsPerWorkgroup } : {}) };
+  }
+
+  private checkWorkgroups(workgroups: readonly number[], shape: object): void {
     if (workgroups.some((w) => w > this.device.limits.maxComputeWorkgroupsPerDimension)) {
       throw new PonderError(
         'unsupported-config',
         `matmul: shape ${JSON.stringify(shape)} needs too many workgroups`,
       );
     }
-    return { label, pipeline, bindGroup, workgroups };
+  }
+}
+
+function lcm(a: number, b: number): number {
+  let [x, y] = [a, b];
+  while (y) [x, y] = [y, x % y];
+  return (a / x) * b;
+}
+
+function checkU32(values: Record<string, number>): void {
+  for (const [name, v] of Object.entries(values)) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new PonderError('invalid-input', `matmul: ${name} must be a u32, got ${v}`);
+    }
   }
 }

@@ -4,7 +4,14 @@
 //
 // Variants (see shaders/preprocess.ts): F16 stores W as f16 (accumulation stays f32); VEC4 loads
 // input and W four K-elements at a time and requires K, inputRowStride and inputOffset % 4 == 0.
-// Entry points: `tiled` (any M) and `gemv` (M <= 8: the pooler and classifier run with M = batch).
+// Entry points: `tiled` (any M, 64x32 tiles), `tiled_large` (128x128 tiles for large M*N), `gemv`
+// (M <= 8: the pooler and classifier run with M = batch) and `reduce_partials`.
+//
+// Split-K: at small M (batch 1: M = sequence length) there are too few output tiles to fill a big GPU
+// and each workgroup walks all of K serially, so the time is latency, proportional to K. With
+// partialStride > 0 the tiled entry points give workgroup z the K range [z*kChunk, (z+1)*kChunk) and
+// write raw sums (no bias, no activation) to output[outputOffset + z*partialStride + m*N + n];
+// `reduce_partials` (or the add+LayerNorm kernel) then sums the splits and applies bias/activation.
 #if F16
 enable f16;
 alias WT = f16;
@@ -22,6 +29,12 @@ struct Params {
   // 0 none, 1 gelu (erf), 2 gelu_new (tanh), 3 relu, 4 tanh. A uniform rather than an override so
   // that one pipeline serves every activation (the branch is uniform and only in the epilogue).
   activation: u32,
+  // K elements per split (a multiple of TILE_K and LARGE_TILE_K); K when not split.
+  kChunk: u32,
+  // 0: normal epilogue. Otherwise the elements between consecutive splits' raw partial sums.
+  partialStride: u32,
+  // reduce_partials: the number of splits to sum.
+  splits: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -34,6 +47,8 @@ struct Params {
 #endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> output: array<f32>;
+// Only reduce_partials reads this (its raw partial sums); scalar so that it serves any N.
+@group(0) @binding(5) var<storage, read> partials: array<f32>;
 
 // Tiled path: a workgroup of WG_X x WG_Y invocations computes a (4*WG_Y) x (4*WG_X) output tile,
 // each invocation a 4x4 register block (rows ly + i*WG_Y, columns lx + j*WG_X), stepping through
@@ -41,6 +56,15 @@ struct Params {
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 16u;
 override TILE_K: u32 = 16u;
+
+// Large path: 16 x 16 invocations, each an 8x8 register block, compute a 128 x 128 output tile;
+// the staged tiles are stored K-major so that the inner loop reads two vec4 of A and two of W for
+// 64 multiply-adds. The next chunk's global loads are issued before the current chunk is computed.
+const LARGE_TILE: u32 = 128u;
+override LARGE_TILE_K: u32 = 8u; // 4 or 8, so that 256 invocations can stage 128 x LARGE_TILE_K / 4 vec4
+
+// Rows per workgroup of reduce_partials (one column per invocation, 64 columns per workgroup).
+const REDUCE_ROWS: u32 = 8u;
 
 // GEMV path: a workgroup of GEMV_LANES x GEMV_COLS invocations computes GEMV_COLS output columns for
 // all M <= GEMV_MAX_M rows; the GEMV_LANES invocations of a column split K between them.
@@ -51,6 +75,8 @@ const GEMV_MAX_M: u32 = 8u;
 // Rows of the staged tiles are TILE_K/4 vec4 long plus one vec4 of padding against bank conflicts.
 var<workgroup> tileA: array<vec4<f32>, WG_Y * 4u * (TILE_K / 4u + 1u)>;
 var<workgroup> tileW: array<vec4<f32>, WG_X * 4u * (TILE_K / 4u + 1u)>;
+var<workgroup> largeA: array<vec4<f32>, LARGE_TILE_K * LARGE_TILE / 4u>;
+var<workgroup> largeW: array<vec4<f32>, LARGE_TILE_K * LARGE_TILE / 4u>;
 var<workgroup> partial: array<f32, GEMV_COLS * GEMV_MAX_M * GEMV_LANES>;
 
 // Four consecutive K-elements of input row m starting at k (k % 4 == 0), zero outside the matrix.
@@ -134,9 +160,13 @@ fn activate(x: f32) -> f32 {
   }
 }
 
-fn store(m: u32, n: u32, acc: f32) {
+fn store(m: u32, n: u32, split: u32, acc: f32) {
   if (m < params.M && n < params.N) {
-    output[params.outputOffset + m * params.N + n] = activate(acc + bias[n]);
+    if (params.partialStride == 0u) {
+      output[params.outputOffset + m * params.N + n] = activate(acc + bias[n]);
+    } else {
+      output[params.outputOffset + split * params.partialStride + m * params.N + n] = acc;
+    }
   }
 }
 
@@ -151,9 +181,12 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   let threads = WG_X * WG_Y;
   let tid = lid.y * WG_X + lid.x;
 
+  let kBegin = wid.z * params.kChunk;
+  let kEnd = min(params.K, kBegin + params.kChunk);
+
   // acc[i][j]: row m0 + lid.y + i*WG_Y, column n0 + lid.x + j*WG_X.
   var acc: array<vec4<f32>, 4>;
-  for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
+  for (var k0 = kBegin; k0 < kEnd; k0 += TILE_K) {
     for (var e = tid; e < tileM * k4; e += threads) {
       let r = e / k4;
       let c = e % k4;
@@ -182,7 +215,7 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   for (var i = 0u; i < 4u; i++) {
     let m = m0 + lid.y + i * WG_Y;
     for (var j = 0u; j < 4u; j++) {
-      store(m, n0 + lid.x + j * WG_X, acc[i][j]);
+      store(m, n0 + lid.x + j * WG_X, wid.z, acc[i][j]);
     }
   }
 }
@@ -212,6 +245,99 @@ fn gemv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var l = 0u; l < GEMV_LANES; l++) {
       sum += partial[base + l];
     }
-    store(lane, n, sum);
+    store(lane, n, 0u, sum);
+  }
+}
+
+// Stores the staged vec4 `v` (K-elements kc*4 .. kc*4+3 of tile row r) K-major: element (k, r) sits in
+// vec4 k*32 + r/4, lane r%4.
+fn stage_large_a(r: u32, kc: u32, v: vec4<f32>) {
+  for (var c = 0u; c < 4u; c++) {
+    largeA[(kc * 4u + c) * (LARGE_TILE / 4u) + r / 4u][r % 4u] = v[c];
+  }
+}
+
+fn stage_large_w(r: u32, kc: u32, v: vec4<f32>) {
+  for (var c = 0u; c < 4u; c++) {
+    largeW[(kc * 4u + c) * (LARGE_TILE / 4u) + r / 4u][r % 4u] = v[c];
+  }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn tiled_large(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let m0 = wid.y * LARGE_TILE;
+  let n0 = wid.x * LARGE_TILE;
+  let tid = lid.y * 16u + lid.x;
+  let kBegin = wid.z * params.kChunk;
+  let kEnd = min(params.K, kBegin + params.kChunk);
+  // Staging: LARGE_TILE rows x LARGE_TILE_K/4 vec4 per operand, spread over the 256 invocations.
+  let k4 = LARGE_TILE_K / 4u;
+  let stageRow = tid / k4;
+  let stageCol = tid % k4;
+  let staging = tid < LARGE_TILE * k4;
+
+  var nextA = vec4<f32>(0.0);
+  var nextW = vec4<f32>(0.0);
+  if (staging) {
+    nextA = load_a(m0 + stageRow, kBegin + stageCol * 4u);
+    nextW = load_w(n0 + stageRow, kBegin + stageCol * 4u);
+  }
+  // acc[2*i + h]: row m0 + (i < 4 ? lid.y*4 + i : 64 + lid.y*4 + i - 4), columns n0 + h*64 + lid.x*4 .. +3.
+  var acc: array<vec4<f32>, 16>;
+  for (var k0 = kBegin; k0 < kEnd; k0 += LARGE_TILE_K) {
+    if (staging) {
+      stage_large_a(stageRow, stageCol, nextA);
+      stage_large_w(stageRow, stageCol, nextW);
+    }
+    workgroupBarrier();
+    let kNext = k0 + LARGE_TILE_K;
+    if (staging && kNext < kEnd) {
+      nextA = load_a(m0 + stageRow, kNext + stageCol * 4u);
+      nextW = load_w(n0 + stageRow, kNext + stageCol * 4u);
+    }
+    for (var k = 0u; k < LARGE_TILE_K; k++) {
+      let a0 = largeA[k * 32u + lid.y];
+      let a1 = largeA[k * 32u + 16u + lid.y];
+      let w0 = largeW[k * 32u + lid.x];
+      let w1 = largeW[k * 32u + 16u + lid.x];
+      for (var i = 0u; i < 4u; i++) {
+        acc[2u * i] += a0[i] * w0;
+        acc[2u * i + 1u] += a0[i] * w1;
+        acc[8u + 2u * i] += a1[i] * w0;
+        acc[8u + 2u * i + 1u] += a1[i] * w1;
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 8u; i++) {
+    let m = m0 + select(lid.y * 4u + i, 64u + lid.y * 4u + i - 4u, i >= 4u);
+    for (var h = 0u; h < 2u; h++) {
+      let v = acc[2u * i + h];
+      let n = n0 + h * 64u + lid.x * 4u;
+      store(m, n, wid.z, v.x);
+      store(m, n + 1u, wid.z, v.y);
+      store(m, n + 2u, wid.z, v.z);
+      store(m, n + 3u, wid.z, v.w);
+    }
+  }
+}
+
+// output[outputOffset + m*N + n] = act(sum over splits of the raw partial sums + bias[n]); the partial
+// sums are read from `input` at inputOffset + s*partialStride + m*N + n. Workgroup (x, y): columns
+// x*64 .. x*64+63, rows y*REDUCE_ROWS .. +REDUCE_ROWS-1.
+@compute @workgroup_size(64, 1, 1)
+fn reduce_partials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let n = wid.x * 64u + lid.x;
+  if (n >= params.N) {
+    return;
+  }
+  let mEnd = min(params.M, (wid.y + 1u) * REDUCE_ROWS);
+  for (var m = wid.y * REDUCE_ROWS; m < mEnd; m++) {
+    var sum = 0.0;
+    for (var s = 0u; s < params.splits; s++) {
+      sum += partials[params.inputOffset + s * params.partialStride + m * params.N + n];
+    }
+    output[params.outputOffset + m * params.N + n] = activate(sum + bias[n]);
   }
 }

@@ -168,8 +168,13 @@ export interface MatmulCase {
   inputRowStride?: number;
   outputOffset?: number;
   inputOffset?: number;
-  /** Non-default tile sizes (override constants). */
+  /** Non-default tile sizes (override constants) and path thresholds. */
   tiles?: Partial<MatmulTiles>;
+  /**
+   * How to run it: `prepare` (one dispatch, the default), `auto` (prepareAuto: split-K where the
+   * tiles say so) or a number: that many K splits, summed by prepareReduce.
+   */
+  mode?: 'prepare' | 'auto' | number;
   seed?: number;
 }
 
@@ -205,12 +210,27 @@ export async function testMatmul(c: MatmulCase): Promise<KernelComparison> {
   const weight = uploadWeight(device, w, dtype, 'w');
   const bias = upload(device, b, 'b');
   const output = emptyBuffer(device, offset + M * N, 'y');
-  const dispatch = kernel.prepare(
-    { input, weight: weight.buffer, bias, output },
-    { M, N, K, inputRowStride: stride, outputOffset: offset, inputOffset: inOffset },
-  );
-  const got = await runAndRead(device, [dispatch], output, offset + M * N);
-  destroy(input, weight.buffer, bias, output);
+  const shape = { M, N, K, inputRowStride: stride, outputOffset: offset, inputOffset: inOffset };
+  const args = { input, weight: weight.buffer, bias, output };
+  const mode = c.mode ?? 'prepare';
+  let dispatches = [kernel.prepare(args, shape)];
+  let scratch: GPUBuffer | null = null;
+  if (mode === 'auto') {
+    ({ dispatches, scratch } = kernel.prepareAuto(args, shape));
+  } else if (typeof mode === 'number') {
+    // The scratch starts as NaN, so a partial sum that no split writes shows up in the result.
+    scratch = emptyBuffer(device, mode * M * N, 'partials');
+    dispatches = [
+      kernel.preparePartials(
+        { input, weight: weight.buffer, partials: scratch },
+        { ...shape, outputOffset: 0 },
+        mode,
+      ),
+      kernel.prepareReduce({ partials: scratch, bias, output }, { M, N, outputOffset: offset }, mode),
+    ];
+  }
+  const got = await runAndRead(device, dispatches, output, offset + M * N);
+  destroy(input, weight.buffer, bias, output, ...(scratch ? [scratch] : []));
 
   // The words before outputOffset must be untouched (still NaN).
   for (let i = 0; i < offset; i++) {
@@ -221,7 +241,7 @@ export async function testMatmul(c: MatmulCase): Promise<KernelComparison> {
   const result: KernelComparison = {
     ...ops.compare(y, expected),
     ms: performance.now() - start,
-    path: `${M <= GEMV_MAX_M ? 'gemv' : 'tiled'}-${K % 4 === 0 && stride % 4 === 0 && inOffset % 4 === 0 ? 'vec4' : 'scalar'}`,
+    path: `${dispatches.map((d) => d.label.replace(/^matmul-\w+-\w+-[\dx]+/, '') || '-tiled').join('')}${M <= GEMV_MAX_M && mode === 'prepare' ? ' (gemv)' : ''}-${K % 4 === 0 && stride % 4 === 0 && inOffset % 4 === 0 ? 'vec4' : 'scalar'}`,
     adapter,
   };
   if (dtype === 'f16')
@@ -322,6 +342,8 @@ export interface LayerNormCase {
   eps?: number;
   /** Added to every input value: a large mean tests the variance computation. */
   offset?: number;
+  /** The input as this many split-K partial sums (slices `rows·width + 3` apart) plus a bias. */
+  splits?: number;
   seed?: number;
 }
 
@@ -337,16 +359,42 @@ export async function testAddLayerNorm(c: LayerNormCase): Promise<KernelComparis
   const be = randomArray(next, width, 0.5);
 
   const kernel = await AddLayerNormKernel.create(device);
-  const input = upload(device, a, 'input');
   const residual = upload(device, r, 'residual');
   const gamma = upload(device, g, 'gamma');
   const beta = upload(device, be, 'beta');
   const output = emptyBuffer(device, rows * width, 'out');
-  const dispatch = kernel.prepare({ input, residual, gamma, beta, output }, { rows, width, eps });
+  let input: GPUBuffer;
+  let bias: GPUBuffer | undefined;
+  let dispatch: KernelDispatch;
+  if (c.splits) {
+    // `a` is split into random slices whose sum (plus the bias) is a again.
+    const stride = rows * width + 3;
+    const slices = new Float32Array(c.splits * stride).fill(NaN);
+    const biasData = randomArray(next, width, 0.5);
+    for (let i = 0; i < rows * width; i++) {
+      let rest = a[i]! - biasData[i % width]!;
+      for (let s = 0; s < c.splits - 1; s++) {
+        const part = Math.fround(next() * 2 - 1);
+        slices[s * stride + i] = part;
+        rest -= part;
+      }
+      slices[(c.splits - 1) * stride + i] = rest;
+    }
+    input = upload(device, slices, 'partials');
+    bias = upload(device, biasData, 'bias');
+    dispatch = kernel.prepare(
+      { input, residual, gamma, beta, output, bias },
+      { rows, width, eps, splits: c.splits, partialStride: stride },
+    );
+  } else {
+    input = upload(device, a, 'input');
+    dispatch = kernel.prepare({ input, residual, gamma, beta, output }, { rows, width, eps });
+  }
   const got = await runAndRead(device, [dispatch], output, rows * width);
-  destroy(input, residual, gamma, beta, output);
+  destroy(input, residual, gamma, beta, output, ...(bias ? [bias] : []));
   const expected = ops.addLayerNorm(a, r, g, be, rows, width, eps);
-  return { ...ops.compare(got, expected), path: 'row', adapter, ms: performance.now() - start };
+  const path = c.splits ? `row, ${c.splits} partial sums + bias` : 'row';
+  return { ...ops.compare(got, expected), path, adapter, ms: performance.now() - start };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@
  * L submits and L + 1 mapAsync instead of 1 and 1; the GPU never waits on the CPU in either mode.
  */
 import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
-import { DEFAULT_MATMUL_TILES, GEMV_MAX_M } from '../../shaders/matmul';
+import type { MatmulKernel } from '../../shaders/matmul';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import type { EncoderConfig } from '../model/types';
 import { layerSchedule } from '../model/types';
@@ -207,64 +207,113 @@ export class ExecutionPlan {
       );
     }
 
+    // Split-K (shaders/matmul.ts): at small row counts the matmuls split K so that enough workgroups
+    // run; their raw partial sums go to one scratch buffer that the next dispatch reduces (Q|K|V and
+    // the FFN's first matmul: a reduction with bias and activation; the two matmuls before an
+    // add+LayerNorm: the LayerNorm kernel sums them itself).
+    const shapes = {
+      qkv: { M: rows, N: 3 * H, K: H },
+      attentionOutput: { M: rows, N: H, K: H },
+      intermediate: { M: rows, N: I, K: H },
+      output: { M: rows, N: H, K: I },
+    };
+    const splits = {
+      qkv: kernels.linear.splitsFor(shapes.qkv),
+      attentionOutput: kernels.linear.splitsFor(shapes.attentionOutput),
+      intermediate: kernels.activated.splitsFor(shapes.intermediate),
+      output: kernels.linear.splitsFor(shapes.output),
+    };
+    const partialFloats = Math.max(
+      ...(Object.keys(shapes) as (keyof typeof shapes)[]).map((k) =>
+        splits[k] > 1 ? splits[k] * shapes[k].M * shapes[k].N : 0,
+      ),
+    );
+    const partials = partialFloats > 0 ? storage('splitKPartials', partialFloats) : null;
+
+    /** A matmul into `output`, split along K (partial sums, then their reduction) where it pays. */
+    const matmul = (
+      kernel: MatmulKernel,
+      input: GPUBuffer,
+      linear: { weight: GPUBuffer; bias: GPUBuffer },
+      output: GPUBuffer,
+      shape: { M: number; N: number; K: number },
+      parts: number,
+    ): KernelDispatch[] => {
+      if (parts <= 1 || !partials) return [kernel.prepare({ input, ...linear, output }, shape)];
+      return [
+        kernel.preparePartials({ input, weight: linear.weight, partials }, shape, parts),
+        kernel.prepareReduce({ partials, bias: linear.bias, output }, shape, parts),
+      ];
+    };
+    /** The matmul before an add+LayerNorm: the LayerNorm sums split-K partials and adds the bias. */
+    const matmulThenNorm = (
+      input: GPUBuffer,
+      linear: { weight: GPUBuffer; bias: GPUBuffer },
+      shape: { M: number; N: number; K: number },
+      parts: number,
+      norm: { residual: GPUBuffer; gamma: GPUBuffer; beta: GPUBuffer; output: GPUBuffer },
+    ): KernelDispatch[] => {
+      const eps = config.layerNormEps;
+      if (parts <= 1 || !partials) {
+        return [
+          kernels.linear.prepare({ input, ...linear, output: projected }, shape),
+          ...tag(SLOT_KIND.layerNorm, [
+            kernels.addLayerNorm.prepare({ input: projected, ...norm }, { rows, width: H, eps }),
+          ]),
+        ];
+      }
+      return [
+        kernels.linear.preparePartials({ input, weight: linear.weight, partials }, shape, parts),
+        ...tag(SLOT_KIND.layerNorm, [
+          kernels.addLayerNorm.prepare(
+            { input: partials, bias: linear.bias, ...norm },
+            { rows, width: H, eps, splits: parts, partialStride: shape.M * shape.N },
+          ),
+        ]),
+      ];
+    };
+
+    // How a layer dispatch's counts shrink when rows drop out (see the slot kinds below).
+    const shrinkKind = new Map<KernelDispatch, [kind: number, unit: number]>();
+    const tag = (kind: number, list: KernelDispatch[]): KernelDispatch[] => {
+      for (const x of list) shrinkKind.set(x, [kind, 0]);
+      return list;
+    };
+
     // The dispatches of one distinct layer; built once and reused wherever the schedule applies it.
     const layerDispatches = new Map<number, KernelDispatch[]>();
     const dispatchesFor = (index: number, layer: GpuLayer): KernelDispatch[] => {
       const cached = layerDispatches.get(index);
       if (cached) return cached;
-      const eps = config.layerNormEps;
       const list = [
-        kernels.linear.prepare(
-          { input: hidden, weight: layer.qkv.weight, bias: layer.qkv.bias, output: qkv },
-          { M: rows, N: 3 * H, K: H },
-        ),
-        kernels.attention.prepare(
-          { qkv, mask: this.mask, output: context },
-          { batch, seqLen, heads: config.numAttentionHeads, headDim: H / config.numAttentionHeads },
-        ),
-        kernels.linear.prepare(
-          {
-            input: context,
-            weight: layer.attentionOutput.weight,
-            bias: layer.attentionOutput.bias,
-            output: projected,
-          },
-          { M: rows, N: H, K: H },
-        ),
-        kernels.addLayerNorm.prepare(
-          {
-            input: projected,
-            residual: hidden,
-            gamma: layer.attentionNorm.gamma,
-            beta: layer.attentionNorm.beta,
-            output: attentionNormed,
-          },
-          { rows, width: H, eps },
-        ),
-        kernels.activated.prepare(
-          {
-            input: attentionNormed,
-            weight: layer.intermediate.weight,
-            bias: layer.intermediate.bias,
-            output: intermediate,
-          },
-          { M: rows, N: I, K: H },
-        ),
-        kernels.linear.prepare(
-          { input: intermediate, weight: layer.output.weight, bias: layer.output.bias, output: projected },
-          { M: rows, N: H, K: I },
+        ...matmul(kernels.linear, hidden, layer.qkv, qkv, shapes.qkv, splits.qkv),
+        ...tag(SLOT_KIND.attention, [
+          kernels.attention.prepare(
+            { qkv, mask: this.mask, output: context },
+            { batch, seqLen, heads: config.numAttentionHeads, headDim: H / config.numAttentionHeads },
+          ),
+        ]),
+        ...matmulThenNorm(context, layer.attentionOutput, shapes.attentionOutput, splits.attentionOutput, {
+          residual: hidden,
+          gamma: layer.attentionNorm.gamma,
+          beta: layer.attentionNorm.beta,
+          output: attentionNormed,
+        }),
+        ...matmul(
+          kernels.activated,
+          attentionNormed,
+          layer.intermediate,
+          intermediate,
+          shapes.intermediate,
+          splits.intermediate,
         ),
         // The layer's output overwrites `hidden`, whose last reader was the attention residual above.
-        kernels.addLayerNorm.prepare(
-          {
-            input: projected,
-            residual: attentionNormed,
-            gamma: layer.outputNorm.gamma,
-            beta: layer.outputNorm.beta,
-            output: hidden,
-          },
-          { rows, width: H, eps },
-        ),
+        ...matmulThenNorm(intermediate, layer.output, shapes.output, splits.output, {
+          residual: attentionNormed,
+          gamma: layer.outputNorm.gamma,
+          beta: layer.outputNorm.beta,
+          output: hidden,
+        }),
       ];
       layerDispatches.set(index, list);
       return list;
@@ -273,9 +322,12 @@ export class ExecutionPlan {
     // Dispatches per depth (the same at every depth), so that depth d's slot j of indirect
     // arguments sits at word (d · slots + j) · 3.
     const inner = config.innerGroupNum;
+    const layerList = dispatchesFor(0, weights.layers[0]!);
+    const perLayer = layerList.length;
     const slots =
-      (this.exitEnabled ? 4 : 0) + // compact out/in, count, decide
-      7 * inner +
+      (this.exitEnabled ? 3 : 0) + // compact out/in, count
+      perLayer * inner +
+      (this.exitEnabled ? 1 : 0) + // decide
       (weights.pooler ? 1 : 0) +
       (C > 0 && weights.pooler ? 1 : 0) +
       (this.hasHeads ? 1 : 0) +
@@ -283,27 +335,22 @@ export class ExecutionPlan {
       (lambda?.length ?? 0);
     const slotWords = slots * 3;
     // How each slot's counts shrink when trailing batch slots need no more rows (same at every depth):
-    // count, then the layer kernels (QKV, attention, out, add+LN, FFN, FFN out, add+LN) per inner
-    // layer; the per-example heads after them keep their counts.
-    const tiled = rows > GEMV_MAX_M ? SLOT_KIND.tiledMatmul : SLOT_KIND.fixed;
-    const layerKinds = [
-      tiled,
-      SLOT_KIND.attention,
-      tiled,
-      SLOT_KIND.layerNorm,
-      tiled,
-      tiled,
-      SLOT_KIND.layerNorm,
-    ];
+    // count, then the layer kernels per inner layer (row-tiled ones shrink their y count, attention
+    // its batch, add+LayerNorm its rows); the per-example heads after them keep their counts.
     const kinds = new Uint32Array(2 * slots);
     if (this.exitEnabled) {
       kinds[0] = SLOT_KIND.compact;
       kinds[2] = SLOT_KIND.compact;
       kinds[4] = SLOT_KIND.count;
+      const layerKinds = layerList.map(
+        (x): [number, number] =>
+          shrinkKind.get(x) ??
+          (x.rowsPerWorkgroup ? [SLOT_KIND.tiledMatmul, x.rowsPerWorkgroup] : [SLOT_KIND.fixed, 0]),
+      );
       for (let i = 0; i < inner; i++) {
-        layerKinds.forEach((kind, k) => {
-          kinds[2 * (3 + 7 * i + k)] = kind;
-          kinds[2 * (3 + 7 * i + k) + 1] = 4 * DEFAULT_MATMUL_TILES.wgY; // rows per tiled workgroup
+        layerKinds.forEach(([kind, unit], k) => {
+          kinds[2 * (3 + perLayer * i + k)] = kind;
+          kinds[2 * (3 + perLayer * i + k) + 1] = unit;
         });
       }
     }
