@@ -89,7 +89,10 @@ const attentionShapes = quick
   ? [{ batch: 1, seqLen: 16, heads: 2, headDim: 64 }]
   : [
       { batch: 8, seqLen: 128, heads: 12, headDim: 64 },
+      { batch: 1, seqLen: 16, heads: 12, headDim: 64 },
+      { batch: 1, seqLen: 64, heads: 12, headDim: 64 },
       { batch: 1, seqLen: 128, heads: 12, headDim: 64 },
+      { batch: 1, seqLen: 128, heads: 8, headDim: 64 },
       { batch: 1, seqLen: 512, heads: 12, headDim: 64 },
     ];
 for (const s of attentionShapes) {
@@ -109,6 +112,7 @@ for (const s of quick
   : [
       { rows: 1024, width: 768 },
       { rows: 128, width: 768 },
+      { rows: 16, width: 768 },
     ]) {
   const bytes = s.rows * s.width * 4;
   const [input, residual, output] = [buffer(bytes), buffer(bytes), buffer(bytes)];
