@@ -86,15 +86,23 @@ test('activations on [-12, 12]: erf-GELU, tanh-GELU, ReLU, tanh within 1e-6', as
   }
 });
 
-test('attention: padding, an all-masked sequence, seqLen 128', async () => {
+test('attention: padding, an all-masked sequence, seqLen 128, both entry points', async () => {
   const cases = [
     { seqLen: 37, heads: 5, headDim: 24, lengths: [5, 37, 1] },
     { seqLen: 9, heads: 3, headDim: 10, lengths: [0, 9] }, // batch 0 entirely masked: zeros
     { seqLen: 128, heads: 2, headDim: 64, lengths: [100] },
     { seqLen: 20, heads: 1, headDim: 128, lengths: [17], scale: 4 }, // largest head, peaky softmax
+    { seqLen: 13, heads: 2, headDim: 7, lengths: [13, 4] }, // head size not a multiple of 4
   ];
-  for (const c of cases)
-    expectClose(`attention ${JSON.stringify(c)}`, await callHarness(page, 'testAttention', c));
+  for (const path of ['short', 'flash'] as const) {
+    for (const c of cases)
+      expectClose(`attention ${JSON.stringify(c)}`, await callHarness(page, 'testAttention', { ...c, path }));
+  }
+  // Past the short path's 512 tokens the kernel takes the flash loop on its own.
+  expectClose(
+    'attention seqLen 520',
+    await callHarness(page, 'testAttention', { seqLen: 520, heads: 1, headDim: 8, lengths: [515] }),
+  );
 });
 
 test('residual add + LayerNorm: widths 120, 384, 333', async () => {

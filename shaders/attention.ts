@@ -10,6 +10,11 @@ import code from './attention.wgsl?raw';
 export const ATTENTION_MAX_HEAD_DIM = 128;
 const Q_TILE = 16;
 const MAX_WORKGROUPS = 65535;
+/** The `short` entry point's limit (SHORT_MAX_T in attention.wgsl). */
+export const ATTENTION_SHORT_MAX_LEN = 512;
+
+/** `short`: a workgroup per query (seqLen <= 512); `flash`: tiles of queries and keys (any length). */
+export type AttentionPath = 'short' | 'flash';
 
 export interface AttentionShape {
   batch: number;
@@ -21,16 +26,26 @@ export interface AttentionShape {
 export class AttentionKernel {
   private constructor(
     private readonly device: GPUDevice,
-    private readonly pipeline: GPUComputePipeline,
+    private readonly flash: GPUComputePipeline,
+    private readonly short: GPUComputePipeline,
   ) {}
 
   static async create(device: GPUDevice): Promise<AttentionKernel> {
-    return new AttentionKernel(device, await createPipeline(device, { label: 'attention', code }));
+    const [flash, short] = await Promise.all([
+      createPipeline(device, { label: 'attention-flash', code, entryPoint: 'main' }),
+      createPipeline(device, { label: 'attention-short', code, entryPoint: 'short' }),
+    ]);
+    return new AttentionKernel(device, flash, short);
   }
 
+  /**
+   * `path` defaults to `short` wherever it applies: it runs seqLen times more workgroups than the
+   * tiled `flash` loop, which at batch 1 leaves most of a large GPU idle.
+   */
   prepare(
     args: { qkv: GPUBuffer; mask: GPUBuffer; output: GPUBuffer },
     shape: AttentionShape,
+    path: AttentionPath = shape.seqLen <= ATTENTION_SHORT_MAX_LEN ? 'short' : 'flash',
   ): KernelDispatch {
     const { batch, seqLen, heads, headDim } = shape;
     for (const [name, v] of Object.entries(shape)) {
@@ -43,13 +58,20 @@ export class AttentionKernel {
         `attention: head size ${headDim} is larger than the ${ATTENTION_MAX_HEAD_DIM} the kernel supports`,
       );
     }
-    if (heads > MAX_WORKGROUPS || batch > MAX_WORKGROUPS) {
+    if (path === 'short' && seqLen > ATTENTION_SHORT_MAX_LEN) {
+      throw new PonderError(
+        'invalid-input',
+        `attention: the short path takes at most ${ATTENTION_SHORT_MAX_LEN} tokens`,
+      );
+    }
+    if (heads > MAX_WORKGROUPS || batch > MAX_WORKGROUPS || seqLen > MAX_WORKGROUPS) {
       throw new PonderError(
         'unsupported-config',
         `attention: ${heads} heads x batch ${batch} exceeds the dispatch limit`,
       );
     }
-    const label = `attention-b${batch}-t${seqLen}-h${heads}x${headDim}`;
+    const label = `attention-${path}-b${batch}-t${seqLen}-h${heads}x${headDim}`;
+    const pipeline = path === 'short' ? this.short : this.flash;
     const uniforms = createUniformBuffer(this.device, `${label}-params`, [
       ['u32', batch],
       ['u32', seqLen],
@@ -57,12 +79,9 @@ export class AttentionKernel {
       ['u32', headDim],
       ['f32', 1 / Math.sqrt(headDim)],
     ]);
-    const bindGroup = bindBuffers(this.device, label, this.pipeline, [
-      uniforms,
-      args.qkv,
-      args.mask,
-      args.output,
-    ]);
-    return { label, pipeline: this.pipeline, bindGroup, workgroups: [divUp(seqLen, Q_TILE), heads, batch] };
+    const bindGroup = bindBuffers(this.device, label, pipeline, [uniforms, args.qkv, args.mask, args.output]);
+    const workgroups: [number, number, number] =
+      path === 'short' ? [seqLen, heads, batch] : [divUp(seqLen, Q_TILE), heads, batch];
+    return { label, pipeline, bindGroup, workgroups };
   }
 }

@@ -5,8 +5,14 @@
 // (0 = padding key), output is [batch*seqLen, H]. Scores are scaled by 1/sqrt(headDim); masked keys
 // get weight 0; a query whose keys are all masked gets zeros (semantics: ops.attention).
 //
-// One workgroup handles Q_TILE queries of one (batch, head); PARTS invocations share a query and
-// split its head dimensions for the output. Workgroup memory stays under WebGPU's default 16 KiB.
+// Two entry points:
+// - `main` (any length): one workgroup handles Q_TILE queries of one (batch, head); PARTS invocations
+//   share a query and split its head dimensions for the output. It walks the keys in tiles of
+//   KEY_TILE, four barriers each, so few, long-lived workgroups run: at batch 1 that is latency.
+// - `short` (seqLen <= SHORT_MAX_T): one workgroup per (query, head, batch), seqLen x heads x batch
+//   of them. All scores of the query sit in workgroup memory; one max and one sum reduction give the
+//   softmax, then each invocation accumulates its head dimensions over the keys.
+// Workgroup memory stays under WebGPU's default 16 KiB.
 
 struct Params {
   batch: u32,
@@ -150,5 +156,83 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
       }
     }
+  }
+}
+
+const SHORT_THREADS: u32 = 64u;
+const SHORT_MAX_T: u32 = 512u;
+var<workgroup> shortQ: array<f32, MAX_D4 * 4u>;
+var<workgroup> shortP: array<f32, SHORT_MAX_T>;
+var<workgroup> shortRed: array<f32, SHORT_THREADS>;
+
+// Reduces one value per invocation with max (isMax) or +; every invocation gets the result.
+fn short_reduce(tid: u32, v: f32, isMax: bool) -> f32 {
+  shortRed[tid] = v;
+  workgroupBarrier();
+  for (var s = SHORT_THREADS / 2u; s > 0u; s >>= 1u) {
+    if (tid < s) {
+      let other = shortRed[tid + s];
+      shortRed[tid] = select(shortRed[tid] + other, max(shortRed[tid], other), isMax);
+    }
+    workgroupBarrier();
+  }
+  let result = shortRed[0];
+  workgroupBarrier(); // shortRed is reused by the next call
+  return result;
+}
+
+@compute @workgroup_size(SHORT_THREADS, 1, 1)
+fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let T = params.seqLen;
+  let D = params.headDim;
+  let H = params.heads * D;
+  let rowStride = 3u * H;
+  let headOffset = wid.y * D;
+  let rowBase = wid.z * T;
+  let queryRow = rowBase + wid.x;
+  let tid = lid.x;
+
+  for (var d = tid; d < D; d += SHORT_THREADS) {
+    shortQ[d] = qkv[queryRow * rowStride + headOffset + d];
+  }
+  workgroupBarrier();
+
+  // Scores of keys tid, tid + 64, ...; masked keys stand at NEG.
+  var localMax = NEG;
+  for (var j = tid; j < T; j += SHORT_THREADS) {
+    var score = NEG;
+    if (mask[rowBase + j] != 0u) {
+      let base = (rowBase + j) * rowStride + H + headOffset;
+      var sum = 0.0;
+      for (var d = 0u; d < D; d++) {
+        sum += shortQ[d] * qkv[base + d];
+      }
+      score = sum * params.scale;
+    }
+    shortP[j] = score;
+    localMax = max(localMax, score);
+  }
+  let scoreMax = short_reduce(tid, localMax, true);
+  var localSum = 0.0;
+  for (var j = tid; j < T; j += SHORT_THREADS) {
+    let score = shortP[j];
+    let p = select(0.0, exp(score - scoreMax), score > 0.5 * NEG);
+    shortP[j] = p;
+    localSum += p;
+  }
+  // The reduction's barriers also make every shortP write visible to the loop below.
+  let denom = short_reduce(tid, localSum, false);
+  let inv = select(0.0, 1.0 / denom, denom > 0.0);
+
+  for (var d = tid; d < D; d += SHORT_THREADS) {
+    var acc = 0.0;
+    for (var j = 0u; j < T; j++) {
+      let p = shortP[j];
+      // Uniform across the workgroup: padding keys cost no load.
+      if (p != 0.0) {
+        acc += p * qkv[(rowBase + j) * rowStride + 2u * H + headOffset + d];
+      }
+    }
+    output[queryRow * H + headOffset + d] = acc * inv;
   }
 }

@@ -8,7 +8,7 @@ import { PonderError } from '../../src/errors';
 import { requestGpu, type GpuContext } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
 import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul';
-import { AttentionKernel } from '../../shaders/attention';
+import { AttentionKernel, type AttentionPath } from '../../shaders/attention';
 import { AddLayerNormKernel } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import * as ops from '../../tests/reference/ops';
@@ -303,6 +303,8 @@ export interface AttentionCase {
   lengths: number[];
   /** Scale of the random q/k values (larger means peakier softmax). */
   scale?: number;
+  /** The entry point (default: what the kernel picks for the length). */
+  path?: AttentionPath;
   seed?: number;
 }
 
@@ -326,11 +328,12 @@ export async function testAttention(c: AttentionCase): Promise<KernelComparison>
   const qkv = upload(device, qkvData, 'qkv');
   const mask = upload(device, maskData, 'mask');
   const output = emptyBuffer(device, batch * seqLen * H, 'ctx');
-  const dispatch = kernel.prepare({ qkv, mask, output }, { batch, seqLen, heads, headDim });
+  const dispatch = kernel.prepare({ qkv, mask, output }, { batch, seqLen, heads, headDim }, c.path);
   const got = await runAndRead(device, [dispatch], output, batch * seqLen * H);
   destroy(qkv, mask, output);
   const expected = ops.attention(qkvData, maskData, batch, seqLen, heads, headDim);
-  return { ...ops.compare(got, expected), path: 'flash', adapter, ms: performance.now() - start };
+  const path = dispatch.label.split('-')[1]!;
+  return { ...ops.compare(got, expected), path, adapter, ms: performance.now() - start };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -101,9 +101,11 @@ for (const s of attentionShapes) {
   const qkv = buffer(rows * 3 * H * 4);
   const mask = buffer(rows * 4);
   const output = buffer(rows * H * 4);
-  const ms = await time(attention.prepare({ qkv, mask, output }, s), quick ? 2 : 20);
-  const flop = 4 * s.batch * s.heads * s.seqLen * s.seqLen * s.headDim;
-  console.log(JSON.stringify({ kernel: 'attention', ...s, ms, gflops: flop / ms / 1e6 }));
+  for (const path of ['short', 'flash'] as const) {
+    const ms = await time(attention.prepare({ qkv, mask, output }, s, path), quick ? 2 : 20);
+    const flop = 4 * s.batch * s.heads * s.seqLen * s.seqLen * s.headDim;
+    console.log(JSON.stringify({ kernel: 'attention', path, ...s, ms, gflops: flop / ms / 1e6 }));
+  }
 }
 
 const layerNorm = await AddLayerNormKernel.create(device);
