@@ -2,10 +2,14 @@
  * The harness's own pieces: seeded inputs, statistics, the random checkpoint generator and the
  * default exit criteria. (Timings are not tested: they are what the harness measures.)
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseCheckpoint } from '../src/loading';
 import { defaultCriteria, percentile, summarize, tokenBatch } from './common';
 import { randomAlbert } from './random-model';
+import { kernelPath, renderMarkdown } from './report';
+import type { BenchReport } from './run';
+import { gpuStats } from './suite';
 
 describe('bench inputs and statistics', () => {
   it('tokenBatch is seeded, in range, [CLS] … [SEP] framed, and differs per shape', () => {
@@ -72,5 +76,35 @@ describe('random ALBERT checkpoint', () => {
     expect(Math.abs(mean)).toBeLessThan(0.004);
     expect(Math.abs(std - 0.02)).toBeLessThan(0.003);
     expect(Array.from(model.weights.layers[0]!.attentionNorm.gamma.data)).toEqual(new Array(12).fill(1));
+  });
+});
+
+describe('report helpers', () => {
+  it('kernelPath: the part of a matmul label after its shape, else the whole label', () => {
+    expect(kernelPath('matmul-f16-none-16x768x3072-gemv')).toBe('gemv');
+    expect(kernelPath('matmul-f32-none-16x768x3072-split6 + matmul-f32-none-16x768-reduce6')).toBe(
+      'split6 + reduce6',
+    );
+    expect(kernelPath('matmul-f32-none-1024x768x768')).toBe('`matmul-f32-none-1024x768x768`');
+    expect(kernelPath(undefined)).toBe('–');
+  });
+
+  it('gpuStats: p50 and min of the calls that report GPU time', () => {
+    expect(gpuStats([null, undefined])).toBeUndefined();
+    expect(
+      gpuStats([{ totalMs: 3, embeddingsMs: 0.3 }, { totalMs: 1, embeddingsMs: 0.1 }, { totalMs: 2 }, null]),
+    ).toEqual({ n: 3, p50: 2, min: 1, embeddingsP50: 0.1 });
+  });
+
+  it('renders every committed run, with both < 2 ms target rows for the ALBERT-base shape', () => {
+    for (const f of readdirSync('bench/results').filter((x) => x.endsWith('.json'))) {
+      const report = JSON.parse(readFileSync(`bench/results/${f}`, 'utf8')) as BenchReport;
+      const md = renderMarkdown(report, `bench/results/${f}`);
+      expect(md).toContain('Runtime floor');
+      if (report.models.some((m) => m.hiddenSize === 768 && m.layers === 12)) {
+        expect(md).toContain('< 2 ms per forward pass — **wall time**');
+        expect(md).toContain('< 2 ms per forward pass — **GPU time**');
+      }
+    }
   });
 });

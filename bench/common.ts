@@ -94,6 +94,39 @@ export interface LatencyRecord {
   min: number;
   /** The first call at this shape (before warm-up): pays per-shape compilation and allocation. */
   firstCallMs?: number;
+  /**
+   * ponder-web, where timestamp-query exists: GPU time of the timed calls (ms, sum over the call's
+   * passes: embeddings and every layer, `ClassificationResult.timing.gpuMs`); `embeddingsP50` is the
+   * embeddings pass alone.
+   */
+  gpu?: GpuTimeStats;
+}
+
+export interface GpuTimeStats {
+  n: number;
+  p50: number;
+  min: number;
+  embeddingsP50?: number;
+}
+
+/** One runtime round trip, timed `n` times (ms). */
+export interface FloorRecord {
+  what: 'empty-submit' | 'copy-map-read';
+  /** What was timed, in words. */
+  label: string;
+  n: number;
+  p50: number;
+  p95: number;
+  min: number;
+}
+
+/**
+ * The JavaScript runtime's own round trip to the GPU, once per report: no batch-1 call that waits
+ * for a result on the CPU can be faster than `copy-map-read`.
+ */
+export interface RuntimeFloor {
+  records: FloorRecord[];
+  error?: string;
 }
 
 export interface ThroughputRecord extends LatencyRecord {
@@ -140,6 +173,39 @@ export interface MatmulRecord {
   gflops: number;
   timing: 'timestamp-query' | 'wall';
   reps: number;
+  /** The label of the KernelDispatch(es) MatmulKernel.prepare returned: names the path taken. */
+  kernel?: string;
+}
+
+/** One (shape, weight dtype, tile config) of the matmul tile sweep (bench/matmul-sweep.ts). */
+export interface SweepRecord {
+  what: string;
+  M: number;
+  N: number;
+  K: number;
+  dtype: 'f32' | 'f16';
+  /** Index into the run's `configs`. */
+  config: number;
+  ok: boolean;
+  /** Why create() or prepare() failed, or 'not run: …'. */
+  error?: string;
+  ms?: number;
+  gflops?: number;
+  reps?: number;
+  kernel?: string;
+  /** Largest relative error of the output against the exact value (all inputs are constant). */
+  maxRelError?: number;
+}
+
+export interface SweepReport {
+  /** The tile options tried (MatmulKernel.create's `tiles`), as given. */
+  configs: Record<string, unknown>[];
+  records: SweepRecord[];
+  timing: 'timestamp-query' | 'wall';
+  note: string;
+  /** Why the sweep as a whole failed (a device loss, say). */
+  error?: string;
+  elapsedSec: number;
 }
 
 /** The tests' seeded generator (mulberry32): the same stream in Node, Chromium and Deno. */

@@ -1,8 +1,10 @@
 /**
  * Matmul GFLOP/s of our WGSL kernel (shaders/matmul.ts, default tiles) at a model's shapes and at
- * square sizes, in any WebGPU runtime (Chromium page, Deno). The tile-sweep script tests/f16/kernel-bench.ts times the same way:
- * `reps` copies of one dispatch in one compute pass, timed with timestamp queries when the device
- * has them (else wall time minus an empty submit), median of `passes`.
+ * square sizes, in any WebGPU runtime (Chromium page, Deno). bench/matmul-sweep.ts and
+ * tests/f16/kernel-bench.ts time the same way: `reps` copies of one dispatch in one compute pass,
+ * timed with timestamp queries when the device has them (else wall time minus an empty submit),
+ * median of `passes`. Each product runs as the kernel would run it alone (prepareMatmul: split-K
+ * where the kernel chooses it), and each record names the path (the dispatches' labels).
  */
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../shaders/kernel';
 import { MatmulKernel } from '../shaders/matmul';
@@ -11,14 +13,22 @@ import type { MatmulShapeSpec } from './shapes';
 
 export type { MatmulShapeSpec } from './shapes';
 
-/** A storage buffer of small non-zero values (0x3c00 is 1.0 as f16; the f32 pattern is modest too). */
-export function filledBuffer(device: GPUDevice, bytes: number): GPUBuffer {
+/** Every 32-bit word of a filledBuffer: 1.0 in each f16 half, FILLED_F32 as an f32. */
+export const FILL_WORD = 0x3c003c00;
+/** FILL_WORD read as an f32 (2^-7 × 1.0018…). */
+export const FILLED_F32 = new Float32Array(new Uint32Array([FILL_WORD]).buffer)[0]!;
+
+/**
+ * A storage buffer of small non-zero values (0x3c00 is 1.0 as f16; the f32 pattern is modest too).
+ * `extraUsage`: e.g. GPUBufferUsage.COPY_SRC to read it back.
+ */
+export function filledBuffer(device: GPUDevice, bytes: number, extraUsage = 0): GPUBuffer {
   const b = device.createBuffer({
     size: Math.ceil(bytes / 4) * 4,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extraUsage,
     mappedAtCreation: true,
   });
-  new Uint32Array(b.getMappedRange()).fill(0x3c003c00);
+  new Uint32Array(b.getMappedRange()).fill(FILL_WORD);
   b.unmap();
   return b;
 }
@@ -74,6 +84,59 @@ export function createPassTimer(device: GPUDevice, timestamps: boolean): PassTim
   return { timestamps: querySet !== null, run, destroy };
 }
 
+/**
+ * Time of one copy of `dispatches` (ms): `reps` copies in one pass, median of `passes` passes, after
+ * one untimed pass (compile, first touch); in wall time minus the fastest of 3 empty passes.
+ */
+export async function timeDispatches(
+  timer: PassTimer,
+  dispatches: readonly KernelDispatch[],
+  reps: number,
+  passes: number,
+): Promise<number> {
+  await timer.run([...dispatches]);
+  let empty = 0;
+  if (!timer.timestamps) {
+    empty = Infinity;
+    for (let i = 0; i < 3; i++) empty = Math.min(empty, await timer.run([]));
+  }
+  const all = Array.from({ length: reps }, () => dispatches).flat();
+  const runs: number[] = [];
+  for (let i = 0; i < passes; i++) runs.push(await timer.run(all));
+  runs.sort((a, b) => a - b);
+  return Math.max(1e-6, runs[Math.floor(runs.length / 2)]! - empty) / reps;
+}
+
+/** What a prepare method returned, as a list. */
+export function asDispatches(prepared: KernelDispatch | readonly KernelDispatch[]): KernelDispatch[] {
+  return ([] as KernelDispatch[]).concat(prepared);
+}
+
+/** A MatmulKernel that may have `prepareAuto` (the path the engine takes, split-K included). */
+interface MaybeAuto {
+  prepareAuto?(
+    args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+    shape: MatmulShapeSpec,
+  ): { dispatches: KernelDispatch[]; scratch: GPUBuffer | null };
+}
+
+/**
+ * The dispatches of one product as the kernel would run it on its own: `prepareAuto` where the
+ * kernel has it (split-K partial sums and their reduction, or one dispatch), else `prepare`. The
+ * caller destroys `scratch`. `label`: the dispatches' labels, which name the path taken.
+ */
+export function prepareMatmul(
+  kernel: MatmulKernel,
+  args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+  shape: MatmulShapeSpec,
+): { dispatches: KernelDispatch[]; scratch: GPUBuffer | null; label: string } {
+  const auto = kernel as unknown as MaybeAuto;
+  const { dispatches, scratch } = auto.prepareAuto
+    ? auto.prepareAuto(args, shape)
+    : { dispatches: asDispatches(kernel.prepare(args, shape)), scratch: null };
+  return { dispatches, scratch, label: dispatches.map((d) => d.label).join(' + ') };
+}
+
 export async function matmulBench(
   device: GPUDevice,
   shapes: MatmulShapeSpec[],
@@ -81,7 +144,6 @@ export async function matmulBench(
 ): Promise<MatmulRecord[]> {
   const buffer = (bytes: number) => filledBuffer(device, bytes);
   const timer = createPassTimer(device, options.timestamps);
-  const submit = timer.run;
 
   const records: MatmulRecord[] = [];
   for (const dtype of options.dtypes) {
@@ -91,20 +153,11 @@ export async function matmulBench(
       const weight = buffer(s.N * s.K * (dtype === 'f16' ? 2 : 4));
       const bias = buffer(s.N * 4);
       const output = buffer(s.M * s.N * 4);
-      const d = kernel.prepare({ input, weight, bias, output }, s);
+      const p = prepareMatmul(kernel, { input, weight, bias, output }, s);
       const flop = 2 * s.M * s.N * s.K;
       const reps = Math.max(1, Math.min(200, Math.round(options.flopBudget / flop)));
-      await submit([d]); // compile and first-touch
-      let empty = 0;
-      if (!timer.timestamps) {
-        empty = Infinity;
-        for (let i = 0; i < 3; i++) empty = Math.min(empty, await submit([]));
-      }
-      const runs: number[] = [];
-      for (let i = 0; i < options.passes; i++)
-        runs.push(await submit(new Array<KernelDispatch>(reps).fill(d)));
-      runs.sort((a, b) => a - b);
-      const ms = Math.max(1e-6, runs[Math.floor(runs.length / 2)]! - empty) / reps;
+      const ms = await timeDispatches(timer, p.dispatches, reps, options.passes);
+      p.scratch?.destroy();
       records.push({
         ...s,
         dtype,
@@ -112,6 +165,7 @@ export async function matmulBench(
         gflops: flop / ms / 1e6,
         timing: timer.timestamps ? 'timestamp-query' : 'wall',
         reps,
+        kernel: p.label,
       });
       for (const b of [input, weight, bias, output]) b.destroy();
     }

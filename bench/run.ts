@@ -21,9 +21,11 @@ import {
   criteriaFor,
   type BenchModel,
   type MatmulRecord,
+  type RuntimeFloor,
   type RuntimeId,
   type SuiteResult,
   type SuiteSpec,
+  type SweepReport,
 } from './common';
 import { modelShapes, squareShapes, type MatmulShapeSpec } from './shapes';
 import { GOLDEN_FIXTURES, prepareModels } from './models';
@@ -52,6 +54,10 @@ export interface BenchReport {
   modelNotes: string[];
   suites: (SuiteResult & { spec: Omit<SuiteSpec, 'model'> })[];
   matmul: { records: MatmulRecord[]; error?: string; note: string };
+  /** The runtime's submit → result round trip with no GPU work (bench/floor.ts), once per run. */
+  runtimeFloor?: RuntimeFloor;
+  /** Deno `--matmul-sweep`: GFLOP/s per shape × tiles config (bench/matmul-sweep.ts). */
+  matmulSweep?: SweepReport;
   elapsedSec: number;
 }
 
@@ -201,6 +207,22 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       adapter.isFallbackAdapter === true ||
       /swiftshader/i.test(`${adapter.vendor} ${adapter.description} ${adapter.architecture}`);
     console.log(`adapter: ${JSON.stringify(adapter)}`);
+    // The runtime's round-trip floor, once per run, in a page of its own.
+    let runtimeFloor: RuntimeFloor;
+    try {
+      const page = await openPage(browser, url);
+      runtimeFloor = await withTimeout(
+        page.evaluate(() => (window as unknown as { bench: BenchPage }).bench.floor()),
+        60,
+        'runtime floor',
+      );
+      await page.close();
+    } catch (error) {
+      runtimeFloor = { records: [], error: (error as Error).message.split('\n')[0] };
+    }
+    console.log(
+      `runtime floor: ${runtimeFloor.error ?? runtimeFloor.records.map((r) => `${r.what} p50 ${r.p50.toFixed(2)} ms`).join(', ')}`,
+    );
 
     let matmul: BenchReport['matmul'] = {
       records: [],
@@ -229,6 +251,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
         modelNotes,
         suites,
         matmul,
+        runtimeFloor,
         elapsedSec: (Date.now() - started) / 1000,
       };
       mkdirSync(dirname(opts.out), { recursive: true });

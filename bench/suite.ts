@@ -8,7 +8,21 @@
  * classify() reads back once; ONNX Runtime returns CPU tensors).
  */
 import type { ExitCriterion } from '../src/exit';
-import { RUNTIME_LABELS, summarize, tokenBatch, type SuiteResult, type SuiteSpec } from './common';
+import {
+  percentile,
+  RUNTIME_LABELS,
+  summarize,
+  tokenBatch,
+  type GpuTimeStats,
+  type SuiteResult,
+  type SuiteSpec,
+} from './common';
+
+/** GPU time of one call (ms): the sum over its passes, and the embeddings pass when known. */
+export interface CallGpuTime {
+  totalMs: number;
+  embeddingsMs?: number;
+}
 
 /** A loaded runtime: runs a [batch][seq] id batch and gives each example's final logits. */
 export interface Runner {
@@ -19,6 +33,8 @@ export interface Runner {
   gpuBytes?(): number;
   /** Mean per-layer GPU ms over the calls so far, when the results carry it. */
   perLayerGpuMs?(): number[] | null;
+  /** GPU time of the last call (run or classifyWith), when the results carry it. */
+  lastGpuTime?(): CallGpuTime | null;
   dispose(): Promise<void> | void;
 }
 
@@ -27,6 +43,8 @@ export interface PonderResultLike {
   exitLayer: number;
   layers: { logits: number[]; gpuTimeMs?: number }[];
   skippedLayers?: number;
+  /** GPU time of the call's passes (embeddings and every layer run), where timestamp-query exists. */
+  timing?: { totalMs: number; gpuMs?: number };
 }
 
 /** Minimal face of PonderClassifier, so this module does not import the engine. */
@@ -41,6 +59,7 @@ export interface ClassifierLike {
 /** Wraps a loaded ponder-web classifier as a Runner that tracks per-layer GPU times. */
 export function ponderRunner(classifier: ClassifierLike): Runner {
   const perLayer: number[][] = [];
+  let last: CallGpuTime | null = null;
   const toInputs = (ids: number[][]) => ids.map((row) => ({ inputIds: row }));
   const call = async (ids: number[][], criterion?: ExitCriterion): Promise<PonderResultLike[]> => {
     // Full depth is asked for explicitly: without a criterion, classify() uses the model's default
@@ -49,8 +68,20 @@ export function ponderRunner(classifier: ClassifierLike): Runner {
       criterion: criterion ?? { kind: 'none' },
     })) as PonderResultLike[];
     const times = results[0]?.layers.map((l) => l.gpuTimeMs);
-    if (!criterion && times?.length && times.every((t) => typeof t === 'number'))
-      perLayer.push(times as number[]);
+    const layerTimes =
+      times?.length && times.every((t) => typeof t === 'number') ? (times as number[]) : null;
+    if (!criterion && layerTimes) perLayer.push(layerTimes);
+    // The call's GPU time: timing.gpuMs sums every pass (embeddings included); builds without it
+    // give the layers' times only.
+    const total = results[0]?.timing?.gpuMs;
+    const layersSum = layerTimes?.reduce((a, b) => a + b, 0);
+    if (typeof total === 'number') {
+      last = { totalMs: total };
+      // At full depth every layer is in `layers`, so the rest is the embeddings pass.
+      if (!criterion && layersSum !== undefined) last.embeddingsMs = Math.max(0, total - layersSum);
+    } else {
+      last = layersSum !== undefined ? { totalMs: layersSum } : null;
+    }
     return results;
   };
   return {
@@ -62,6 +93,7 @@ export function ponderRunner(classifier: ClassifierLike): Runner {
     run: async (ids) => (await call(ids)).map((r) => r.layers[r.layers.length - 1]!.logits),
     classifyWith: call,
     gpuBytes: () => classifier.gpuBytes,
+    lastGpuTime: () => last,
     perLayerGpuMs: () => {
       // Mean over calls of the most recent shape's length (shapes differ in per-layer time, not count).
       if (!perLayer.length) return null;
@@ -78,20 +110,40 @@ function progress(message: string): void {
   console.log(`[suite] ${message}`);
 }
 
+/** p50/min of the calls' GPU times; undefined when the runner reports none. */
+export function gpuStats(samples: (CallGpuTime | null | undefined)[]): GpuTimeStats | undefined {
+  const got = samples.filter((x): x is CallGpuTime => !!x);
+  if (!got.length) return undefined;
+  const totals = got.map((x) => x.totalMs).sort((a, b) => a - b);
+  const stats: GpuTimeStats = { n: totals.length, p50: percentile(totals, 50), min: totals[0]! };
+  const emb = got
+    .flatMap((x) => (x.embeddingsMs === undefined ? [] : [x.embeddingsMs]))
+    .sort((a, b) => a - b);
+  if (emb.length) stats.embeddingsP50 = percentile(emb, 50);
+  return stats;
+}
+
 async function timeCalls(
   runner: Runner,
   ids: number[][],
   warmup: number,
   iterations: number,
-): Promise<number[]> {
+): Promise<{ times: number[]; gpu: GpuTimeStats | undefined }> {
   for (let i = 0; i < warmup; i++) await runner.run(ids);
   const times: number[] = [];
+  const gpu: (CallGpuTime | null | undefined)[] = [];
   for (let i = 0; i < iterations; i++) {
     const t = performance.now();
     await runner.run(ids);
     times.push(performance.now() - t);
+    gpu.push(runner.lastGpuTime?.());
   }
-  return times;
+  return { times, gpu: gpuStats(gpu) };
+}
+
+/** A latency record with the calls' GPU time, when there is one. */
+function withGpu<T extends object>(rec: T, gpu: GpuTimeStats | undefined): T & { gpu?: GpuTimeStats } {
+  return gpu ? { ...rec, gpu } : rec;
 }
 
 export async function runSuite(
@@ -128,12 +180,13 @@ export async function runSuite(
       const t = performance.now();
       await runner.run(ids);
       const firstCallMs = performance.now() - t;
-      const rec = {
-        ...summarize(await timeCalls(runner, ids, spec.warmup, spec.iterations), seq, 1),
-        firstCallMs,
-      };
+      const timed = await timeCalls(runner, ids, spec.warmup, spec.iterations);
+      const rec = withGpu({ ...summarize(timed.times, seq, 1), firstCallMs }, timed.gpu);
       result.latency.push(rec);
-      progress(`batch 1 seq ${seq}: first call ${firstCallMs.toFixed(1)} ms, p50 ${rec.p50.toFixed(1)} ms`);
+      progress(
+        `batch 1 seq ${seq}: first call ${firstCallMs.toFixed(1)} ms, p50 ${rec.p50.toFixed(1)} ms` +
+          (rec.gpu ? ` (GPU p50 ${rec.gpu.p50.toFixed(2)} ms)` : ''),
+      );
       if (i === 0) result.warmup = { firstCallMs: totalMs - loadMs, steadyP50Ms: rec.p50, seq };
     }
     // Per-layer times of the batch-1 shapes only (before the throughput batches).
@@ -142,11 +195,8 @@ export async function runSuite(
     const tpSeq = Math.min(spec.throughputSeq, spec.model.maxPositions);
     for (const batch of spec.batches) {
       const ids = tokenBatch(spec.seed, batch, tpSeq, vocab);
-      const rec = summarize(
-        await timeCalls(runner, ids, Math.max(1, spec.warmup), spec.iterations),
-        tpSeq,
-        batch,
-      );
+      const timed = await timeCalls(runner, ids, Math.max(1, spec.warmup), spec.iterations);
+      const rec = withGpu(summarize(timed.times, tpSeq, batch), timed.gpu);
       result.throughput.push({ ...rec, itemsPerSec: (batch * 1000) / rec.p50 });
       progress(`batch ${batch} seq ${tpSeq}: p50 ${rec.p50.toFixed(1)} ms`);
     }
@@ -160,17 +210,19 @@ export async function runSuite(
         const exits: number[] = [];
         const skipped: number[] = [];
         const times: number[] = [];
+        const gpu: (CallGpuTime | null | undefined)[] = [];
         for (let i = 0; i < spec.iterations; i++) {
           const t = performance.now();
           const r = await classifyWith(ids, criterion);
           times.push(performance.now() - t);
+          gpu.push(runner.lastGpuTime?.());
           exits.push(r[0]!.exitLayer);
           if (typeof r[0]!.skippedLayers === 'number') skipped.push(r[0]!.skippedLayers);
         }
         const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
         progress(`${label} seq ${seq}: p50 ${summarize(times, seq, 1).p50.toFixed(1)} ms`);
         result.criteria.push({
-          ...summarize(times, seq, 1),
+          ...withGpu(summarize(times, seq, 1), gpuStats(gpu)),
           label,
           meanExitLayer: mean(exits),
           meanSkippedLayers: skipped.length ? mean(skipped) : null,

@@ -12,9 +12,16 @@
  *   npx vite build --config bench/deno/vite.config.ts      # → node_modules/.cache/ponder-bench/deno/
  *   deno run -A node_modules/.cache/ponder-bench/deno/bench.js [--quick] [--out FILE]
  *            [--runtimes ponder,ort-webgpu,ort-wasm] [--models albert-base-random,golden-bert-odd]
+ *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]] [--no-suite]
+ *
+ * Order: the runtime's round-trip floor (bench/floor.ts), the matmul table, one suite per
+ * (model, runtime) until --budget-sec (counted from the start) is spent, then, with --matmul-sweep,
+ * the matmul tile sweep (bench/matmul-sweep.ts), which starts no cell after --sweep-budget-sec of
+ * its own or after --deadline-sec from the start, whichever comes first. --no-suite skips the
+ * models (matmul table and suites): floor and sweep only.
  *
  * Prints one JSON report (the same shape as bench/results/chromium.json) to --out (default
- * bench-deno.json) and a markdown summary to stdout.
+ * bench-deno.json), rewritten after every step, and a markdown summary to stdout.
  */
 import * as ortWebgpu from 'onnxruntime-web/webgpu';
 import { createClassifier } from '../../src/classifier';
@@ -22,7 +29,9 @@ import { requestGpu } from '../../src/gpu/device';
 import { parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
 import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
+import { measureRuntimeFloor } from '../floor';
 import { matmulBench } from '../gpu-matmul';
+import { runMatmulSweep } from '../matmul-sweep';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
 import { ALBERT_BASE, randomAlbert } from '../random-model';
@@ -55,13 +64,25 @@ const only = get('--models')?.split(',');
 // Stop starting suites after this many seconds, so the numbers so far are written before the
 // GPU machine's 10-minute command limit.
 const budgetSec = Number(get('--budget-sec') ?? 480);
+const sweep = args.includes('--matmul-sweep');
+const sweepBudgetSec = Number(get('--sweep-budget-sec') ?? 120);
+// The sweep starts no measurement after this many seconds from the start (default: no deadline).
+const deadlineSec = Number(get('--deadline-sec') ?? Infinity);
+const noSuite = args.includes('--no-suite');
 const started = performance.now();
+const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
 
 // The bundle resolves onnxruntime-web's extern-wasm build; its .mjs/.wasm sit in ./ort/ (see README).
 ortWebgpu.env.wasm.wasmPaths = new URL(/* @vite-ignore */ './ort/', import.meta.url).href;
 
 const ctx = await requestGpu();
 console.log(`adapter: ${JSON.stringify(ctx.adapter)}`);
+
+// Once per run: what one round trip costs this runtime before any kernel runs.
+const runtimeFloor = await measureRuntimeFloor(ctx.device);
+console.log(
+  `runtime floor: ${runtimeFloor.error ?? runtimeFloor.records.map((r) => `${r.what} p50 ${r.p50.toFixed(2)} ms`).join(', ')}`,
+);
 
 interface Loaded {
   bench: BenchModel;
@@ -88,34 +109,38 @@ async function fromFolder(id: string, kind: string, dir: string): Promise<Loaded
 
 const models: Loaded[] = [];
 const modelNotes: string[] = [];
-try {
-  for await (const e of Deno.readDir('public/models')) {
-    if (e.isDirectory)
-      models.push(await fromFolder(`shipped-${e.name}`, 'shipped', `public/models/${e.name}`));
+
+async function buildModels(): Promise<void> {
+  try {
+    for await (const e of Deno.readDir('public/models')) {
+      if (e.isDirectory)
+        models.push(await fromFolder(`shipped-${e.name}`, 'shipped', `public/models/${e.name}`));
+    }
+  } catch {
+    modelNotes.push('No shipped model: public/models/ is absent.');
   }
-} catch {
-  modelNotes.push('No shipped model: public/models/ is absent.');
-}
-{
-  const seed = 20261127; // the same weights as the Chromium run's albert-base-random
-  const { config, safetensors } = randomAlbert(ALBERT_BASE, seed);
-  const model = parseCheckpoint(JSON.stringify(config), safetensors);
-  const onnx = exportOnnx(model);
-  models.push({
-    bench: describeModel(
-      'albert-base-random',
-      `random ALBERT-base shape (seed ${seed})`,
+  {
+    const seed = 20261127; // the same weights as the Chromium run's albert-base-random
+    const { config, safetensors } = randomAlbert(ALBERT_BASE, seed);
+    const model = parseCheckpoint(JSON.stringify(config), safetensors);
+    const onnx = exportOnnx(model);
+    models.push({
+      bench: describeModel(
+        'albert-base-random',
+        `random ALBERT-base shape (seed ${seed})`,
+        model,
+        onnx,
+        safetensors.byteLength,
+      ),
       model,
       onnx,
-      safetensors.byteLength,
-    ),
-    model,
-    onnx,
-  });
+    });
+  }
+  for (const f of ['albert-odd', 'bert-odd']) {
+    models.push(await fromFolder(`golden-${f}`, 'golden fixture', `tests/fixtures/golden/${f}`));
+  }
 }
-for (const f of ['albert-odd', 'bert-odd']) {
-  models.push(await fromFolder(`golden-${f}`, 'golden fixture', `tests/fixtures/golden/${f}`));
-}
+if (!noSuite) await buildModels();
 const chosen = only ? models.filter((m) => only.includes(m.bench.id)) : models;
 
 const suites: BenchReport['suites'] = [];
@@ -123,8 +148,9 @@ const suites: BenchReport['suites'] = [];
 let matmul: BenchReport['matmul'] = {
   records: [],
   note: 'not run yet',
-  error: 'not run (the run stopped before the matmul step)',
+  error: noSuite ? 'not run (--no-suite)' : 'not run (the run stopped before the matmul step)',
 };
+let matmulSweep: BenchReport['matmulSweep'];
 
 /** The report so far: written after every suite, so a run cut short still leaves its numbers. */
 function buildReport(): BenchReport {
@@ -146,6 +172,8 @@ function buildReport(): BenchReport {
     modelNotes,
     suites,
     matmul,
+    runtimeFloor,
+    ...(matmulSweep ? { matmulSweep } : {}),
     elapsedSec: (performance.now() - started) / 1000,
   };
 }
@@ -167,24 +195,25 @@ const shapes = [
   // --quick is for software adapters, where 1024³ alone takes seconds.
   ...squareShapes(quick ? [256] : [1024, 2048, 4096]),
 ];
-try {
-  const budget = quick ? 2e8 : 2e11;
-  const records = await matmulBench(ctx.device, shapes, {
-    dtypes: ctx.useF16 ? ['f32', 'f16'] : ['f32'],
-    timestamps: ctx.adapter.hasTimestampQuery,
-    flopBudget: budget,
-    passes: 5,
-  });
-  matmul = {
-    records,
-    note: `our WGSL matmul (default tiles), median of 5 passes, FLOP budget ${budget} per pass`,
-  };
-} catch (error) {
-  matmul = { records: [], error: String(error), note: '' };
+if (!noSuite) {
+  try {
+    const budget = quick ? 2e8 : 2e11;
+    const records = await matmulBench(ctx.device, shapes, {
+      dtypes: ctx.useF16 ? ['f32', 'f16'] : ['f32'],
+      timestamps: ctx.adapter.hasTimestampQuery,
+      flopBudget: budget,
+      passes: 5,
+    });
+    matmul = {
+      records,
+      note: `our WGSL matmul (default tiles), median of 5 passes, FLOP budget ${budget} per pass`,
+    };
+  } catch (error) {
+    matmul = { records: [], error: String(error), note: '' };
+  }
+  await save();
+  console.log(`matmul: ${matmul.error ?? `${matmul.records.length} shapes`} (${seconds()} s)`);
 }
-
-await save();
-console.log(`matmul: ${matmul.error ?? `${matmul.records.length} shapes`}`);
 
 for (const { bench, model, onnx } of chosen) {
   for (const runtime of runtimes) {
@@ -241,9 +270,53 @@ for (const { bench, model, onnx } of chosen) {
     suites.push({ ...result, spec: rest });
     await save();
     console.log(
-      `${bench.id} × ${runtime}: ${result.ok ? 'ok' : `FAILED ${result.error}`} (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+      `${bench.id} × ${runtime}: ${result.ok ? 'ok' : `FAILED ${result.error}`} (${((performance.now() - t) / 1000).toFixed(1)} s; ${seconds()} s)`,
     );
   }
+}
+
+// The sweep runs last, in what is left before --deadline-sec (its own budget at most), so a slow
+// suite shortens the sweep rather than the command running past the machine's limit.
+const sweepLeft = deadlineSec - (performance.now() - started) / 1000;
+const sweepSec = Math.min(sweepBudgetSec, sweepLeft);
+if (sweep && sweepLeft < 5) {
+  matmulSweep = {
+    configs: [],
+    records: [],
+    timing: ctx.adapter.hasTimestampQuery ? 'timestamp-query' : 'wall',
+    note: '',
+    error: `not run: ${seconds()} s of the --deadline-sec ${deadlineSec} s were spent`,
+    elapsedSec: 0,
+  };
+  await save();
+  console.log(`matmul sweep: ${matmulSweep.error}`);
+} else if (sweep) {
+  const t = performance.now();
+  console.log(`matmul sweep: budget ${sweepSec.toFixed(0)} s (${seconds()} s)`);
+  try {
+    matmulSweep = await runMatmulSweep(ctx.device, {
+      timestamps: ctx.adapter.hasTimestampQuery,
+      f16: ctx.useF16,
+      quick,
+      budgetSec: sweepSec,
+      log: (line) => console.log(line),
+    });
+  } catch (error) {
+    matmulSweep = {
+      configs: [],
+      records: [],
+      timing: ctx.adapter.hasTimestampQuery ? 'timestamp-query' : 'wall',
+      note: '',
+      error: String(error),
+      elapsedSec: (performance.now() - t) / 1000,
+    };
+  }
+  await save();
+  const failed = matmulSweep.records.filter((r) => !r.ok).length;
+  console.log(
+    `matmul sweep: ${matmulSweep.records.length - failed} cells, ${failed} failed or not run, ` +
+      `${matmulSweep.elapsedSec.toFixed(1)} s (${seconds()} s)`,
+  );
 }
 
 const report = await save();

@@ -6,7 +6,8 @@
  * Timings are wall time around one awaited call that returns logits on the CPU (ponder-web's
  * classify() reads back once; ONNX Runtime returns CPU tensors), with performance.now().
  */
-import type { MatmulRecord, SuiteResult, SuiteSpec } from '../common';
+import type { MatmulRecord, RuntimeFloor, SuiteResult, SuiteSpec } from '../common';
+import { measureRuntimeFloor } from '../floor';
 import { matmulBench, type MatmulShapeSpec } from '../gpu-matmul';
 import { ortRunner } from '../ort-runner';
 import { ponderRunner, runSuite, type Runner } from '../suite';
@@ -96,6 +97,16 @@ async function matmul(shapes: MatmulShapeSpec[], flopBudget: number): Promise<Ma
   }
 }
 
+async function floor(): Promise<RuntimeFloor> {
+  const { requestGpu } = await import('../../src/index');
+  const ctx = await requestGpu();
+  try {
+    return await measureRuntimeFloor(ctx.device);
+  } finally {
+    ctx.device.destroy();
+  }
+}
+
 function suite(spec: SuiteSpec): Promise<SuiteResult> {
   return runSuite(spec, (s) => {
     switch (s.runtime) {
@@ -111,7 +122,7 @@ function suite(spec: SuiteSpec): Promise<SuiteResult> {
   });
 }
 
-const bench = { runSuite: suite, adapterInfo, matmul };
+const bench = { runSuite: suite, adapterInfo, matmul, floor };
 (window as unknown as { bench: typeof bench }).bench = bench;
 (window as unknown as { benchReady: boolean }).benchReady = true;
 export type BenchPage = typeof bench;
