@@ -1,8 +1,9 @@
 """
 Export a fine-tuned checkpoint (finetune.py's out_dir/model) to the Hugging Face layout that the
 engine loads (docs/checkpoint-format.md): config.json (with the `ponder` object), model.safetensors
-(Hugging Face names plus `ponder.*`), tokenizer.json, tokenizer_config.json, special_tokens_map.json,
-vocab.txt. The safetensors file is written here by hand (the format is a JSON header and raw
+(Hugging Face names plus `ponder.*`: λ MLP, per-layer heads, gates), and the tokenizer files the fine-tuned
+checkpoint carries (ours: tokenizer.json, tokenizer_config.json, special_tokens_map.json, vocab.txt; a Hugging
+Face ALBERT's from --init: tokenizer.json, tokenizer_config.json, ..., spiece.model). The safetensors file is written here by hand (the format is a JSON header and raw
 little-endian bytes), so this needs torch but not the safetensors package.
 
     python3 training/export.py --ckpt training/runs/sst2-palbert/model --out public/models/ponder-albert-sst2 --dtype fp16
@@ -20,7 +21,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 DTYPES = {'fp32': ('F32', 'float32'), 'fp16': ('F16', 'float16'), 'bf16': ('BF16', 'bfloat16')}
-TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt')
+# The first two are required; spiece.model comes with a Hugging Face ALBERT tokenizer (finetune.py --init).
+TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'spiece.model')
 
 
 def die(msg):
@@ -51,25 +53,6 @@ def write_safetensors(path, tensors, dtype):
             f.write(b)
 
 
-def read_safetensors(path):
-    """The inverse of write_safetensors (for the round-trip check)."""
-    import torch
-
-    with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    back = {v[0]: v[1] for v in DTYPES.values()}
-    out = {}
-    for name, info in header.items():
-        if name == '__metadata__':
-            continue
-        a, b = info['data_offsets']
-        buf = torch.frombuffer(bytearray(data[a:b]), dtype=torch.uint8) if b > a else torch.zeros(0, dtype=torch.uint8)
-        out[name] = buf.view(getattr(torch, back[info['dtype']])).reshape(info['shape'])
-    return out
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--ckpt', required=True, help="finetune.py's <out_dir>/model folder")
@@ -77,7 +60,7 @@ def main():
     p.add_argument('--dtype', default='fp32', choices=sorted(DTYPES))
     args = p.parse_args()
 
-    from model import load_checkpoint_meta, load_checkpoint_tensors
+    from model import load_checkpoint_meta, load_checkpoint_tensors, read_safetensors
 
     try:
         meta = load_checkpoint_meta(args.ckpt)
@@ -96,7 +79,7 @@ def main():
     config = dict(meta['config'])
     L = config['num_hidden_layers']
     if config.get('ponder', {}).get('per_layer_heads'):
-        # PABEE trains one head per layer; Hugging Face's `classifier` is the last layer's.
+        # PABEE and gates train one head per layer; Hugging Face's `classifier` is the last layer's.
         sd['classifier.weight'] = sd[f'ponder.heads.{L - 1}.weight'].clone()
         sd['classifier.bias'] = sd[f'ponder.heads.{L - 1}.bias'].clone()
     config['dtype'] = DTYPES[args.dtype][1]

@@ -4,7 +4,9 @@ AlbertModel / AlbertForMaskedLM / AlbertForSequenceClassification, so that a sta
 is (nearly) a Hugging Face one: see `hf_state_dict`. Post-LayerNorm like the original, because
 the browser engine (src/model/types.ts) runs exactly that architecture.
 
-Also: the checkpoint files of our training scripts (bf16, split into shards < 16 MiB).
+Also: the checkpoint files of our training scripts (bf16, split into shards < 16 MiB), and the reading of a
+Hugging Face ALBERT folder (config.json + model.safetensors or pytorch_model.bin) into this module
+(`hf_albert_config`, `hf_albert_encoder_state`), which finetune.py's --init uses.
 """
 
 import glob
@@ -219,11 +221,15 @@ class AlbertForSequenceClassification(nn.Module):
 
 class AlbertWithExits(nn.Module):
     """ALBERT classifier with the early-exit heads of docs/early-exit-methods.md, under the tensor names
-    of docs/checkpoint-format.md (`ponder.lambda.{i}`, `ponder.heads.{n}`), so export is a rename-free copy.
+    of docs/checkpoint-format.md (`ponder.lambda.{i}`, `ponder.heads.{n}`, `ponder.gates.{n}`), so export
+    is a rename-free copy.
 
     method 'full' and 'palbert'/'pondernet': one shared head (pooler -> dropout -> `classifier`) on every
     layer's [CLS]; 'pabee': one classifier per layer (`ponder.heads`); 'palbert': a Lambda MLP on
-    [z_n ; z_{n-1}] (z_0 = 0) with `lambda_hidden` Linear(2H->2H)+tanh blocks; 'pondernet': Linear(H->1) on z_n.
+    [z_n ; z_{n-1}] (z_0 = 0) with `lambda_hidden` Linear(2H->2H)+tanh blocks; 'pondernet': Linear(H->1) on z_n;
+    'gates' (JEI-DNN style): PABEE's per-layer heads plus one Linear(4 -> 1) gate on layers 1..L-1 that reads
+    the detached features of that layer's head softmax (`gate_features`); gates are fitted after training
+    (finetune.py), not by forward()'s loss.
     forward() runs every layer and returns per-layer outputs; exits are decided outside (exits.py logic
     in finetune.py), which equals batch-1 behaviour because each example's decision is its own."""
 
@@ -235,8 +241,11 @@ class AlbertWithExits(nn.Module):
         self.classifier = nn.Linear(c.hidden_size, num_labels)
         self.ponder = nn.Module()
         H = c.hidden_size
-        if method == 'pabee':
+        self.per_layer_heads = method in ('pabee', 'gates')
+        if self.per_layer_heads:
             self.ponder.heads = nn.ModuleList([nn.Linear(H, num_labels) for _ in range(c.num_hidden_layers)])
+        if method == 'gates':  # the last layer always exits: gates on layers 1..L-1 only
+            self.ponder.gates = nn.ModuleList([nn.Linear(4, 1) for _ in range(c.num_hidden_layers - 1)])
         if method in ('palbert', 'pondernet'):
             w, k = (2 * H, lambda_hidden) if method == 'palbert' else (H, 0)
             self.lambda_input = 'cat' if method == 'palbert' else 'current'
@@ -258,7 +267,7 @@ class AlbertWithExits(nn.Module):
         z_prev = None
         for n, h in enumerate(hs):
             z = self.albert.pool(h)
-            head = self.ponder.heads[n] if self.method == 'pabee' else self.classifier
+            head = self.ponder.heads[n] if self.per_layer_heads else self.classifier
             logits.append(head(self.dropout(z)))
             if self.method in ('palbert', 'pondernet'):
                 if self.lambda_input == 'cat':
@@ -270,19 +279,40 @@ class AlbertWithExits(nn.Module):
             z_prev = z
         return torch.stack(logits), (torch.stack(lambdas) if lambdas else None)
 
-    def ponder_config(self, **training):
+    def gate_values(self, logits):
+        """g_n = sigmoid(a_n . f_n + b_n) for layers 1..L-1 from per-layer head logits [L, B, C] (any device,
+        computed on the logits' device in their float type): [L-1, B]. What the browser engine computes."""
+        x = logits[:-1].float() if logits.dtype in (torch.float16, torch.bfloat16) else logits[:-1]
+        f = gate_features(x.softmax(-1))  # [L-1, B, 4]
+        W = torch.cat([g.weight for g in self.ponder.gates]).to(f)  # [L-1, 4]
+        b = torch.cat([g.bias for g in self.ponder.gates]).to(f)  # [L-1]
+        return torch.sigmoid((f * W[:, None, :]).sum(-1) + b[:, None])
+
+    def ponder_config(self, default_criterion=None, **training):
         """config.json's `ponder` object (docs/checkpoint-format.md)."""
-        d = dict(format_version=1, method=self.method, per_layer_heads=self.method == 'pabee', gates=False)
+        d = dict(format_version=1, method=self.method, per_layer_heads=self.per_layer_heads,
+                 gates=self.method == 'gates')
         if self.method in ('palbert', 'pondernet'):
             d['lambda_head'] = dict(input=self.lambda_input, hidden_layers=len(getattr(self.ponder, 'lambda')) - 1,
                                     activation='tanh')
-        d['default_criterion'] = {
+        d['default_criterion'] = default_criterion or {
             'palbert': dict(kind='palbert', q=0.5),
             'pondernet': dict(kind='pondernet-sample', seed=42),
             'pabee': dict(kind='pabee', patience=6),
+            'gates': dict(kind='gate', threshold=0.5),
         }.get(self.method, dict(kind='none'))  # kinds of src/exit/criteria.ts
         d['training'] = training
         return d
+
+
+def gate_features(p):
+    """JEI-DNN's gate input from softmax rows p [..., C] (C >= 2): [max p, H(p), p_(1) - p_(2), H(p^2 / sum p^2)],
+    natural log, 0 ln 0 = 0 -> [..., 4]. Detached: the gates never shape the heads (docs section 4.3)."""
+    p = p.detach()
+    top = p.topk(2, dim=-1).values
+    q = p * p / (p * p).sum(-1, keepdim=True)
+    ent = lambda r: -torch.xlogy(r, r).sum(-1)  # noqa: E731
+    return torch.stack([top[..., 0], ent(p), top[..., 0] - top[..., 1], ent(q)], dim=-1)
 
 
 def init_weights(model, c, pos_init='normal'):
@@ -418,3 +448,126 @@ def check_model_compatible(ckpt_config, config):
     if arch:
         diffs = ', '.join(f'{k}: checkpoint {a[k]} vs requested {b[k]}' for k in arch)
         raise ValueError(f'the checkpoint has another architecture ({diffs})')
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face ALBERT checkpoints (finetune.py --init <folder or Hub id>). The module above uses HF's
+# parameter names, so mapping is: take `albert.*` (AlbertForMaskedLM / AlbertForSequenceClassification /
+# AlbertForPreTraining) or the bare AlbertModel's names, drop HF's buffers and the task heads, check shapes.
+
+# transformers' AlbertConfig defaults (ALBERT-xxlarge sizes), for keys a config.json leaves out.
+HF_ALBERT_DEFAULTS = dict(vocab_size=30000, embedding_size=128, hidden_size=4096, num_hidden_layers=12,
+                          num_hidden_groups=1, num_attention_heads=64, intermediate_size=16384, inner_group_num=1,
+                          hidden_act='gelu_new', hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                          max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02,
+                          layer_norm_eps=1e-12, classifier_dropout_prob=0.1, position_embedding_type='absolute',
+                          pad_token_id=0, bos_token_id=2, eos_token_id=3)
+SAFETENSORS_DTYPES = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16,
+                      'I64': torch.int64, 'I32': torch.int32, 'I16': torch.int16, 'I8': torch.int8, 'U8': torch.uint8,
+                      'BOOL': torch.bool}
+
+
+def read_safetensors(path):
+    """{name: tensor} of a .safetensors file, read by hand (an 8-byte header length, a JSON header, raw
+    little-endian bytes), so that no safetensors package is needed."""
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little')
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        if info['dtype'] not in SAFETENSORS_DTYPES:
+            raise ValueError(f'{path}: tensor {name} has dtype {info["dtype"]}, which this reader does not know')
+        a, b = info['data_offsets']
+        buf = torch.frombuffer(bytearray(data[a:b]), dtype=torch.uint8) if b > a else torch.zeros(0, dtype=torch.uint8)
+        out[name] = buf.view(SAFETENSORS_DTYPES[info['dtype']]).reshape(info['shape'])
+    return out
+
+
+def hf_albert_config(d, source='config.json'):
+    """Our AlbertConfig from a Hugging Face config dict, or a ValueError that says what to fix."""
+    mt = d.get('model_type')
+    if mt != 'albert':
+        hint = (' A BERT checkpoint has no shared layer to map onto model.py (the browser engine loads BERT folders '
+                'directly; fine-tuning one here would need a BERT module in training/model.py).' if mt == 'bert' else '')
+        raise ValueError(f'{source}: model_type {mt!r}, but finetune.py fine-tunes ALBERT only: give an ALBERT '
+                         f'checkpoint (model_type "albert", e.g. albert-base-v2).{hint}')
+    d = {**HF_ALBERT_DEFAULTS, **{k: v for k, v in d.items() if v is not None}}
+    problems = []
+    if d['num_hidden_groups'] != 1 or d['inner_group_num'] != 1:
+        problems.append(f'{d["num_hidden_groups"]} layer group(s) x {d["inner_group_num"]} inner layer(s): model.py '
+                        'has one shared layer (num_hidden_groups 1, inner_group_num 1, as every released ALBERT)')
+    if d['hidden_act'] not in ACT:
+        problems.append(f'hidden_act {d["hidden_act"]!r}: model.py implements {", ".join(ACT)}')
+    if d['position_embedding_type'] != 'absolute':
+        problems.append(f'position_embedding_type {d["position_embedding_type"]!r}: only "absolute" is implemented')
+    if d['hidden_size'] % d['num_attention_heads']:
+        problems.append(f'hidden_size {d["hidden_size"]} is not a multiple of num_attention_heads '
+                        f'{d["num_attention_heads"]}')
+    if problems:
+        raise ValueError(f'{source}: this ALBERT does not fit training/model.py: ' + '; '.join(problems))
+    return AlbertConfig.from_dict(d)
+
+
+def read_hf_folder(folder):
+    """(config dict, {name: tensor}) of a save_pretrained folder: config.json plus model.safetensors, a sharded
+    model.safetensors.index.json, or pytorch_model.bin. Raises FileNotFoundError / ValueError with what to fix."""
+    cpath = os.path.join(folder, 'config.json')
+    if not os.path.isfile(cpath):
+        raise FileNotFoundError(f'{folder!r} has no config.json (a Hugging Face folder as save_pretrained writes it)')
+    with open(cpath) as f:
+        config = json.load(f)
+    st, index, binf = (os.path.join(folder, n) for n in ('model.safetensors', 'model.safetensors.index.json',
+                                                         'pytorch_model.bin'))
+    if os.path.isfile(st):
+        tensors = read_safetensors(st)
+    elif os.path.isfile(index):
+        with open(index) as f:
+            files = sorted(set(json.load(f)['weight_map'].values()))
+        tensors = {}
+        for name in files:
+            tensors.update(read_safetensors(os.path.join(folder, name)))
+    elif os.path.isfile(binf):
+        tensors = torch.load(binf, map_location='cpu')
+    else:
+        raise FileNotFoundError(f'{folder!r} has config.json but no model.safetensors, model.safetensors.index.json '
+                                'or pytorch_model.bin')
+    return config, tensors
+
+
+def hf_albert_encoder_state(tensors, cfg, source='checkpoint'):
+    """The AlbertModel part of a Hugging Face ALBERT state dict, under model.py's names, checked against an
+    AlbertModel(cfg): returns (state dict, names of ours that it lacks, which may only be the pooler). Raises a
+    ValueError naming missing, unexpected or mis-shaped tensors."""
+    if any(k.startswith('albert.') for k in tensors):
+        enc = {k[len('albert.'):]: v for k, v in tensors.items() if k.startswith('albert.')}
+    else:  # a bare AlbertModel: no prefix, no task heads
+        enc = {k: v for k, v in tensors.items() if k.split('.', 1)[0] in ('embeddings', 'encoder', 'pooler')}
+    if not enc:
+        raise ValueError(f'{source}: no ALBERT encoder tensors (expected albert.embeddings.*, albert.encoder.* or, for '
+                         f'a bare AlbertModel, embeddings.* / encoder.*); first names: {sorted(tensors)[:5]}')
+    out = {}
+    for k, v in enc.items():
+        if k.endswith('position_ids') or k.endswith('token_type_ids'):
+            continue  # HF buffers
+        if 'LayerNorm' in k or 'layer_norm' in k:  # old TF-converted names
+            k = k.replace('.gamma', '.weight').replace('.beta', '.bias')
+        out[k] = v
+    want = {k: tuple(v.shape) for k, v in AlbertModel(cfg).state_dict().items()}
+    missing = [k for k in want if k not in out]
+    unexpected = [k for k in out if k not in want]
+    shapes = [f'{k}: checkpoint {tuple(out[k].shape)} vs config {want[k]}' for k in want
+              if k in out and tuple(out[k].shape) != want[k]]
+    hard_missing = [k for k in missing if not k.startswith('pooler.')]
+    if hard_missing or unexpected or shapes:
+        parts = []
+        if hard_missing:
+            parts.append(f'missing {hard_missing}')
+        if unexpected:
+            parts.append(f'unexpected {unexpected} (more layers or groups than config.json says?)')
+        if shapes:
+            parts.append('wrong shapes: ' + '; '.join(shapes) + ' (does config.json belong to these weights?)')
+        raise ValueError(f'{source}: the weights do not match an ALBERT of its config.json: ' + ', '.join(parts))
+    return {k: v.float() for k, v in out.items()}, missing
