@@ -40,8 +40,9 @@ export const SWEEP_CONFIGS: SweepConfig[] = [
   { splitKTarget: 256 },
   { splitKTarget: 1024 },
   { splitKTarget: 2048, splitKMinChunk: 64 },
-  { largeMinWorkgroups: 0 },
-  { largeTileK: 4 },
+  // The 128 × 128 tiles (off by default since their first version lost to the 64 × 32 tiles).
+  { largeMinWorkgroups: 256 },
+  { largeMinWorkgroups: 256, largeTileK: 4 },
   { wgX: 8, wgY: 8, tileK: 16 },
   { wgX: 16, wgY: 16, tileK: 16 },
   { wgX: 8, wgY: 4, tileK: 16 },

@@ -87,8 +87,16 @@ test('no layer work after the exit: work counter and timestamps', async ({ page 
     // tens of ms on SwiftShader.
     for (const ms of r.fixed2.layerMs!.slice(2)) expect(ms).toBeLessThanOrEqual(1);
     for (const ms of r.fixed2.layerMs!.slice(0, 2)) expect(ms).toBeGreaterThan(1);
+    // The kernel profile: every dispatch of every pass timed, the numbers unchanged.
+    expect(r.profile).not.toBeNull();
+    expect(r.profile!.passes).toBe(L + 1);
+    expect(r.profile!.attention).toBe(L);
+    expect(r.profile!.dispatches).toBeGreaterThan(8 * L);
+    expect(r.profile!.allTimed).toBe(true);
+    expect(r.profile!.totalMs).toBeGreaterThan(0);
+    expect(r.profile!.sameAsFull).toBe(true);
   } else {
-    console.log('adapter has no timestamp-query: per-layer GPU times not checked');
+    console.log('adapter has no timestamp-query: per-layer GPU times and the kernel profile not checked');
   }
 });
 

@@ -23,6 +23,17 @@ export interface AttentionShape {
   headDim: number;
 }
 
+/**
+ * `short` while the flash grid would be small: on an H200 (Deno/wgpu, tests/f16/kernel-bench.ts) at
+ * 12 heads of 64, short took 0.012 / 0.031 / 0.086 ms at batch 1 and 16 / 64 / 128 tokens against
+ * flash's 0.022 / 0.068 / 0.129, but lost at batch 8 x 128 (0.55 vs 0.28 ms) and at 512 tokens
+ * (1.98 vs 0.55 ms), where flash has hundreds of workgroups and short's per-query key loop is long.
+ */
+export function defaultAttentionPath(shape: AttentionShape): AttentionPath {
+  const flashGroups = divUp(shape.seqLen, Q_TILE) * shape.heads * shape.batch;
+  return shape.seqLen <= ATTENTION_SHORT_MAX_LEN && flashGroups < 256 ? 'short' : 'flash';
+}
+
 export class AttentionKernel {
   private constructor(
     private readonly device: GPUDevice,
@@ -38,14 +49,11 @@ export class AttentionKernel {
     return new AttentionKernel(device, flash, short);
   }
 
-  /**
-   * `path` defaults to `short` wherever it applies: it runs seqLen times more workgroups than the
-   * tiled `flash` loop, which at batch 1 leaves most of a large GPU idle.
-   */
+  /** `path` defaults to defaultAttentionPath(shape). */
   prepare(
     args: { qkv: GPUBuffer; mask: GPUBuffer; output: GPUBuffer },
     shape: AttentionShape,
-    path: AttentionPath = shape.seqLen <= ATTENTION_SHORT_MAX_LEN ? 'short' : 'flash',
+    path: AttentionPath = defaultAttentionPath(shape),
   ): KernelDispatch {
     const { batch, seqLen, heads, headDim } = shape;
     for (const [name, v] of Object.entries(shape)) {

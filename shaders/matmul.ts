@@ -38,7 +38,7 @@ export interface MatmulTiles {
 // of 16: among the best of the configurations tests/f16/kernel-bench.ts tried on an H200 (Deno/wgpu)
 // at BERT-base shapes, 8-9.6 TFLOP/s f32 for M=1024, N=2304..3072, K=768. At batch 1 the same tiles
 // give only 48-144 workgroups and the time grows with K (a 16x768x3072 product took 0.37 ms on the
-// H200, 0.2 TFLOP/s), hence split-K towards ~512 workgroups; square 4096 products use the 128 x 128 tiles.
+// H200, 0.2 TFLOP/s), hence split-K towards ~512 workgroups (128x768x3072, f16: 0.41 -> 0.12 ms; bench --matmul-sweep).
 export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   wgX: 8,
   wgY: 16,
@@ -46,7 +46,9 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   gemvLanes: 32,
   gemvCols: 8,
   largeTileK: 8,
-  largeMinWorkgroups: 256,
+  // Off: its first version ran 4096³ at 1.8 TFLOP/s on the H200 against 10.3 for the 64 x 32 tiles
+  // (bench --matmul-sweep, 2026-11-27); bench/matmul-sweep.ts keeps measuring it.
+  largeMinWorkgroups: 0,
   splitKTarget: 512,
   splitKMinChunk: 128,
 };

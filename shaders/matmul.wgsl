@@ -252,15 +252,21 @@ fn gemv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 // Stores the staged vec4 `v` (K-elements kc*4 .. kc*4+3 of tile row r) K-major: element (k, r) sits in
 // vec4 k*32 + r/4, lane r%4.
 fn stage_large_a(r: u32, kc: u32, v: vec4<f32>) {
-  for (var c = 0u; c < 4u; c++) {
-    largeA[(kc * 4u + c) * (LARGE_TILE / 4u) + r / 4u][r % 4u] = v[c];
-  }
+  let at = kc * 4u * (LARGE_TILE / 4u) + r / 4u;
+  let lane = r % 4u;
+  largeA[at][lane] = v.x;
+  largeA[at + LARGE_TILE / 4u][lane] = v.y;
+  largeA[at + 2u * LARGE_TILE / 4u][lane] = v.z;
+  largeA[at + 3u * LARGE_TILE / 4u][lane] = v.w;
 }
 
 fn stage_large_w(r: u32, kc: u32, v: vec4<f32>) {
-  for (var c = 0u; c < 4u; c++) {
-    largeW[(kc * 4u + c) * (LARGE_TILE / 4u) + r / 4u][r % 4u] = v[c];
-  }
+  let at = kc * 4u * (LARGE_TILE / 4u) + r / 4u;
+  let lane = r % 4u;
+  largeW[at][lane] = v.x;
+  largeW[at + LARGE_TILE / 4u][lane] = v.y;
+  largeW[at + 2u * LARGE_TILE / 4u][lane] = v.z;
+  largeW[at + 3u * LARGE_TILE / 4u][lane] = v.w;
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -282,7 +288,8 @@ fn tiled_large(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     nextA = load_a(m0 + stageRow, kBegin + stageCol * 4u);
     nextW = load_w(n0 + stageRow, kBegin + stageCol * 4u);
   }
-  // acc[2*i + h]: row m0 + (i < 4 ? lid.y*4 + i : 64 + lid.y*4 + i - 4), columns n0 + h*64 + lid.x*4 .. +3.
+  // acc[2*i + h]: row m0 + lid.y*4 + i (i < 4) or m0 + 64 + lid.y*4 + i-4 (i >= 4), columns
+  // n0 + h*64 + lid.x*4 .. +3.
   var acc: array<vec4<f32>, 16>;
   for (var k0 = kBegin; k0 < kEnd; k0 += LARGE_TILE_K) {
     if (staging) {
@@ -300,27 +307,55 @@ fn tiled_large(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
       let a1 = largeA[k * 32u + 16u + lid.y];
       let w0 = largeW[k * 32u + lid.x];
       let w1 = largeW[k * 32u + 16u + lid.x];
-      for (var i = 0u; i < 4u; i++) {
-        acc[2u * i] += a0[i] * w0;
-        acc[2u * i + 1u] += a0[i] * w1;
-        acc[8u + 2u * i] += a1[i] * w0;
-        acc[8u + 2u * i + 1u] += a1[i] * w1;
-      }
+      // Constant indices only: a dynamically indexed accumulator array can end up in local memory.
+      acc[0] += a0.x * w0;
+      acc[1] += a0.x * w1;
+      acc[2] += a0.y * w0;
+      acc[3] += a0.y * w1;
+      acc[4] += a0.z * w0;
+      acc[5] += a0.z * w1;
+      acc[6] += a0.w * w0;
+      acc[7] += a0.w * w1;
+      acc[8] += a1.x * w0;
+      acc[9] += a1.x * w1;
+      acc[10] += a1.y * w0;
+      acc[11] += a1.y * w1;
+      acc[12] += a1.z * w0;
+      acc[13] += a1.z * w1;
+      acc[14] += a1.w * w0;
+      acc[15] += a1.w * w1;
     }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 8u; i++) {
-    let m = m0 + select(lid.y * 4u + i, 64u + lid.y * 4u + i - 4u, i >= 4u);
-    for (var h = 0u; h < 2u; h++) {
-      let v = acc[2u * i + h];
-      let n = n0 + h * 64u + lid.x * 4u;
-      store(m, n, wid.z, v.x);
-      store(m, n + 1u, wid.z, v.y);
-      store(m, n + 2u, wid.z, v.z);
-      store(m, n + 3u, wid.z, v.w);
-    }
-  }
+  let r0 = m0 + lid.y * 4u;
+  let r1 = m0 + 64u + lid.y * 4u;
+  let c0 = n0 + lid.x * 4u;
+  let c1 = n0 + 64u + lid.x * 4u;
+  store4(r0, c0, wid.z, acc[0]);
+  store4(r0, c1, wid.z, acc[1]);
+  store4(r0 + 1u, c0, wid.z, acc[2]);
+  store4(r0 + 1u, c1, wid.z, acc[3]);
+  store4(r0 + 2u, c0, wid.z, acc[4]);
+  store4(r0 + 2u, c1, wid.z, acc[5]);
+  store4(r0 + 3u, c0, wid.z, acc[6]);
+  store4(r0 + 3u, c1, wid.z, acc[7]);
+  store4(r1, c0, wid.z, acc[8]);
+  store4(r1, c1, wid.z, acc[9]);
+  store4(r1 + 1u, c0, wid.z, acc[10]);
+  store4(r1 + 1u, c1, wid.z, acc[11]);
+  store4(r1 + 2u, c0, wid.z, acc[12]);
+  store4(r1 + 2u, c1, wid.z, acc[13]);
+  store4(r1 + 3u, c0, wid.z, acc[14]);
+  store4(r1 + 3u, c1, wid.z, acc[15]);
+}
+
+// Columns n .. n+3 of row m.
+fn store4(m: u32, n: u32, split: u32, v: vec4<f32>) {
+  store(m, n, split, v.x);
+  store(m, n + 1u, split, v.y);
+  store(m, n + 2u, split, v.z);
+  store(m, n + 3u, split, v.w);
 }
 
 // output[outputOffset + m*N + n] = act(sum over splits of the raw partial sums + bias[n]); the partial

@@ -8,6 +8,7 @@
  *   result.label, result.exitLayer, result.layers[3].probabilities
  */
 import { Engine, type EncodedBatch, type EngineLayer, type EngineOptions } from './engine/engine';
+import type { DispatchTime } from './engine/plan';
 import { PonderError } from './errors';
 import { requestGpu, type AdapterDescription, type GpuContext } from './gpu/device';
 import { getSharedGpu } from './gpu/shared';
@@ -105,22 +106,7 @@ export class PonderClassifier {
     const criterion: ExitCriterion = options.criterion ?? this.defaultCriterion;
     // Typed errors for a bad or unsupported criterion before anything is tokenized or run.
     const head = this.engine.checkCriterion(criterion);
-    const inputs = Array.isArray(input) ? input : [input];
-    if (inputs.length === 0) throw new PonderError('invalid-input', 'classify() was given an empty batch.');
-    const encoded = inputs.map((item, i) => this.encode(item, i));
-    const seqLen = Math.max(...encoded.map((e) => e.ids.length));
-    const batch: EncodedBatch = {
-      batch: encoded.length,
-      seqLen,
-      inputIds: new Uint32Array(encoded.length * seqLen),
-      tokenTypeIds: new Uint32Array(encoded.length * seqLen),
-      attentionMask: new Uint32Array(encoded.length * seqLen),
-    };
-    encoded.forEach((e, i) => {
-      (batch.inputIds as Uint32Array).set(e.ids, i * seqLen);
-      (batch.tokenTypeIds as Uint32Array).set(e.types, i * seqLen);
-      (batch.attentionMask as Uint32Array).set(e.mask, i * seqLen);
-    });
+    const { encoded, batch } = this.encodeBatch(input);
     const onLayer = options.onLayer;
     const output = await this.engine.run(batch, {
       criterion,
@@ -168,6 +154,51 @@ export class PonderClassifier {
         device: this.device,
       };
     });
+  }
+
+  /**
+   * Runs the input at full depth with every kernel dispatch timed on its own (one compute pass
+   * with timestamps each; needs timestamp-query): where a forward pass spends its GPU time. Slower
+   * than classify() and for diagnosis only; the dispatch labels name kernel, path and shape.
+   */
+  async profileKernels(input: ClassifierInput | ClassifierInput[]): Promise<KernelProfile> {
+    const { batch } = this.encodeBatch(input);
+    const output = await this.engine.run(batch, { criterion: { kind: 'none' }, profile: true });
+    const dispatches = output.work.flatMap((w) => w.dispatchMs ?? []);
+    const byKernel = new Map<string, { kernel: string; ms: number; count: number }>();
+    for (const d of dispatches) {
+      const kernel = kernelName(d.label);
+      const entry = byKernel.get(kernel) ?? { kernel, ms: 0, count: 0 };
+      entry.ms += d.ms;
+      entry.count += 1;
+      byKernel.set(kernel, entry);
+    }
+    return {
+      bucket: output.bucket,
+      dispatches,
+      totalMs: dispatches.reduce((a, d) => a + d.ms, 0),
+      byKernel: [...byKernel.values()].sort((a, b) => b.ms - a.ms),
+    };
+  }
+
+  private encodeBatch(input: ClassifierInput | ClassifierInput[]) {
+    const inputs = Array.isArray(input) ? input : [input];
+    if (inputs.length === 0) throw new PonderError('invalid-input', 'classify() was given an empty batch.');
+    const encoded = inputs.map((item, i) => this.encode(item, i));
+    const seqLen = Math.max(...encoded.map((e) => e.ids.length));
+    const batch: EncodedBatch = {
+      batch: encoded.length,
+      seqLen,
+      inputIds: new Uint32Array(encoded.length * seqLen),
+      tokenTypeIds: new Uint32Array(encoded.length * seqLen),
+      attentionMask: new Uint32Array(encoded.length * seqLen),
+    };
+    encoded.forEach((e, i) => {
+      (batch.inputIds as Uint32Array).set(e.ids, i * seqLen);
+      (batch.tokenTypeIds as Uint32Array).set(e.types, i * seqLen);
+      (batch.attentionMask as Uint32Array).set(e.mask, i * seqLen);
+    });
+    return { encoded, batch };
   }
 
   private toLayerResult(l: EngineLayer): LayerResult {
@@ -281,4 +312,25 @@ async function gpuFor(
   if (device === 'own') return requestGpu(options);
   if (device) return requestGpu({ ...options, device });
   return getSharedGpu(options);
+}
+
+/** A kernel profile (PonderClassifier.profileKernels). */
+export interface KernelProfile {
+  /** The padded (batch, sequence length) the pass ran at. */
+  bucket: { batch: number; seqLen: number };
+  /** Every dispatch in encoding order: pass 0 is the embeddings, pass n depth n. */
+  dispatches: DispatchTime[];
+  /** Sum of the dispatches' GPU times (gaps between passes excluded). */
+  totalMs: number;
+  /** Dispatches grouped by kernel and path (shapes and layer numbers dropped), largest first. */
+  byKernel: { kernel: string; ms: number; count: number }[];
+}
+
+/** 'matmul-f16-none-128x768x3072-split11' → 'matmul-f16-none-split', 'decide3' → 'decide'. */
+function kernelName(label: string): string {
+  return label
+    .replace(/-b\d+-t\d+-h\d+x\d+/, '')
+    .replace(/-\d+(x\d+)+/g, '')
+    .replace(/(split|reduce|splits)\d+/g, '$1')
+    .replace(/(\D)\d+$/, '$1');
 }

@@ -6,7 +6,14 @@
  * - `PonderError` with a `code` for every failure
  */
 export { loadClassifier, createClassifier, PonderClassifier } from './classifier';
-export type { ClassifierInput, ClassifyOptions, LoadClassifierOptions, TokenInput } from './classifier';
+export type {
+  ClassifierInput,
+  ClassifyOptions,
+  KernelProfile,
+  LoadClassifierOptions,
+  TokenInput,
+} from './classifier';
+export type { DispatchTime } from './engine/plan';
 export type { ClassificationResult, LayerEvent, LayerResult } from './results';
 export { PonderError, isPonderError } from './errors';
 export type { PonderErrorCode } from './errors';

@@ -322,6 +322,20 @@ export async function workAfterExit(name: string, count: number) {
       return { wallMs: median(wall), gpuMs: median(gpu) };
     };
     const timing = { full: await time({ kind: 'none' }), exitAt1: await time({ kind: 'fixed', layer: 1 }) };
+    // A profiled run times every dispatch on its own and computes the same numbers.
+    let profile = null;
+    if (ctx.adapter.hasTimestampQuery) {
+      const out = await engine.run(batch, { criterion: { kind: 'none' }, profile: true });
+      const dispatches = out.work[0]!.dispatchMs ?? [];
+      profile = {
+        dispatches: dispatches.length,
+        passes: new Set(dispatches.map((d) => d.pass)).size,
+        attention: dispatches.filter((d) => d.label.startsWith('attention')).length,
+        allTimed: dispatches.every((d) => Number.isFinite(d.ms) && d.ms >= 0),
+        totalMs: dispatches.reduce((a, d) => a + d.ms, 0),
+        sameAsFull: JSON.stringify(out.logits) === JSON.stringify(fullOut.logits),
+      };
+    }
     return {
       numLayers: L,
       rows: fixed2.bucket.batch * fixed2.bucket.seqLen,
@@ -332,6 +346,7 @@ export async function workAfterExit(name: string, count: number) {
       mixedSameAsFull,
       full,
       timing,
+      profile,
     };
   } finally {
     engine.dispose();

@@ -20,7 +20,7 @@ import type { AdapterDescription, GpuContext } from '../gpu/device';
 import type { EncoderConfig, EncoderModel } from '../model/types';
 import { uploadWeights, type GpuWeights } from './gpu-weights';
 import { createKernels, type EngineKernels } from './kernels';
-import { ExecutionPlan, type DepthSlice, type PlanOutput, type RunMode } from './plan';
+import { ExecutionPlan, type DepthSlice, type DispatchTime, type PlanOutput, type RunMode } from './plan';
 
 /** Token-level input for a batch, right-padded to `seqLen`. */
 export interface EncodedBatch {
@@ -86,6 +86,8 @@ export interface BatchWork {
   layerMs?: number[];
   /** GPU time of the embeddings pass. */
   embeddingMs?: number;
+  /** Profiled runs: each dispatch's GPU time, in encoding order. */
+  dispatchMs?: DispatchTime[];
 }
 
 export interface EngineOutput {
@@ -109,6 +111,8 @@ export interface RunOptions {
   mode?: RunMode;
   /** Per layer and example; during the pass in streaming mode, after it otherwise (layer order). */
   onLayer?: (event: EngineLayerEvent) => void;
+  /** Time every dispatch on its own (BatchWork.dispatchMs); see PlanRunOptions.profile. */
+  profile?: boolean;
 }
 
 export interface EngineOptions {
@@ -408,6 +412,7 @@ export class Engine {
         const streaming = options.mode === 'streaming' && plan.exitEnabled;
         out = await plan.run(padded, {
           readPooled: options.readPooled === true,
+          profile: options.profile === true,
           criterion,
           mode: streaming ? 'streaming' : 'single-submit',
           onDepth:
@@ -492,6 +497,7 @@ class Decoder {
       examples: count,
       rowsPerLayer: Array.from(out.counters.subarray(0, L)),
       runningPerLayer: Array.from(out.counters.subarray(L, 2 * L)),
+      ...(out.dispatchMs ? { dispatchMs: out.dispatchMs } : {}),
     };
     if (out.passMs) {
       work.embeddingMs = out.passMs[0]!;

@@ -23,6 +23,7 @@
 import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
 import type { MatmulKernel } from '../../shaders/matmul';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
+import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
 import { layerSchedule } from '../model/types';
 import type { GpuLayer, GpuWeights } from './gpu-weights';
@@ -45,6 +46,19 @@ export interface PlanRunOptions {
   mode?: RunMode;
   /** Streaming mode: called with each depth's results as soon as they are back. */
   onDepth?: (depth: number, slice: DepthSlice) => void;
+  /**
+   * Time every dispatch on its own: one compute pass with timestamps per dispatch (needs
+   * timestamp-query). Slower than a normal run, for profiles only; ignores streaming.
+   */
+  profile?: boolean;
+}
+
+/** GPU time of one dispatch of a profiled run. */
+export interface DispatchTime {
+  /** 0: embeddings; n: depth n. */
+  pass: number;
+  label: string;
+  ms: number;
 }
 
 /** One depth's results for the whole padded batch. */
@@ -68,6 +82,8 @@ export interface PlanOutput {
   counters: Uint32Array;
   /** GPU time of pass 0 (embeddings) and of each depth, in ms, where timestamp-query exists. */
   passMs?: number[];
+  /** With `profile`: every dispatch's GPU time, in encoding order. */
+  dispatchMs?: DispatchTime[];
 }
 
 export class ExecutionPlan {
@@ -572,7 +588,9 @@ export class ExecutionPlan {
       queue.writeBuffer(this.criterion, 0, options.criterion ?? none.buffer);
     }
     const readPooled = options.readPooled === true;
-    const streaming = options.mode === 'streaming' && this.exitEnabled;
+    const profile = options.profile === true;
+    const streaming = options.mode === 'streaming' && this.exitEnabled && !profile;
+    const profiler = profile ? this.profiler() : null;
 
     const encodePass = (encoder: GPUCommandEncoder, index: number) => {
       const timestampWrites = this.querySet
@@ -582,12 +600,30 @@ export class ExecutionPlan {
             endOfPassWriteIndex: 2 * index + 1,
           }
         : undefined;
-      const pass = encoder.beginComputePass({
-        label: `forward.pass${index}`,
-        ...(timestampWrites ? { timestampWrites } : {}),
-      });
-      encodeDispatches(pass, this.passes[index]!);
-      pass.end();
+      if (profiler) {
+        // One pass per dispatch, each with its own pair of timestamps.
+        for (const d of this.passes[index]!) {
+          const at = profiler.labels.length;
+          profiler.labels.push({ pass: index, label: d.label });
+          const pass = encoder.beginComputePass({
+            label: `profile.${d.label}`,
+            timestampWrites: {
+              querySet: profiler.querySet,
+              beginningOfPassWriteIndex: 2 * at,
+              endOfPassWriteIndex: 2 * at + 1,
+            },
+          });
+          encodeDispatches(pass, [d]);
+          pass.end();
+        }
+      } else {
+        const pass = encoder.beginComputePass({
+          label: `forward.pass${index}`,
+          ...(timestampWrites ? { timestampWrites } : {}),
+        });
+        encodeDispatches(pass, this.passes[index]!);
+        pass.end();
+      }
       const depth = index - 1;
       if (this.exitEnabled && depth >= 0 && depth < L - 1) {
         // What this depth's decide wrote about the later depths becomes their dispatch counts.
@@ -596,8 +632,13 @@ export class ExecutionPlan {
       }
     };
     const encodeFinal = (encoder: GPUCommandEncoder) => {
-      if (this.querySet && this.queryResolve)
+      if (this.querySet && this.queryResolve && !profiler)
         encoder.resolveQuerySet(this.querySet, 0, 2 * (L + 1), this.queryResolve, 0);
+      if (profiler) {
+        const count = 2 * profiler.labels.length;
+        encoder.resolveQuerySet(profiler.querySet, 0, count, profiler.resolve, 0);
+        encoder.copyBufferToBuffer(profiler.resolve, 0, profiler.staging, 0, count * 8);
+      }
       for (const s of this.sections) encoder.copyBufferToBuffer(s.src, 0, this.staging, s.at, s.bytes);
       if (readPooled)
         encoder.copyBufferToBuffer(this.pooled, 0, this.pooledStaging, 0, this.pooledStaging.size);
@@ -651,6 +692,7 @@ export class ExecutionPlan {
 
     const reads: Promise<unknown>[] = [this.staging.mapAsync(GPUMapMode.READ), ...depthReads];
     if (readPooled) reads.push(this.pooledStaging.mapAsync(GPUMapMode.READ));
+    if (profiler) reads.push(profiler.staging.mapAsync(GPUMapMode.READ));
     await Promise.all(reads);
     const all = this.staging.getMappedRange().slice(0);
     this.staging.unmap();
@@ -666,8 +708,17 @@ export class ExecutionPlan {
     };
     const heads = view('headLogits');
     if (heads) output.headLogits = new Float32Array(heads, this.headOffset * 4);
+    if (profiler) {
+      const t = new BigInt64Array(profiler.staging.getMappedRange(0, profiler.labels.length * 16).slice(0));
+      profiler.staging.unmap();
+      output.dispatchMs = profiler.labels.map((x, i) => {
+        const ns = Number(t[2 * i + 1]! - t[2 * i]!);
+        return { ...x, ms: ns > 0 ? ns / 1e6 : 0 };
+      });
+      profiler.labels.length = 0;
+    }
     const stamps = view('timestamps');
-    if (stamps) {
+    if (stamps && !profiler) {
       const t = new BigInt64Array(stamps);
       output.passMs = Array.from({ length: L + 1 }, (_, i) => {
         const ns = Number(t[2 * i + 1]! - t[2 * i]!);
@@ -683,8 +734,48 @@ export class ExecutionPlan {
     return output;
   }
 
+  private profileState: {
+    querySet: GPUQuerySet;
+    resolve: GPUBuffer;
+    staging: GPUBuffer;
+    labels: Omit<DispatchTime, 'ms'>[];
+  } | null = null;
+
+  /** The query set and buffers of profiled runs, made on first use (two timestamps per dispatch). */
+  private profiler(): NonNullable<ExecutionPlan['profileState']> {
+    if (this.profileState) return this.profileState;
+    if (!this.device.features.has('timestamp-query')) {
+      throw new PonderError('unsupported-config', 'A kernel profile needs the timestamp-query feature.');
+    }
+    const count = 2 * this.dispatchCount;
+    if (count > 4096) {
+      throw new PonderError('unsupported-config', `A kernel profile of ${count / 2} dispatches is too long.`);
+    }
+    const label = `plan${this.batch}x${this.seqLen}.profile`;
+    this.profileState = {
+      querySet: this.device.createQuerySet({ label, type: 'timestamp', count }),
+      resolve: this.device.createBuffer({
+        label,
+        size: count * 8,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      }),
+      staging: this.device.createBuffer({
+        label,
+        size: count * 8,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      }),
+      labels: [],
+    };
+    return this.profileState;
+  }
+
   destroy(): void {
     for (const b of this.buffers) b.destroy();
     this.querySet?.destroy();
+    if (this.profileState) {
+      this.profileState.querySet.destroy();
+      this.profileState.resolve.destroy();
+      this.profileState.staging.destroy();
+    }
   }
 }
