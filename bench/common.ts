@@ -161,6 +161,16 @@ export interface SuiteResult {
   perLayerGpuMs: number[] | null;
   /** Logits of example 0 of the seeded batch-1 input at the first seq: cross-runtime agreement. */
   sampleLogits?: number[];
+  /** ponder-web: one full-depth batch-1 call at the longest length, each dispatch timed alone. */
+  kernelProfile?: KernelProfileRecord;
+}
+
+export interface KernelProfileRecord {
+  seq: number;
+  /** Sum of the dispatches' GPU times (the gaps between dispatches excluded). */
+  totalMs: number;
+  /** By kernel and path (PonderClassifier.profileKernels), largest first. */
+  byKernel: { kernel: string; ms: number; count: number }[];
 }
 
 export interface MatmulRecord {

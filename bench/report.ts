@@ -294,6 +294,27 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
           : 'Per-layer GPU time: not reported — the results of this build carry no `gpuTimeMs` per layer.',
       );
       lines.push('');
+      const prof = ponder.kernelProfile;
+      if (prof) {
+        lines.push(
+          `Kernel profile: one full-depth call at batch 1, sequence ${prof.seq}, every dispatch in its own ` +
+            `timestamped pass (\`profileKernels()\`); ${fmt(prof.totalMs)} ms in the dispatches themselves.`,
+        );
+        lines.push('');
+        lines.push(
+          table(
+            ['kernel (path)', 'dispatches', 'GPU ms', 'share', 'µs per dispatch'],
+            prof.byKernel.map((k) => [
+              `\`${k.kernel}\``,
+              String(k.count),
+              fmt(k.ms),
+              `${((100 * k.ms) / prof.totalMs).toFixed(1)}%`,
+              ((1000 * k.ms) / k.count).toFixed(1),
+            ]),
+          ),
+        );
+        lines.push('');
+      }
     }
     const notes = [...new Set(suites.flatMap((s) => s.notes))];
     if (notes.length) {

@@ -14,6 +14,7 @@ import {
   summarize,
   tokenBatch,
   type GpuTimeStats,
+  type KernelProfileRecord,
   type SuiteResult,
   type SuiteSpec,
 } from './common';
@@ -35,6 +36,8 @@ export interface Runner {
   perLayerGpuMs?(): number[] | null;
   /** GPU time of the last call (run or classifyWith), when the results carry it. */
   lastGpuTime?(): CallGpuTime | null;
+  /** ponder-web: every dispatch of a full-depth call timed on its own (timestamp-query). */
+  profile?(ids: number[][]): Promise<KernelProfileRecord | null>;
   dispose(): Promise<void> | void;
 }
 
@@ -50,6 +53,8 @@ export interface PonderResultLike {
 /** Minimal face of PonderClassifier, so this module does not import the engine. */
 export interface ClassifierLike {
   classify(input: { inputIds: number[] }[], options?: { criterion?: ExitCriterion }): Promise<unknown[]>;
+  /** Builds from before the kernel profile lack it. */
+  profileKernels?(input: { inputIds: number[] }[]): Promise<Omit<KernelProfileRecord, 'seq'>>;
   readonly gpuBytes: number;
   readonly weightDtype: string;
   readonly device: { description: string; vendor: string; isFallbackAdapter: boolean };
@@ -94,6 +99,11 @@ export function ponderRunner(classifier: ClassifierLike): Runner {
     classifyWith: call,
     gpuBytes: () => classifier.gpuBytes,
     lastGpuTime: () => last,
+    profile: async (ids) => {
+      if (!classifier.profileKernels) return null;
+      const p = await classifier.profileKernels(toInputs(ids));
+      return { seq: ids[0]!.length, totalMs: p.totalMs, byKernel: p.byKernel };
+    },
     perLayerGpuMs: () => {
       // Mean over calls of the most recent shape's length (shapes differ in per-layer time, not count).
       if (!perLayer.length) return null;
@@ -191,6 +201,19 @@ export async function runSuite(
     }
     // Per-layer times of the batch-1 shapes only (before the throughput batches).
     result.perLayerGpuMs = runner.perLayerGpuMs?.() ?? null;
+    // Where the GPU time of one batch-1 call at the longest length goes, kernel by kernel.
+    if (runner.profile && seqs.length) {
+      try {
+        const profile = await runner.profile(tokenBatch(spec.seed, 1, seqs[seqs.length - 1]!, vocab));
+        if (profile) {
+          result.kernelProfile = profile;
+          progress(`kernel profile seq ${profile.seq}: ${profile.totalMs.toFixed(2)} ms in dispatches`);
+        }
+      } catch (e) {
+        // Adapters without timestamp-query cannot profile; the suite goes on.
+        result.notes.push(`kernel profile: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
 
     const tpSeq = Math.min(spec.throughputSeq, spec.model.maxPositions);
     for (const batch of spec.batches) {
