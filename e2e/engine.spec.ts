@@ -5,25 +5,38 @@ import { callHarness, openHarness } from './helpers';
 // Tolerance: max|gpu − ref| / max|ref| ≤ 1e-4 per layer and per example.
 const TOLERANCE = 1e-4;
 
-for (const fixture of ['albert-odd', 'albert-groups', 'bert-odd', 'bert-regression']) {
-  test(`${fixture}: every layer's logits match PyTorch and the CPU reference`, async ({ page }) => {
-    await openHarness(page);
-    const r = await callHarness(page, 'compareGolden', fixture);
-    const worstTorch = Math.max(...r.layers.map((l) => l.vsTorch));
-    const worstCpu = Math.max(...r.layers.map((l) => l.vsCpu));
-    console.log(
-      `${fixture}: ${r.examples} examples × ${r.numLayers} layers (${r.weightDtype}, fallback adapter: ${r.isFallbackAdapter}); ` +
-        `largest relative difference vs PyTorch ${worstTorch.toExponential(2)}, vs CPU reference ${worstCpu.toExponential(2)}, ` +
-        `per example ${r.perExampleMaxRel.toExponential(2)}`,
-    );
-    expect(r.weightDtype).toBe('f32');
-    expect(r.layers.length).toBeGreaterThanOrEqual(r.numLayers * 2);
-    for (const l of r.layers) {
-      expect(l.vsTorch, `batch ${l.batch} layer ${l.layer} vs PyTorch`).toBeLessThanOrEqual(TOLERANCE);
-      expect(l.vsCpu, `batch ${l.batch} layer ${l.layer} vs CPU`).toBeLessThanOrEqual(TOLERANCE);
-    }
-    expect(r.perExampleMaxRel).toBeLessThanOrEqual(TOLERANCE);
-  });
+// Twice: with the kernel tuning this (software) adapter gets by default, and with the GPU tuning
+// forced (split-K on every matmul, one workgroup per query in attention), which real GPUs run.
+for (const tuning of ['default', 'gpu'] as const) {
+  for (const fixture of ['albert-odd', 'albert-groups', 'bert-odd', 'bert-regression']) {
+    test(`${fixture} (${tuning} kernel tuning): every layer's logits match PyTorch and the CPU reference`, async ({
+      page,
+    }) => {
+      await openHarness(page);
+      const r = await callHarness(page, 'compareGolden', fixture, tuning);
+      const worstTorch = Math.max(...r.layers.map((l) => l.vsTorch));
+      const worstCpu = Math.max(...r.layers.map((l) => l.vsCpu));
+      console.log(
+        `${fixture} (${tuning}): ${r.examples} examples × ${r.numLayers} layers (${r.weightDtype}, fallback adapter: ${r.isFallbackAdapter}); ` +
+          `largest relative difference vs PyTorch ${worstTorch.toExponential(2)}, vs CPU reference ${worstCpu.toExponential(2)}, ` +
+          `per example ${r.perExampleMaxRel.toExponential(2)}`,
+      );
+      expect(r.weightDtype).toBe('f32');
+      expect(r.layers.length).toBeGreaterThanOrEqual(r.numLayers * 2);
+      for (const l of r.layers) {
+        expect(l.vsTorch, `batch ${l.batch} layer ${l.layer} vs PyTorch`).toBeLessThanOrEqual(TOLERANCE);
+        expect(l.vsCpu, `batch ${l.batch} layer ${l.layer} vs CPU`).toBeLessThanOrEqual(TOLERANCE);
+      }
+      expect(r.perExampleMaxRel).toBeLessThanOrEqual(TOLERANCE);
+      // The tuning took effect: split-K partial sums and the per-query attention only with 'gpu' here
+      // (this software adapter's default turns both off).
+      console.log(`kernels: ${r.kernels.join(', ')}`);
+      const split = r.kernels.some((k) => k.includes('-split'));
+      const short = r.kernels.some((k) => k.startsWith('attention-short'));
+      expect(split).toBe(tuning === 'gpu' || !r.isFallbackAdapter);
+      expect(short).toBe(tuning === 'gpu' || !r.isFallbackAdapter);
+    });
+  }
 }
 
 test('bad input gets typed errors; long input is truncated; concurrent calls are queued', async ({

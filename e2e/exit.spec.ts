@@ -52,6 +52,27 @@ for (const name of FIXTURES) {
   });
 }
 
+test('albert-exit with the GPU kernel tuning (split-K, short attention): GPU exit layers equal evaluateExit', async ({
+  page,
+}) => {
+  // Exited examples are compacted out of later depths; with split-K the reductions and the
+  // LayerNorms that sum partial sums must shrink with them.
+  await openHarness(page);
+  const r = await callHarness(page, 'exitAgreement', 'albert-exit', 7, 500, undefined, 'gpu');
+  let compared = 0;
+  for (const row of r.rows) {
+    if (row.outcome !== 'ok') continue;
+    compared += row.exitLayers.length;
+    expect(row.mismatches, row.criterion).toEqual([]);
+    expect(row.firedMismatches, row.criterion).toBe(0);
+    expect(row.answerMismatches, row.criterion).toBe(0);
+    expect(row.statisticDiff, row.criterion).toBeLessThanOrEqual(STAT_TOLERANCE);
+  }
+  console.log(`albert-exit (gpu tuning): ${compared} example exits compared over ${r.rows.length} settings`);
+  expect(compared).toBeGreaterThan(50);
+  expect(new Set(r.rows.flatMap((x) => x.exitLayers)).size).toBeGreaterThanOrEqual(3);
+});
+
 test('no layer work after the exit: work counter and timestamps', async ({ page }) => {
   await openHarness(page);
   const r = await callHarness(page, 'workAfterExit', 'albert-exit', 5);

@@ -328,9 +328,12 @@ export interface KernelProfile {
 
 /** 'matmul-f16-none-128x768x3072-split11' → 'matmul-f16-none-split', 'decide3' → 'decide'. */
 function kernelName(label: string): string {
-  return label
-    .replace(/-b\d+-t\d+-h\d+x\d+/, '')
-    .replace(/-\d+(x\d+)+/g, '')
-    .replace(/(split|reduce|splits)\d+/g, '$1')
-    .replace(/(\D)\d+$/, '$1');
+  return (
+    label
+      .replace(/-b\d+-t\d+-h\d+x\d+/, '')
+      .replace(/-\d+(x\d+)+/g, '')
+      .replace(/(split|reduce|splits)\d+/g, '$1')
+      // Exit kernels are labelled by depth alone ('decide3'); keep 'f32'/'f16' in the others.
+      .replace(/^([a-zA-Z]+)\d+$/, '$1')
+  );
 }

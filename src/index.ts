@@ -21,6 +21,7 @@ export { requestGpu } from './gpu/device';
 export type { AdapterDescription, GpuContext, GpuOptions } from './gpu/device';
 export { getSharedGpu } from './gpu/shared';
 export { Engine } from './engine/engine';
+export type { KernelTuning } from './engine/kernels';
 export type {
   BatchWork,
   EncodedBatch,

@@ -8,6 +8,7 @@ import { isPonderError } from '../../src/errors';
 import { requestGpu } from '../../src/gpu/device';
 import { getSharedGpu } from '../../src/gpu/shared';
 import { loadCheckpoint, parseCheckpoint } from '../../src/loading';
+import { GPU_TUNING } from './tuning';
 import { referenceForward } from '../../tests/reference/forward';
 import { compare } from '../../tests/reference/ops';
 
@@ -43,10 +44,11 @@ export interface LayerComparison {
  * Runs every golden batch of a fixture twice — once as the padded token batch through the engine,
  * once per example through classify() with unpadded token ids — and returns per-layer differences.
  */
-export async function compareGolden(name: string) {
+export async function compareGolden(name: string, tuning: 'default' | 'gpu' = 'default') {
   const { model, golden } = await fetchFixture(name);
   const ctx = await requestGpu({ allowF16: false });
-  const classifier = await createClassifier(ctx, model, undefined, {}, true);
+  const options = tuning === 'gpu' ? { kernelTuning: GPU_TUNING } : {};
+  const classifier = await createClassifier(ctx, model, undefined, options, true);
   const layers: LayerComparison[] = [];
   let perExampleMaxRel = 0;
   let examples = 0;
@@ -82,7 +84,11 @@ export async function compareGolden(name: string) {
       }
       examples += b.batch;
     }
+    // Which kernel paths ran (the profile's labels name them), so the tuning is seen to take effect.
+    const b0 = golden.batches[0]!;
+    const profile = await classifier.profileKernels({ inputIds: b0.inputIds[0]!.slice(0, b0.lengths[0]) });
     return {
+      kernels: profile.byKernel.map((k) => k.kernel),
       layers,
       perExampleMaxRel,
       examples,

@@ -13,6 +13,7 @@ import type { EncoderModel } from '../../src/model/types';
 import type { LayerEvent } from '../../src/results';
 import { EXIT_FIXTURES, makeExamples, makeExitCheckpoint } from '../../tests/fixtures/exit/random-model';
 import { referenceExitHeads, referenceForward } from '../../tests/reference/forward';
+import { GPU_TUNING } from './tuning';
 
 function fixtureModel(name: string): EncoderModel {
   const spec = EXIT_FIXTURES[name];
@@ -177,10 +178,21 @@ function encodedBatch(examples: { inputIds: number[]; tokenTypeIds: number[] }[]
  * full-depth run of the same padded batch, which computes bit-identical values), so any difference
  * is in the exit logic. Unsupported settings must throw 'unsupported-criterion'.
  */
-export async function exitAgreement(name: string, count: number, exampleBase: number, maxBatch?: number) {
+export async function exitAgreement(
+  name: string,
+  count: number,
+  exampleBase: number,
+  maxBatch?: number,
+  tuning: 'default' | 'gpu' = 'default',
+) {
   const model = fixtureModel(name);
   // maxBatch below count: the batch runs as several plan runs, each with its own exit decisions.
-  const engine = await Engine.create(await gpu(), model, maxBatch ? { maxBatch } : {}, false);
+  const engine = await Engine.create(
+    await gpu(),
+    model,
+    { ...(maxBatch ? { maxBatch } : {}), ...(tuning === 'gpu' ? { kernelTuning: GPU_TUNING } : {}) },
+    false,
+  );
   const L = model.config.numHiddenLayers;
   const regression = model.config.problemType === 'regression';
   try {

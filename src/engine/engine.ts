@@ -19,7 +19,7 @@ import {
 import type { AdapterDescription, GpuContext } from '../gpu/device';
 import type { EncoderConfig, EncoderModel } from '../model/types';
 import { uploadWeights, type GpuWeights } from './gpu-weights';
-import { createKernels, type EngineKernels } from './kernels';
+import { createKernels, SOFTWARE_TUNING, type EngineKernels, type KernelTuning } from './kernels';
 import { ExecutionPlan, type DepthSlice, type DispatchTime, type PlanOutput, type RunMode } from './plan';
 
 /** Token-level input for a batch, right-padded to `seqLen`. */
@@ -122,6 +122,11 @@ export interface EngineOptions {
   maxBatch?: number;
   /** How many plans (shapes) are kept allocated at once; the least recently used is freed. */
   maxPlans?: number;
+  /**
+   * Kernel work splitting (advanced; for tests and benchmarks). Default: measured defaults on GPUs,
+   * SOFTWARE_TUNING on software adapters; fields given here override either.
+   */
+  kernelTuning?: KernelTuning;
 }
 
 const DEFAULT_SEQ_BUCKETS = [8, 16, 32, 64, 128, 256, 512];
@@ -184,7 +189,14 @@ export class Engine {
     const weights = uploadWeights(ctx.device, model, dtype);
     let kernels: EngineKernels;
     try {
-      kernels = await createKernels(ctx.device, model.config, dtype);
+      const base = ctx.adapter.isFallbackAdapter ? SOFTWARE_TUNING : {};
+      const given = options.kernelTuning ?? {};
+      const tuning: KernelTuning = {
+        ...base,
+        ...given,
+        matmul: { ...base.matmul, ...given.matmul },
+      };
+      kernels = await createKernels(ctx.device, model.config, dtype, tuning);
     } finally {
       await popScopes(ctx.device, 'uploading weights and compiling kernels');
     }

@@ -3,11 +3,11 @@
  * shared by every execution plan of that model.
  */
 import { AddLayerNormKernel } from '../../shaders/layernorm';
-import { AttentionKernel } from '../../shaders/attention';
+import { AttentionKernel, type AttentionPath } from '../../shaders/attention';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import { ExitKernel } from '../../shaders/exit';
 import type { WeightDtype } from '../../shaders/kernel';
-import { MatmulKernel } from '../../shaders/matmul';
+import { MatmulKernel, type MatmulTiles } from '../../shaders/matmul';
 import type { EncoderConfig } from '../model/types';
 
 export interface EngineKernels {
@@ -22,7 +22,23 @@ export interface EngineKernels {
   addLayerNorm: AddLayerNormKernel;
   /** Exit decision, λ-head input and work counter (shaders/exit.wgsl). */
   exit: ExitKernel;
+  /** The attention entry point plans use ('auto': by shape, shaders/attention.ts). */
+  attentionPath: AttentionPath | 'auto';
 }
+
+/**
+ * How kernels split their work. The defaults were measured on an H200; software adapters (SwiftShader,
+ * lavapipe) run every workgroup on a few CPU cores at a high fixed cost each, so there split-K and the
+ * one-workgroup-per-query attention only add work: they get `SOFTWARE_TUNING` unless told otherwise.
+ */
+export interface KernelTuning {
+  /** Matmul tiles, split-K and large-tile thresholds (shaders/matmul.ts). */
+  matmul?: Partial<MatmulTiles>;
+  /** Attention entry point: 'auto' (default) picks by shape. */
+  attention?: AttentionPath | 'auto';
+}
+
+export const SOFTWARE_TUNING: KernelTuning = { matmul: { splitKTarget: 0 }, attention: 'flash' };
 
 /** Kernels per device and variant: a second model on the same device compiles nothing. */
 const kernelCache = new WeakMap<GPUDevice, Map<string, Promise<EngineKernels>>>();
@@ -31,16 +47,17 @@ export function createKernels(
   device: GPUDevice,
   config: EncoderConfig,
   weightDtype: WeightDtype,
+  tuning: KernelTuning = {},
 ): Promise<EngineKernels> {
   let cache = kernelCache.get(device);
   if (!cache) {
     cache = new Map();
     kernelCache.set(device, cache);
   }
-  const key = `${weightDtype}-${config.hiddenAct}`;
+  const key = `${weightDtype}-${config.hiddenAct}-${JSON.stringify(tuning)}`;
   let kernels = cache.get(key);
   if (!kernels) {
-    kernels = compileKernels(device, config, weightDtype);
+    kernels = compileKernels(device, config, weightDtype, tuning);
     cache.set(key, kernels);
     // A failed compile is not kept: a later load tries again.
     kernels.catch(() => cache.delete(key));
@@ -52,15 +69,18 @@ async function compileKernels(
   device: GPUDevice,
   config: EncoderConfig,
   weightDtype: WeightDtype,
+  tuning: KernelTuning,
 ): Promise<EngineKernels> {
+  const tiles = tuning.matmul;
   const [embedding, linear, activated, pooler, attention, addLayerNorm, exit] = await Promise.all([
     EmbeddingKernel.create(device, weightDtype),
-    MatmulKernel.create(device, { weightDtype, activation: 'none' }),
-    MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct }),
-    MatmulKernel.create(device, { weightDtype, activation: 'tanh' }),
+    MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
+    MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
+    MatmulKernel.create(device, { weightDtype, activation: 'tanh', tiles }),
     AttentionKernel.create(device),
     AddLayerNormKernel.create(device),
     ExitKernel.create(device),
   ]);
-  return { embedding, linear, activated, pooler, attention, addLayerNorm, exit };
+  const attentionPath = tuning.attention ?? 'auto';
+  return { embedding, linear, activated, pooler, attention, addLayerNorm, exit, attentionPath };
 }

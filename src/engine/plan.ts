@@ -22,6 +22,7 @@
  */
 import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
 import type { MatmulKernel } from '../../shaders/matmul';
+import { ATTENTION_SHORT_MAX_LEN } from '../../shaders/attention';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -307,6 +308,9 @@ export class ExecutionPlan {
           kernels.attention.prepare(
             { qkv, mask: this.mask, output: context },
             { batch, seqLen, heads: config.numAttentionHeads, headDim: H / config.numAttentionHeads },
+            kernels.attentionPath === 'auto' || seqLen > ATTENTION_SHORT_MAX_LEN
+              ? undefined
+              : kernels.attentionPath,
           ),
         ]),
         ...matmulThenNorm(context, layer.attentionOutput, shapes.attentionOutput, splits.attentionOutput, {

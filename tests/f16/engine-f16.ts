@@ -8,6 +8,7 @@
  * golden models use large random weights (std 0.1–0.2), a harder case than trained ones.
  */
 import { createClassifier } from '../../src/classifier';
+import { GPU_TUNING } from '../../e2e/harness/tuning';
 import { requestGpu } from '../../src/gpu/device';
 import { parseCheckpoint } from '../../src/loading';
 import { compare } from '../reference/ops';
@@ -36,14 +37,17 @@ if (!ctx.useF16) {
   console.log('FAIL: the adapter has no shader-f16, so the f16 path cannot be tested here');
   Deno.exit(1);
 }
-for (const name of FIXTURES) {
+// Each fixture with this software adapter's default kernel tuning, then with the GPU tuning forced.
+const RUNS = FIXTURES.flatMap((name) => (['default', 'gpu'] as const).map((tuning) => ({ name, tuning })));
+for (const { name, tuning } of RUNS) {
   const dir = `tests/fixtures/golden/${name}/`;
   const model = parseCheckpoint(
     await Deno.readTextFile(dir + 'config.json'),
     await Deno.readFile(dir + 'model.safetensors'),
   );
   const golden = JSON.parse(await Deno.readTextFile(dir + 'golden.json')) as { batches: GoldenBatch[] };
-  const classifier = await createClassifier(ctx, model, undefined, {});
+  const options = tuning === 'gpu' ? { kernelTuning: GPU_TUNING } : {};
+  const classifier = await createClassifier(ctx, model, undefined, options);
   let worst = 0;
   for (const b of golden.batches) {
     const results = await classifier.classify(
@@ -60,11 +64,11 @@ for (const name of FIXTURES) {
   const ok = classifier.weightDtype === 'f16' && worst <= BOUND;
   if (!ok) failures++;
   console.log(
-    `${ok ? 'ok  ' : 'FAIL'} engine ${name} (${classifier.weightDtype} weights): largest relative difference vs PyTorch ` +
+    `${ok ? 'ok  ' : 'FAIL'} engine ${name} (${classifier.weightDtype} weights, ${tuning} tuning): largest relative difference vs PyTorch ` +
       `${worst.toExponential(2)} (bound ${BOUND})`,
   );
   classifier.dispose();
 }
-console.log(`${FIXTURES.length - failures} passed, ${failures} failed`);
+console.log(`${RUNS.length - failures} passed, ${failures} failed`);
 ctx.device.destroy();
 if (failures) Deno.exit(1);
