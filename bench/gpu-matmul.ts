@@ -107,33 +107,17 @@ export async function timeDispatches(
   return Math.max(1e-6, runs[Math.floor(runs.length / 2)]! - empty) / reps;
 }
 
-/** What a prepare method returned, as a list. */
-export function asDispatches(prepared: KernelDispatch | readonly KernelDispatch[]): KernelDispatch[] {
-  return ([] as KernelDispatch[]).concat(prepared);
-}
-
-/** A MatmulKernel that may have `prepareAuto` (the path the engine takes, split-K included). */
-interface MaybeAuto {
-  prepareAuto?(
-    args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
-    shape: MatmulShapeSpec,
-  ): { dispatches: KernelDispatch[]; scratch: GPUBuffer | null };
-}
-
 /**
- * The dispatches of one product as the kernel would run it on its own: `prepareAuto` where the
- * kernel has it (split-K partial sums and their reduction, or one dispatch), else `prepare`. The
- * caller destroys `scratch`. `label`: the dispatches' labels, which name the path taken.
+ * The dispatches of one product as the kernel would run it on its own (`prepareAuto`: split-K
+ * partial sums and their reduction, or one dispatch). The caller destroys `scratch`. `label`: the
+ * dispatches' labels, which name the path taken.
  */
 export function prepareMatmul(
   kernel: MatmulKernel,
   args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
   shape: MatmulShapeSpec,
 ): { dispatches: KernelDispatch[]; scratch: GPUBuffer | null; label: string } {
-  const auto = kernel as unknown as MaybeAuto;
-  const { dispatches, scratch } = auto.prepareAuto
-    ? auto.prepareAuto(args, shape)
-    : { dispatches: asDispatches(kernel.prepare(args, shape)), scratch: null };
+  const { dispatches, scratch } = kernel.prepareAuto(args, shape);
   return { dispatches, scratch, label: dispatches.map((d) => d.label).join(' + ') };
 }
 

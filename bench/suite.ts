@@ -37,7 +37,7 @@ export interface Runner {
   /** GPU time of the last call (run or classifyWith), when the results carry it. */
   lastGpuTime?(): CallGpuTime | null;
   /** ponder-web: every dispatch of a full-depth call timed on its own (timestamp-query). */
-  profile?(ids: number[][]): Promise<KernelProfileRecord | null>;
+  profile?(ids: number[][]): Promise<KernelProfileRecord>;
   dispose(): Promise<void> | void;
 }
 
@@ -53,8 +53,7 @@ export interface PonderResultLike {
 /** Minimal face of PonderClassifier, so this module does not import the engine. */
 export interface ClassifierLike {
   classify(input: { inputIds: number[] }[], options?: { criterion?: ExitCriterion }): Promise<unknown[]>;
-  /** Builds from before the kernel profile lack it. */
-  profileKernels?(input: { inputIds: number[] }[]): Promise<Omit<KernelProfileRecord, 'seq'>>;
+  profileKernels(input: { inputIds: number[] }[]): Promise<Omit<KernelProfileRecord, 'seq'>>;
   readonly gpuBytes: number;
   readonly weightDtype: string;
   readonly device: { description: string; vendor: string; isFallbackAdapter: boolean };
@@ -100,7 +99,6 @@ export function ponderRunner(classifier: ClassifierLike): Runner {
     gpuBytes: () => classifier.gpuBytes,
     lastGpuTime: () => last,
     profile: async (ids) => {
-      if (!classifier.profileKernels) return null;
       const p = await classifier.profileKernels(toInputs(ids));
       return { seq: ids[0]!.length, totalMs: p.totalMs, byKernel: p.byKernel };
     },
@@ -205,10 +203,8 @@ export async function runSuite(
     if (runner.profile && seqs.length) {
       try {
         const profile = await runner.profile(tokenBatch(spec.seed, 1, seqs[seqs.length - 1]!, vocab));
-        if (profile) {
-          result.kernelProfile = profile;
-          progress(`kernel profile seq ${profile.seq}: ${profile.totalMs.toFixed(2)} ms in dispatches`);
-        }
+        result.kernelProfile = profile;
+        progress(`kernel profile seq ${profile.seq}: ${profile.totalMs.toFixed(2)} ms in dispatches`);
       } catch (e) {
         // Adapters without timestamp-query cannot profile; the suite goes on.
         result.notes.push(`kernel profile: ${e instanceof Error ? e.message : String(e)}`);
