@@ -8,6 +8,7 @@ import { isPonderError } from '../../src/errors';
 import { requestGpu } from '../../src/gpu/device';
 import { getSharedGpu } from '../../src/gpu/shared';
 import { loadCheckpoint, parseCheckpoint } from '../../src/loading';
+import { errorOf } from './outcome';
 import { GPU_TUNING } from './tuning';
 import { referenceForward } from '../../tests/reference/forward';
 import { compare } from '../../tests/reference/ops';
@@ -106,24 +107,14 @@ export async function engineErrors(name: string) {
   const { model } = await fetchFixture(name);
   const ctx = await requestGpu({ allowF16: false });
   const classifier = await createClassifier(ctx, model, undefined, {}, true);
-  const attempt = async (fn: () => Promise<unknown>) => {
-    try {
-      await fn();
-      return { code: 'no error', message: '' };
-    } catch (e) {
-      return isPonderError(e)
-        ? { code: e.code, message: e.message }
-        : { code: 'untyped', message: String(e) };
-    }
-  };
   const vocab = model.config.vocabSize;
   const maxPos = model.config.maxPositionEmbeddings;
   const out = {
-    emptyBatch: await attempt(() => classifier.classify([])),
-    emptyIds: await attempt(() => classifier.classify({ inputIds: [] })),
-    textWithoutTokenizer: await attempt(() => classifier.classify('hello')),
-    idOutOfVocab: await attempt(() => classifier.classify({ inputIds: [1, vocab, 2] })),
-    badTokenType: await attempt(() => classifier.classify({ inputIds: [1, 2], tokenTypeIds: [0, 7] })),
+    emptyBatch: await errorOf(() => classifier.classify([])),
+    emptyIds: await errorOf(() => classifier.classify({ inputIds: [] })),
+    textWithoutTokenizer: await errorOf(() => classifier.classify('hello')),
+    idOutOfVocab: await errorOf(() => classifier.classify({ inputIds: [1, vocab, 2] })),
+    badTokenType: await errorOf(() => classifier.classify({ inputIds: [1, 2], tokenTypeIds: [0, 7] })),
     // Longer than the model's positions: truncated, and the result says so.
     tooLong: await classifier
       .classify({ inputIds: Array.from({ length: maxPos + 9 }, (_, i) => 1 + (i % (vocab - 1))) })
@@ -149,7 +140,7 @@ export async function engineErrors(name: string) {
     maxPos,
   };
   classifier.dispose();
-  const afterDispose = await attempt(() => classifier.classify({ inputIds: [2, 3] }));
+  const afterDispose = await errorOf(() => classifier.classify({ inputIds: [2, 3] }));
   return { ...out, afterDispose };
 }
 
@@ -235,16 +226,10 @@ export async function sharedDevice() {
 export async function missingGpu() {
   const nav = navigator as Navigator & { gpu?: GPU };
   const realGpu = nav.gpu;
-  const attempt = async () => {
-    try {
-      await loadClassifier('/tests/fixtures/golden/albert-odd/', { device: 'own', requireTokenizer: false });
-      return { code: 'no error', message: '' };
-    } catch (e) {
-      return isPonderError(e)
-        ? { code: e.code, message: e.message }
-        : { code: 'untyped', message: String(e) };
-    }
-  };
+  const attempt = () =>
+    errorOf(() =>
+      loadClassifier('/tests/fixtures/golden/albert-odd/', { device: 'own', requireTokenizer: false }),
+    );
   try {
     Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true });
     const noWebGpu = await attempt();
@@ -266,10 +251,5 @@ export async function lostDevice() {
   const classifier = await createClassifier(ctx, model, undefined, {}, true);
   ctx.device.destroy();
   await ctx.device.lost;
-  try {
-    await classifier.classify({ inputIds: [2, 5, 3] });
-    return { code: 'no error', message: '' };
-  } catch (e) {
-    return isPonderError(e) ? { code: e.code, message: e.message } : { code: 'untyped', message: String(e) };
-  }
+  return errorOf(() => classifier.classify({ inputIds: [2, 5, 3] }));
 }

@@ -13,6 +13,7 @@ import type { EncoderModel } from '../../src/model/types';
 import type { LayerEvent } from '../../src/results';
 import { EXIT_FIXTURES, makeExamples, makeExitCheckpoint } from '../../tests/fixtures/exit/random-model';
 import { referenceExitHeads, referenceForward } from '../../tests/reference/forward';
+import { errorOf } from './outcome';
 import { GPU_TUNING } from './tuning';
 
 function fixtureModel(name: string): EncoderModel {
@@ -422,16 +423,8 @@ export async function streamingEvents(name: string, count: number) {
 export async function exitApi(name: string) {
   const model = fixtureModel(name);
   const classifier = await classifierFor(model);
-  const attempt = async (criterion: ExitCriterion) => {
-    try {
-      await classifier.classify({ inputIds: [1, 2, 3] }, { criterion });
-      return { code: 'no error', message: '' };
-    } catch (e) {
-      return isPonderError(e)
-        ? { code: e.code, message: e.message }
-        : { code: 'untyped', message: String(e) };
-    }
-  };
+  const attempt = (criterion: ExitCriterion) =>
+    errorOf(() => classifier.classify({ inputIds: [1, 2, 3] }, { criterion }));
   try {
     const byDefault = (await classifier.classify({ inputIds: [1, 2, 3] }))[0]!;
     return {
