@@ -53,6 +53,20 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   splitKMinChunk: 128,
 };
 
+/** matmul.wgsl's Params struct, in order (all u32). */
+const PARAM_FIELDS = [
+  'M',
+  'N',
+  'K',
+  'inputRowStride',
+  'outputOffset',
+  'inputOffset',
+  'activation',
+  'kChunk',
+  'partialStride',
+  'splits',
+] as const;
+
 /** Rows per workgroup of the tiled paths and of the split-K reduction (y dimension of their grids). */
 const LARGE_TILE = 128;
 const REDUCE_ROWS = 8;
@@ -281,18 +295,7 @@ export class MatmulKernel {
     if (!pipeline) throw new PonderError('invalid-input', 'matmul: the split-K reduction was not compiled');
     checkU32({ M, N, outputOffset, splits, partialStride: M * N });
     const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}-reduce${splits}`;
-    const uniforms = createUniformBuffer(this.device, `${label}-params`, [
-      ['u32', M],
-      ['u32', N],
-      ['u32', 0],
-      ['u32', 0],
-      ['u32', outputOffset],
-      ['u32', 0],
-      ['u32', ACTIVATION_CODE[this.activation]],
-      ['u32', 0],
-      ['u32', M * N],
-      ['u32', splits],
-    ]);
+    const uniforms = this.params(label, { M, N, outputOffset, partialStride: M * N, splits });
     const bindGroup = this.device.createBindGroup({
       label,
       layout: pipeline.getBindGroupLayout(0),
@@ -364,18 +367,17 @@ export class MatmulKernel {
     const kChunk = splits > 1 ? this.chunkFor(K, splits) : K;
     const suffix = `${path === 'tiled' ? '' : `-${path}`}${raw ? `-split${splits}` : ''}`;
     const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}x${K}${suffix}`;
-    const uniforms = createUniformBuffer(this.device, `${label}-params`, [
-      ['u32', M],
-      ['u32', N],
-      ['u32', K],
-      ['u32', inputRowStride],
-      ['u32', outputOffset],
-      ['u32', inputOffset],
-      ['u32', ACTIVATION_CODE[this.activation]],
-      ['u32', kChunk],
-      ['u32', raw ? M * N : 0],
-      ['u32', splits],
-    ]);
+    const uniforms = this.params(label, {
+      M,
+      N,
+      K,
+      inputRowStride,
+      outputOffset,
+      inputOffset,
+      kChunk,
+      partialStride: raw ? M * N : 0,
+      splits,
+    });
     const bindGroup = bindBuffers(this.device, label, pipeline, [
       uniforms,
       args.input,
@@ -393,6 +395,19 @@ export class MatmulKernel {
           : [divUp(N, 4 * t.wgX), divUp(M, 4 * t.wgY), splits];
     this.checkWorkgroups(workgroups, shape);
     return { label, pipeline, bindGroup, workgroups, ...(rowsPerWorkgroup ? { rowsPerWorkgroup } : {}) };
+  }
+
+  /** The Params uniform of matmul.wgsl, fields in its order (those not given are 0). */
+  private params(
+    label: string,
+    p: Partial<Record<Exclude<(typeof PARAM_FIELDS)[number], 'activation'>, number>>,
+  ): GPUBuffer {
+    const values = { ...p, activation: ACTIVATION_CODE[this.activation] };
+    return createUniformBuffer(
+      this.device,
+      `${label}-params`,
+      PARAM_FIELDS.map((f) => ['u32', values[f] ?? 0] as const),
+    );
   }
 
   private checkWorkgroups(workgroups: readonly number[], shape: object): void {
