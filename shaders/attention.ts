@@ -34,6 +34,15 @@ export function defaultAttentionPath(shape: AttentionShape): AttentionPath {
   return shape.seqLen <= ATTENTION_SHORT_MAX_LEN && flashGroups < 256 ? 'short' : 'flash';
 }
 
+/**
+ * The entry point for a shape given a preference: 'auto' picks by defaultAttentionPath; 'short' falls
+ * back to 'flash' beyond the short path's length limit.
+ */
+export function attentionPathFor(shape: AttentionShape, preference: AttentionPath | 'auto'): AttentionPath {
+  if (preference === 'auto') return defaultAttentionPath(shape);
+  return preference === 'short' && shape.seqLen > ATTENTION_SHORT_MAX_LEN ? 'flash' : preference;
+}
+
 export class AttentionKernel {
   private constructor(
     private readonly device: GPUDevice,

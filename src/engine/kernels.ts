@@ -34,7 +34,7 @@ export interface EngineKernels {
 export interface KernelTuning {
   /** Matmul tiles, split-K and large-tile thresholds (shaders/matmul.ts). */
   matmul?: Partial<MatmulTiles>;
-  /** Attention entry point: 'auto' (default) picks by shape. */
+  /** Attention entry point: 'auto' (default) picks by shape; 'short' gives way to 'flash' past 512 tokens. */
   attention?: AttentionPath | 'auto';
 }
 

@@ -22,7 +22,7 @@
  */
 import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
 import type { MatmulKernel } from '../../shaders/matmul';
-import { ATTENTION_SHORT_MAX_LEN } from '../../shaders/attention';
+import { attentionPathFor } from '../../shaders/attention';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -297,6 +297,13 @@ export class ExecutionPlan {
       return list;
     };
 
+    const attentionShape = {
+      batch,
+      seqLen,
+      heads: config.numAttentionHeads,
+      headDim: H / config.numAttentionHeads,
+    };
+
     // The dispatches of one distinct layer; built once and reused wherever the schedule applies it.
     const layerDispatches = new Map<number, KernelDispatch[]>();
     const dispatchesFor = (index: number, layer: GpuLayer): KernelDispatch[] => {
@@ -307,10 +314,8 @@ export class ExecutionPlan {
         ...tag(SLOT_KIND.attention, [
           kernels.attention.prepare(
             { qkv, mask: this.mask, output: context },
-            { batch, seqLen, heads: config.numAttentionHeads, headDim: H / config.numAttentionHeads },
-            kernels.attentionPath === 'auto' || seqLen > ATTENTION_SHORT_MAX_LEN
-              ? undefined
-              : kernels.attentionPath,
+            attentionShape,
+            attentionPathFor(attentionShape, kernels.attentionPath),
           ),
         ]),
         ...matmulThenNorm(context, layer.attentionOutput, shapes.attentionOutput, splits.attentionOutput, {
