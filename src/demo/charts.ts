@@ -111,19 +111,7 @@ export function exitDistributionChart(
     }),
     Plot.ruleY([0]),
   ];
-  if (q !== undefined) {
-    marks.push(Plot.ruleY([q], { stroke: COLORS.threshold, strokeDasharray: '6,3', strokeWidth: 1.5 }));
-    marks.push(
-      Plot.text([q], {
-        x: ctx.numLayers,
-        y: (d: number) => d,
-        text: (d: number) => `q = ${d}`,
-        dy: -6,
-        textAnchor: 'end',
-        fill: COLORS.threshold,
-      }),
-    );
-  }
+  if (q !== undefined) marks.push(...thresholdMarks(ctx, q, `q = ${q}`));
   return Plot.plot({
     ...base(
       ctx,
@@ -139,6 +127,21 @@ export function exitDistributionChart(
     },
     marks,
   });
+}
+
+/** A dashed horizontal threshold line, labelled at the last layer. */
+function thresholdMarks(ctx: LayerChartContext, value: number, label: string): Plot.Markish[] {
+  return [
+    Plot.ruleY([value], { stroke: COLORS.threshold, strokeDasharray: '6,3', strokeWidth: 1.5 }),
+    Plot.text([value], {
+      x: ctx.numLayers,
+      y: (d: number) => d,
+      text: () => label,
+      dy: -6,
+      textAnchor: 'end',
+      fill: COLORS.threshold,
+    }),
+  ];
 }
 
 /** Class probabilities at every layer that ran: one line per class. */
@@ -177,21 +180,7 @@ export function criterionChart(
     Plot.lineY(data, { x: 'layer', y: 'statistic', stroke: COLORS.statistic, marker: 'dot' }),
     Plot.ruleY([0]),
   ];
-  if (threshold) {
-    marks.push(
-      Plot.ruleY([threshold.value], { stroke: COLORS.threshold, strokeDasharray: '6,3', strokeWidth: 1.5 }),
-    );
-    marks.push(
-      Plot.text([threshold.value], {
-        x: ctx.numLayers,
-        y: (d: number) => d,
-        text: () => threshold.label,
-        dy: -6,
-        textAnchor: 'end',
-        fill: COLORS.threshold,
-      }),
-    );
-  }
+  if (threshold) marks.push(...thresholdMarks(ctx, threshold.value, threshold.label));
   return Plot.plot({
     ...base(
       ctx,
