@@ -207,17 +207,22 @@ def analyse(run):
     run['gold'] = [r['label'] for r in rows]
     run['pred'] = [r['prediction'] for r in rows]
     curves, equal = [], []  # (name, points) listed in full; (name, points) interpolated in the equal-layer table
+
+    def points(label, exit_layer, settings):
+        """(label(s), metric, avg layers) for each setting s; exit_layer(row, s) is the row's exit at s."""
+        return [(label(s), *evaluate(rows, [exit_layer(r, s) for r in rows], kind)) for s in settings]
+
+    def patience_points():
+        return points(lambda t: f't={t}', lambda r, t: pabee_exit(r['layers'], t, regression), range(1, L))
+
     fixed = [(f'k={k}', *evaluate(rows, [k] * n, kind)) for k in range(1, L + 1)]
     run['fixed'] = fixed
     if method == 'full':
-        pts = [(f't={t}', *evaluate(rows, [pabee_exit(r['layers'], t, regression) for r in rows], kind))
-               for t in range(1, L)]
-        curves.append((f'{name}, patience (its one head read at every layer)', pts))
+        curves.append((f'{name}, patience (its one head read at every layer)', patience_points()))
     if rows[0]['lambdas']:
-        pts = [(f'q={q}', *evaluate(rows, [q_exit(r['lambdas'], q) for r in rows], kind)) for q in q_grid]
-        curves.append((f'{name}, Q-exit', pts))
-        fine = [(f'q={q / 100}', *evaluate(rows, [q_exit(r['lambdas'], q / 100) for r in rows], kind))
-                for q in range(1, 100)]
+        q_exit_at = lambda r, q: q_exit(r['lambdas'], q)  # noqa: E731
+        curves.append((f'{name}, Q-exit', points(lambda q: f'q={q}', q_exit_at, q_grid)))
+        fine = points(lambda q: f'q={q}', q_exit_at, [q / 100 for q in range(1, 100)])
         run['main'] = fine
         equal.append((f'{name}, Q-exit (q)', fine))
         lam = np.array([r['lambdas'][:L - 1] for r in rows])
@@ -231,8 +236,7 @@ def analyse(run):
             if abs(check[0] - run['default'][0]) > 1e-5 or abs(check[1] - run['default'][1]) > 1e-6:  # TSV: 6 digits
                 print(f'warning: {run["dir"]}: Q-exit from the TSV {check} != results.json {run["default"]}')
     if method in ('pabee', 'gates'):
-        pts = [(f't={t}', *evaluate(rows, [pabee_exit(r['layers'], t, regression) for r in rows], kind))
-               for t in range(1, L)]
+        pts = patience_points()
         heads = ' (its PABEE-trained heads)' if method == 'gates' else ''
         curves.append((f'{name}{heads}, patience', pts))
         full_pts = pts + [('t=0', *evaluate(rows, [L] * n, kind))]
@@ -240,10 +244,9 @@ def analyse(run):
             run['main'] = full_pts
         equal.append((f'{name}{heads}, patience (t)', full_pts))
     if rows[0].get('gates'):
-        pts = [(f'τ={t}', *evaluate(rows, [gate_exit(r['gates'], t) for r in rows], kind)) for t in q_grid]
-        curves.append((f'{name}, threshold τ at γ = {a.get("gamma")}', pts))
-        fine = [(f'τ={t / 100}', *evaluate(rows, [gate_exit(r['gates'], t / 100) for r in rows], kind))
-                for t in range(1, 100)]
+        gate_exit_at = lambda r, t: gate_exit(r['gates'], t)  # noqa: E731
+        curves.append((f'{name}, threshold τ at γ = {a.get("gamma")}', points(lambda t: f'τ={t}', gate_exit_at, q_grid)))
+        fine = points(lambda t: f'τ={t}', gate_exit_at, [t / 100 for t in range(1, 100)])
         run['main'] = fine
         equal.append((f'{name}, threshold (τ)', fine))
         by_gamma = [r for r in res['best']['curves'].get('gates', []) if r['threshold'] == a['gate_threshold']]
