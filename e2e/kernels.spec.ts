@@ -93,6 +93,7 @@ test('attention: padding, an all-masked sequence, seqLen 128, both entry points'
     { seqLen: 128, heads: 2, headDim: 64, lengths: [100] },
     { seqLen: 20, heads: 1, headDim: 128, lengths: [17], scale: 4 }, // largest head, peaky softmax
     { seqLen: 13, heads: 2, headDim: 7, lengths: [13, 4] }, // head size not a multiple of 4
+    { seqLen: 300, heads: 2, headDim: 32, lengths: [290, 300] }, // more keys than invocations
   ];
   for (const path of ['short', 'flash'] as const) {
     for (const c of cases)

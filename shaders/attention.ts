@@ -4,6 +4,7 @@
  */
 import { PonderError } from '../src/errors';
 import { bindBuffers, createPipeline, createUniformBuffer, divUp, type KernelDispatch } from './kernel';
+import { specialize } from './preprocess';
 import code from './attention.wgsl?raw';
 
 /** Limits of attention.wgsl (MAX_D4 * 4, and the 3-D dispatch). */
@@ -43,19 +44,38 @@ export function attentionPathFor(shape: AttentionShape, preference: AttentionPat
   return preference === 'short' && shape.seqLen > ATTENTION_SHORT_MAX_LEN ? 'flash' : preference;
 }
 
+/** Which load width a head size takes: vec4 when every head section starts on a multiple of 4. */
+export function attentionLoadWidth(headDim: number): 'vec4' | 'scalar' {
+  return headDim % 4 === 0 ? 'vec4' : 'scalar';
+}
+
+type Variant = `${AttentionPath}-${'vec4' | 'scalar'}`;
+
 export class AttentionKernel {
   private constructor(
     private readonly device: GPUDevice,
-    private readonly flash: GPUComputePipeline,
-    private readonly short: GPUComputePipeline,
+    private readonly pipelines: ReadonlyMap<Variant, GPUComputePipeline>,
   ) {}
 
-  static async create(device: GPUDevice): Promise<AttentionKernel> {
-    const [flash, short] = await Promise.all([
-      createPipeline(device, { label: 'attention-flash', code, entryPoint: 'main' }),
-      createPipeline(device, { label: 'attention-short', code, entryPoint: 'short' }),
-    ]);
-    return new AttentionKernel(device, flash, short);
+  /**
+   * Compiles both entry points for the head sizes given (vec4 loads when a head size is a multiple
+   * of 4, scalar otherwise); without `headDims`, both load widths.
+   */
+  static async create(device: GPUDevice, headDims?: readonly number[]): Promise<AttentionKernel> {
+    const widths = new Set(headDims ? headDims.map(attentionLoadWidth) : (['vec4', 'scalar'] as const));
+    const variants: Variant[] = [];
+    for (const width of widths) variants.push(`flash-${width}`, `short-${width}`);
+    const compiled = await Promise.all(
+      variants.map((variant) => {
+        const [path, width] = variant.split('-') as [AttentionPath, string];
+        return createPipeline(device, {
+          label: `attention-${path}${width === 'vec4' ? '-vec4' : ''}`,
+          code: specialize(code, { VEC4: width === 'vec4' }),
+          entryPoint: path === 'short' ? 'short' : 'main',
+        });
+      }),
+    );
+    return new AttentionKernel(device, new Map(variants.map((v, i) => [v, compiled[i]!])));
   }
 
   /** `path` defaults to defaultAttentionPath(shape). */
@@ -88,7 +108,13 @@ export class AttentionKernel {
       );
     }
     const label = `attention-${path}-b${batch}-t${seqLen}-h${heads}x${headDim}`;
-    const pipeline = path === 'short' ? this.short : this.flash;
+    const pipeline = this.pipelines.get(`${path}-${attentionLoadWidth(headDim)}`);
+    if (!pipeline) {
+      throw new PonderError(
+        'unsupported-config',
+        `attention: the ${attentionLoadWidth(headDim)} variant for head size ${headDim} was not compiled`,
+      );
+    }
     const uniforms = createUniformBuffer(this.device, `${label}-params`, [
       ['u32', batch],
       ['u32', seqLen],

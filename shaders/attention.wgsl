@@ -10,9 +10,13 @@
 //   share a query and split its head dimensions for the output. It walks the keys in tiles of
 //   KEY_TILE, four barriers each, so few, long-lived workgroups run: at batch 1 that is latency.
 // - `short` (seqLen <= SHORT_MAX_T): one workgroup per (query, head, batch), seqLen x heads x batch
-//   of them. All scores of the query sit in workgroup memory; one max and one sum reduction give the
-//   softmax, then each invocation accumulates its head dimensions over the keys.
+//   of them. Each invocation scores its own keys (all scores of the query sit in workgroup memory),
+//   one max and one sum reduction give the softmax, then groups of invocations take every
+//   `groups`-th key for four head dimensions each and one workgroup sum joins the groups: at batch 1
+//   every loop is short (about T / 128 keys, or D / 4 vec4 loads), which is what latency wants.
 // Workgroup memory stays under WebGPU's default 16 KiB.
+//
+// VEC4 (head size a multiple of 4, so every row section starts on a vec4): Q|K|V are read as vec4.
 
 struct Params {
   batch: u32,
@@ -23,7 +27,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
+#if VEC4
+@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
+#else
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
+#endif
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
 
@@ -40,16 +48,25 @@ var<workgroup> qTile: array<vec4<f32>, Q_TILE * MAX_D4>;
 var<workgroup> kvTile: array<vec4<f32>, KEY_TILE * MAX_D4>;
 var<workgroup> scores: array<f32, Q_TILE * KEY_TILE>;
 
-// Four head dimensions d..d+3 of token row `row`, section offset `base` (0 Q, H K, 2H V, plus head).
-fn load4(row: u32, base: u32, d: u32) -> vec4<f32> {
-  let start = row * 3u * params.heads * params.headDim + base + d;
+// Head dimensions d..d+3 (d a multiple of 4) of the head section that starts at element `start`;
+// zeros past the head size.
+fn qkv4(start: u32, d: u32) -> vec4<f32> {
+#if VEC4
+  return qkv[(start + d) / 4u];
+#else
   var v = vec4<f32>(0.0);
   for (var c = 0u; c < 4u; c++) {
     if (d + c < params.headDim) {
-      v[c] = qkv[start + c];
+      v[c] = qkv[start + d + c];
     }
   }
   return v;
+#endif
+}
+
+// Four head dimensions d..d+3 of token row `row`, section offset `base` (0 Q, H K, 2H V, plus head).
+fn load4(row: u32, base: u32, d: u32) -> vec4<f32> {
+  return qkv4(row * 3u * params.heads * params.headDim + base, d);
 }
 
 // Stages rows first..first+KEY_TILE-1 of section `base` into kvTile (zeros past the sequence).
@@ -159,11 +176,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
 }
 
-const SHORT_THREADS: u32 = 64u;
+const SHORT_THREADS: u32 = 128u;
 const SHORT_MAX_T: u32 = 512u;
-var<workgroup> shortQ: array<f32, MAX_D4 * 4u>;
+var<workgroup> shortQ: array<vec4<f32>, MAX_D4>;
 var<workgroup> shortP: array<f32, SHORT_MAX_T>;
 var<workgroup> shortRed: array<f32, SHORT_THREADS>;
+var<workgroup> shortAcc: array<vec4<f32>, SHORT_THREADS>;
 
 // Reduces one value per invocation with max (isMax) or +; every invocation gets the result.
 fn short_reduce(tid: u32, v: f32, isMax: bool) -> f32 {
@@ -186,28 +204,29 @@ fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   let T = params.seqLen;
   let D = params.headDim;
   let H = params.heads * D;
+  let d4n = (D + 3u) / 4u;
   let rowStride = 3u * H;
   let headOffset = wid.y * D;
   let rowBase = wid.z * T;
   let queryRow = rowBase + wid.x;
   let tid = lid.x;
 
-  for (var d = tid; d < D; d += SHORT_THREADS) {
-    shortQ[d] = qkv[queryRow * rowStride + headOffset + d];
+  for (var c = tid; c < d4n; c += SHORT_THREADS) {
+    shortQ[c] = qkv4(queryRow * rowStride + headOffset, 4u * c);
   }
   workgroupBarrier();
 
-  // Scores of keys tid, tid + 64, ...; masked keys stand at NEG.
+  // Scores of keys tid, tid + 128, ...; masked keys stand at NEG.
   var localMax = NEG;
   for (var j = tid; j < T; j += SHORT_THREADS) {
     var score = NEG;
     if (mask[rowBase + j] != 0u) {
-      let base = (rowBase + j) * rowStride + H + headOffset;
-      var sum = 0.0;
-      for (var d = 0u; d < D; d++) {
-        sum += shortQ[d] * qkv[base + d];
+      let keyStart = (rowBase + j) * rowStride + H + headOffset;
+      var sum = vec4<f32>(0.0);
+      for (var c = 0u; c < d4n; c++) {
+        sum += shortQ[c] * qkv4(keyStart, 4u * c);
       }
-      score = sum * params.scale;
+      score = (sum.x + sum.y + sum.z + sum.w) * params.scale;
     }
     shortP[j] = score;
     localMax = max(localMax, score);
@@ -224,15 +243,32 @@ fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   let denom = short_reduce(tid, localSum, false);
   let inv = select(0.0, 1.0 / denom, denom > 0.0);
 
-  for (var d = tid; d < D; d += SHORT_THREADS) {
-    var acc = 0.0;
-    for (var j = 0u; j < T; j++) {
+  // Group g sums keys g, g + groups, ... for head dimensions 4c..4c+3.
+  let groups = SHORT_THREADS / d4n;
+  let g = tid / d4n;
+  let c = tid % d4n;
+  var acc = vec4<f32>(0.0);
+  if (g < groups) {
+    for (var j = g; j < T; j += groups) {
       let p = shortP[j];
-      // Uniform across the workgroup: padding keys cost no load.
       if (p != 0.0) {
-        acc += p * qkv[(rowBase + j) * rowStride + 2u * H + headOffset + d];
+        acc += p * qkv4((rowBase + j) * rowStride + 2u * H + headOffset, 4u * c);
       }
     }
-    output[queryRow * H + headOffset + d] = acc * inv;
+  }
+  shortAcc[tid] = acc;
+  workgroupBarrier();
+  if (tid < d4n) {
+    var total = vec4<f32>(0.0);
+    for (var k = 0u; k < groups; k++) {
+      total += shortAcc[k * d4n + tid];
+    }
+    total *= inv;
+    let outBase = queryRow * H + headOffset + 4u * tid;
+    for (var e = 0u; e < 4u; e++) {
+      if (4u * tid + e < D) {
+        output[outBase + e] = total[e];
+      }
+    }
   }
 }

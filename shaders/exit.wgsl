@@ -89,6 +89,8 @@ var<workgroup> running: atomic<u32>;
 var<workgroup> live: atomic<u32>;
 // 1 + the highest batch slot still running after this depth.
 var<workgroup> lastSlot: atomic<u32>;
+// What invocation 0 worked out for the later depths' counts: [rows, slots, moveGroups].
+var<workgroup> nextCounts: array<u32, 3>;
 
 const NAN_BITS: u32 = 0x7fc00000u;
 
@@ -328,8 +330,6 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x == 0u) {
     let L = layer.numLayers;
     atomicAdd(&counters[L + layer.depth], atomicLoad(&live));
-    let first = (layer.depth + 1u) * layer.slotWords;
-    let end = L * layer.slotWords;
     // Slots for the next depth: with compaction the running examples move to slots 0..k−1 (in
     // order, so a slot only ever moves down); the map says where each slot's example was.
     var slots = atomicLoad(&lastSlot);
@@ -355,45 +355,57 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
         atomicStore(&counters[3u * L + t], t);
       }
     }
-    if (atomicLoad(&running) == 0u) {
-      // Every example has exited: all later depths' dispatches get zero workgroups.
-      for (var w = first; w < end; w++) {
-        indirect[w] = 0u;
-      }
-    } else {
-      // Rows past the last slot still running (exited examples, padding) are needed no more: the
-      // row-wise kernels of later depths cover only the slots before it.
-      let rows = slots * layer.seqLen;
+    // Rows past the last slot still running (exited examples, padding) are needed no more: the
+    // row-wise kernels of later depths cover only the slots before it.
+    let rows = slots * layer.seqLen;
+    if (atomicLoad(&running) > 0u) {
       for (var d = layer.depth + 1u; d < L; d++) {
         atomicStore(&counters[2u * L + d], rows);
       }
-      let moveGroups = select(0u, min((rows * layer.hidden + 255u) / 256u, 65535u), moved);
-      for (var w = first; w < end; w += 3u) {
-        let j = (w % layer.slotWords) / 3u;
-        let unit = slotKinds[2u * j + 1u];
-        switch slotKinds[2u * j] {
-          case 1u: {
-            indirect[w + 1u] = (rows + unit - 1u) / unit;
-          }
-          case 2u: {
-            indirect[w + 2u] = slots;
-          }
-          case 3u: {
-            indirect[w] = min(rows, 65535u);
-            indirect[w + 1u] = (rows + 65534u) / 65535u;
-          }
-          case 4u: {
-            indirect[w] = (rows + 63u) / 64u;
-          }
-          case 5u: {
-            // The moves run at the start of the next depth only; later depths' stay 0.
-            indirect[w] = select(0u, moveGroups, w / layer.slotWords == layer.depth + 1u);
-            indirect[w + 1u] = 1u;
-            indirect[w + 2u] = 1u;
-          }
-          default: {}
-        }
+    }
+    nextCounts[0] = rows;
+    nextCounts[1] = slots;
+    nextCounts[2] = select(0u, min((rows * layer.hidden + 255u) / 256u, 65535u), moved);
+  }
+  workgroupBarrier();
+  // The later depths' indirect arguments, three words per slot, spread over the workgroup (hundreds
+  // of slots at depth 1: one invocation alone made this the slowest kernel of a batch-1 layer).
+  let first = (layer.depth + 1u) * layer.slotWords;
+  let end = layer.numLayers * layer.slotWords;
+  if (atomicLoad(&running) == 0u) {
+    // Every example has exited: all later depths' dispatches get zero workgroups.
+    for (var w = first + lid.x; w < end; w += 64u) {
+      indirect[w] = 0u;
+    }
+    return;
+  }
+  let rows = nextCounts[0];
+  let slots = nextCounts[1];
+  let moveGroups = nextCounts[2];
+  for (var w = first + 3u * lid.x; w < end; w += 3u * 64u) {
+    let j = (w % layer.slotWords) / 3u;
+    let unit = slotKinds[2u * j + 1u];
+    switch slotKinds[2u * j] {
+      case 1u: {
+        indirect[w + 1u] = (rows + unit - 1u) / unit;
       }
+      case 2u: {
+        indirect[w + 2u] = slots;
+      }
+      case 3u: {
+        indirect[w] = min(rows, 65535u);
+        indirect[w + 1u] = (rows + 65534u) / 65535u;
+      }
+      case 4u: {
+        indirect[w] = (rows + 63u) / 64u;
+      }
+      case 5u: {
+        // The moves run at the start of the next depth only; later depths' stay 0.
+        indirect[w] = select(0u, moveGroups, w / layer.slotWords == layer.depth + 1u);
+        indirect[w + 1u] = 1u;
+        indirect[w + 2u] = 1u;
+      }
+      default: {}
     }
   }
 }

@@ -3,7 +3,7 @@
  * shared by every execution plan of that model.
  */
 import { AddLayerNormKernel } from '../../shaders/layernorm';
-import { AttentionKernel, type AttentionPath } from '../../shaders/attention';
+import { AttentionKernel, attentionLoadWidth, type AttentionPath } from '../../shaders/attention';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import { ExitKernel } from '../../shaders/exit';
 import type { WeightDtype } from '../../shaders/kernel';
@@ -54,7 +54,8 @@ export function createKernels(
     cache = new Map();
     kernelCache.set(device, cache);
   }
-  const key = `${weightDtype}-${config.hiddenAct}-${JSON.stringify(tuning)}`;
+  const headDim = config.hiddenSize / config.numAttentionHeads;
+  const key = `${weightDtype}-${config.hiddenAct}-${attentionLoadWidth(headDim)}-${JSON.stringify(tuning)}`;
   let kernels = cache.get(key);
   if (!kernels) {
     kernels = compileKernels(device, config, weightDtype, tuning);
@@ -77,7 +78,7 @@ async function compileKernels(
     MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
     MatmulKernel.create(device, { weightDtype, activation: 'tanh', tiles }),
-    AttentionKernel.create(device),
+    AttentionKernel.create(device, [config.hiddenSize / config.numAttentionHeads]),
     AddLayerNormKernel.create(device),
     ExitKernel.create(device),
   ]);
