@@ -40,9 +40,10 @@ export const SWEEP_CONFIGS: SweepConfig[] = [
   { splitKTarget: 256 },
   { splitKTarget: 1024 },
   { splitKTarget: 2048, splitKMinChunk: 64 },
-  // The 128 × 128 tiles (off by default since their first version lost to the 64 × 32 tiles).
-  { largeMinWorkgroups: 256 },
-  { largeMinWorkgroups: 256, largeTileK: 4 },
+  // The 128 × 128 tiles: off, from 64 workgroups up (the default is 256), with K steps of 4.
+  { largeMinWorkgroups: 0 },
+  { largeMinWorkgroups: 64 },
+  { largeTileK: 4 },
   { wgX: 8, wgY: 8, tileK: 16 },
   { wgX: 16, wgY: 16, tileK: 16 },
   { wgX: 8, wgY: 4, tileK: 16 },
@@ -56,7 +57,7 @@ export const SWEEP_FLOP_BUDGET = 2e10;
 const PASSES = 5;
 
 /** The shapes: ALBERT-base's four linear layers at rows 16, 128, 1024, then square 1024–4096. */
-export function sweepShapes(quick: boolean): MatmulShapeSpec[] {
+export function sweepShapes(quick: boolean, which: 'all' | 'model' | 'square' = 'all'): MatmulShapeSpec[] {
   if (quick)
     return [
       ...modelShapes(64, 128, 16, 'tiny rows 16').slice(0, 2),
@@ -66,8 +67,12 @@ export function sweepShapes(quick: boolean): MatmulShapeSpec[] {
     ];
   const { hiddenSize, intermediateSize } = ALBERT_BASE;
   return [
-    ...[16, 128, 1024].flatMap((r) => modelShapes(hiddenSize, intermediateSize, r, `albert-base rows ${r}`)),
-    ...squareShapes([1024, 2048, 4096]),
+    ...(which === 'square'
+      ? []
+      : [16, 128, 1024].flatMap((r) =>
+          modelShapes(hiddenSize, intermediateSize, r, `albert-base rows ${r}`),
+        )),
+    ...(which === 'model' ? [] : squareShapes([1024, 2048, 4096])),
   ];
 }
 
@@ -105,6 +110,8 @@ export async function runMatmulSweep(
     /** Stop starting measurements after this many seconds (the rest are recorded as not run). */
     budgetSec: number;
     configs?: SweepConfig[];
+    /** Which shapes (sweepShapes); default all. */
+    shapes?: 'all' | 'model' | 'square';
     log?: (line: string) => void;
   },
 ): Promise<SweepReport> {
@@ -113,7 +120,7 @@ export async function runMatmulSweep(
   const configs =
     options.configs ?? (options.quick ? [...SWEEP_CONFIGS.slice(0, 2), { tileK: 6 }] : SWEEP_CONFIGS);
   const dtypes = SWEEP_DTYPES.filter((d) => d === 'f32' || options.f16);
-  const shapes = sweepShapes(options.quick);
+  const shapes = sweepShapes(options.quick, options.shapes);
   const flopBudget = options.quick ? 1e7 : SWEEP_FLOP_BUDGET;
   const timer: PassTimer = createPassTimer(device, options.timestamps);
   const records: SweepRecord[] = [];
@@ -143,7 +150,9 @@ export async function runMatmulSweep(
       const bias = filledBuffer(device, s.N * 4);
       const output = filledBuffer(device, s.M * s.N * 4, GPUBufferUsage.COPY_SRC);
       const flop = 2 * s.M * s.N * s.K;
-      const reps = Math.max(1, Math.min(200, Math.round(flopBudget / flop)));
+      // At least 3 products per pass: a lone dispatch after the GPU idled (the CPU round trip between
+      // passes) runs at lower clocks; 2048³ read 2.4× slower at one rep than at eleven (2026-11-27).
+      const reps = Math.max(3, Math.min(200, Math.round(flopBudget / flop)));
       // Every input is FILLED_F32 and every weight FILLED_F32 (f32) or 1.0 (f16): y = K·x·w + b.
       const expected = s.K * FILLED_F32 * (f16 ? 1 : FILLED_F32) + FILLED_F32;
       for (const i of configs.keys()) {
@@ -206,7 +215,7 @@ export async function runMatmulSweep(
     records,
     timing: timer.timestamps ? 'timestamp-query' : 'wall',
     note:
-      `MatmulKernel (activation none) per tiles config, ${PASSES} passes of up to 200 reps ` +
+      `MatmulKernel (activation none) per tiles config, ${PASSES} passes of 3 to 200 reps ` +
       `(FLOP budget ${flopBudget} per pass), median`,
     elapsedSec: (performance.now() - started) / 1000,
   };

@@ -46,9 +46,11 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   gemvLanes: 32,
   gemvCols: 8,
   largeTileK: 8,
-  // Off: its first version ran 4096³ at 1.8 TFLOP/s on the H200 against 10.3 for the 64 x 32 tiles
-  // (bench --matmul-sweep, 2026-11-27); bench/matmul-sweep.ts keeps measuring it.
-  largeMinWorkgroups: 0,
+  // The 128 x 128 tiles from 256 workgroups (2048² outputs) up: on the H200 (Deno/wgpu) they ran 4096³
+  // at 25.0 TFLOP/s f32 against 10.3 for the 64 x 32 tiles, and 2048³ at 5.5 against 1.7 at three
+  // reps per pass (bench/results/archive/2026-11-27-h200-large-tiles-sweep.json). Not below 256: a
+  // grid of one wave and a bit (144 tiles on 132 SMs) would idle most of the GPU for a second wave.
+  largeMinWorkgroups: 256,
   splitKTarget: 512,
   splitKMinChunk: 128,
 };

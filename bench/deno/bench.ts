@@ -12,7 +12,8 @@
  *   npx vite build --config bench/deno/vite.config.ts      # → node_modules/.cache/ponder-bench/deno/
  *   deno run -A node_modules/.cache/ponder-bench/deno/bench.js [--quick] [--out FILE]
  *            [--runtimes ponder,ort-webgpu,ort-wasm] [--models albert-base-random,golden-bert-odd]
- *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]] [--no-suite]
+ *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]
+ *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square]] [--no-suite]
  *
  * Order: the runtime's round-trip floor (bench/floor.ts), the matmul table, one suite per
  * (model, runtime) until --budget-sec (counted from the start) is spent, then, with --matmul-sweep,
@@ -31,7 +32,7 @@ import type { EncoderModel } from '../../src/model/types';
 import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
 import { measureRuntimeFloor } from '../floor';
 import { matmulBench } from '../gpu-matmul';
-import { runMatmulSweep } from '../matmul-sweep';
+import { runMatmulSweep, type SweepConfig } from '../matmul-sweep';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
 import { ALBERT_BASE, randomAlbert } from '../random-model';
@@ -66,6 +67,9 @@ const only = get('--models')?.split(',');
 const budgetSec = Number(get('--budget-sec') ?? 480);
 const sweep = args.includes('--matmul-sweep');
 const sweepBudgetSec = Number(get('--sweep-budget-sec') ?? 120);
+// A JSON array of MatmulKernel `tiles` configs instead of SWEEP_CONFIGS, and which shapes to sweep.
+const sweepConfigs = get('--sweep-configs');
+const sweepShapeSet = (get('--sweep-shapes') ?? 'all') as 'all' | 'model' | 'square';
 // The sweep starts no measurement after this many seconds from the start (default: no deadline).
 const deadlineSec = Number(get('--deadline-sec') ?? Infinity);
 const noSuite = args.includes('--no-suite');
@@ -299,6 +303,8 @@ if (sweep && sweepLeft < 5) {
       f16: ctx.useF16,
       quick,
       budgetSec: sweepSec,
+      ...(sweepConfigs ? { configs: JSON.parse(sweepConfigs) as SweepConfig[] } : {}),
+      shapes: sweepShapeSet,
       log: (line) => console.log(line),
     });
   } catch (error) {
