@@ -71,6 +71,8 @@ const PARAM_FIELDS = [
 
 /** Rows per workgroup of the tiled paths and of the split-K reduction (y dimension of their grids). */
 const LARGE_TILE = 128;
+/** STAGE_MAX in matmul.wgsl. */
+const TILED_STAGE_MAX = 8;
 const REDUCE_ROWS = 8;
 
 /** Compiled pipelines per device, shared by all MatmulKernels of that device. */
@@ -153,6 +155,8 @@ export class MatmulKernel {
     };
     if (
       tiles.tileK % 4 !== 0 ||
+      // The tiled path stages at most STAGE_MAX (matmul.wgsl) vec4 per invocation and operand.
+      tiles.tileK > TILED_STAGE_MAX * Math.min(tiles.wgX, tiles.wgY) ||
       tiles.gemvLanes < GEMV_MAX_M ||
       (tiles.largeTileK !== 4 && tiles.largeTileK !== 8) ||
       !(tiles.splitKMinChunk >= 1)

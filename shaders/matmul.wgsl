@@ -56,6 +56,9 @@ struct Params {
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 16u;
 override TILE_K: u32 = 16u;
+// Staged vec4 per invocation and operand, at most: TILE_K / WG_X for A and TILE_K / WG_Y for W
+// (shaders/matmul.ts checks the tiles against it).
+const STAGE_MAX: u32 = 8u;
 
 // Large path: 16 x 16 invocations, each an 8x8 register block, compute a 128 x 128 output tile;
 // the staged tiles are stored K-major so that the inner loop reads two vec4 of A and two of W for
@@ -184,20 +187,48 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   let kBegin = wid.z * params.kChunk;
   let kEnd = min(params.K, kBegin + params.kChunk);
 
+  // The next chunk's global loads are issued before the current chunk is computed, so their latency
+  // hides behind the multiply-adds (at batch 1 a workgroup walks K alone: latency is the time).
+  // Invocation tid stages elements tid + s * threads, s < STAGE_MAX, of each tile.
+  let stageA = tileM * k4;
+  let stageW = tileN * k4;
+  var nextA: array<vec4<f32>, STAGE_MAX>;
+  var nextW: array<vec4<f32>, STAGE_MAX>;
+  for (var s = 0u; s < STAGE_MAX; s++) {
+    let e = tid + s * threads;
+    if (e < stageA) {
+      nextA[s] = load_a(m0 + e / k4, kBegin + (e % k4) * 4u);
+    }
+    if (e < stageW) {
+      nextW[s] = load_w(n0 + e / k4, kBegin + (e % k4) * 4u);
+    }
+  }
+
   // acc[i][j]: row m0 + lid.y + i*WG_Y, column n0 + lid.x + j*WG_X.
   var acc: array<vec4<f32>, 4>;
   for (var k0 = kBegin; k0 < kEnd; k0 += TILE_K) {
-    for (var e = tid; e < tileM * k4; e += threads) {
-      let r = e / k4;
-      let c = e % k4;
-      tileA[r * rowStride + c] = load_a(m0 + r, k0 + c * 4u);
-    }
-    for (var e = tid; e < tileN * k4; e += threads) {
-      let r = e / k4;
-      let c = e % k4;
-      tileW[r * rowStride + c] = load_w(n0 + r, k0 + c * 4u);
+    for (var s = 0u; s < STAGE_MAX; s++) {
+      let e = tid + s * threads;
+      if (e < stageA) {
+        tileA[(e / k4) * rowStride + e % k4] = nextA[s];
+      }
+      if (e < stageW) {
+        tileW[(e / k4) * rowStride + e % k4] = nextW[s];
+      }
     }
     workgroupBarrier();
+    let kNext = k0 + TILE_K;
+    if (kNext < kEnd) {
+      for (var s = 0u; s < STAGE_MAX; s++) {
+        let e = tid + s * threads;
+        if (e < stageA) {
+          nextA[s] = load_a(m0 + e / k4, kNext + (e % k4) * 4u);
+        }
+        if (e < stageW) {
+          nextW[s] = load_w(n0 + e / k4, kNext + (e % k4) * 4u);
+        }
+      }
+    }
     // Past K the staged values are zero, so the whole chunk can be summed.
     for (var c = 0u; c < k4; c++) {
       let w0 = tileW[(lid.x) * rowStride + c];
