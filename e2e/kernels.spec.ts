@@ -144,3 +144,69 @@ test('embeddings + LayerNorm, with out-of-range ids clamped', async () => {
   for (const c of cases)
     expectClose(`embeddings ${JSON.stringify(c)}`, await callHarness(page, 'testEmbeddings', c));
 });
+
+test('fused heads: pooler, classifier, per-layer head and λ MLP (cat input via the slot map)', async () => {
+  const cases = [
+    // Odd shapes: vec4 loads with H % 4 == 0, scalar ones otherwise; z_prev of a moved slot.
+    {
+      batch: 3,
+      seqLen: 5,
+      hidden: 36,
+      labels: 3,
+      numLayers: 4,
+      depth: 2,
+      perLayerHeads: true,
+      lambda: { input: 'cat', hiddenLayers: 2 },
+      prevSlots: [2, 0, 1],
+    },
+    {
+      batch: 3,
+      seqLen: 7,
+      hidden: 120,
+      labels: 3,
+      numLayers: 3,
+      depth: 1,
+      lambda: { input: 'cat', hiddenLayers: 2 },
+    },
+    {
+      batch: 2,
+      seqLen: 3,
+      hidden: 37,
+      labels: 5,
+      numLayers: 2,
+      depth: 0,
+      perLayerHeads: true,
+      lambda: { input: 'current', hiddenLayers: 1 },
+    },
+    {
+      batch: 2,
+      seqLen: 4,
+      hidden: 84,
+      labels: 1,
+      numLayers: 3,
+      depth: 0,
+      lambda: { input: 'cat', hiddenLayers: 0 },
+    },
+    // Round: BERT-base heads alone, the shipped model's λ head, and the largest hidden size.
+    { batch: 1, seqLen: 3, hidden: 768, labels: 2, numLayers: 2, depth: 1 },
+    {
+      batch: 2,
+      seqLen: 2,
+      hidden: 512,
+      labels: 2,
+      numLayers: 3,
+      depth: 2,
+      lambda: { input: 'cat', hiddenLayers: 3 },
+    },
+    {
+      batch: 1,
+      seqLen: 2,
+      hidden: 1024,
+      labels: 2,
+      numLayers: 2,
+      depth: 1,
+      lambda: { input: 'cat', hiddenLayers: 1 },
+    },
+  ] as const;
+  for (const c of cases) expectClose(`heads ${JSON.stringify(c)}`, await callHarness(page, 'testHeads', c));
+});

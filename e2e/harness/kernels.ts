@@ -3,7 +3,7 @@
  * result back and compares it with the CPU reference (tests/reference/ops.ts). They return plain
  * JSON; the assertions live in e2e/kernels.spec.ts (Chromium, f32) and tests/f16/ (Deno, f16).
  */
-import type { Activation } from '../../src/model/types';
+import type { Activation, LinearWeights } from '../../src/model/types';
 import { PonderError } from '../../src/errors';
 import { requestGpu, type GpuContext } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
@@ -11,6 +11,7 @@ import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul
 import { AttentionKernel, type AttentionPath } from '../../shaders/attention';
 import { AddLayerNormKernel } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
+import { HeadsKernel, lambdaHiddenFloats, packHeads, type PackedLinear } from '../../shaders/heads';
 import * as ops from '../../tests/reference/ops';
 import { mulberry32 as rng } from '../../tests/reference/random';
 
@@ -480,5 +481,162 @@ export async function testEmbeddings(c: EmbeddingCase): Promise<KernelComparison
   };
   if (dtype === 'f16')
     result.unroundedMaxRel = ops.compare(got, reference(wordData, posData, typeData)).maxRel;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused heads (pooler, classifier, per-layer head, λ MLP)
+
+export interface HeadsCase {
+  batch: number;
+  seqLen: number;
+  hidden: number;
+  labels: number;
+  numLayers: number;
+  /** The depth whose heads run (> 0: the λ cat input reads the previous depth's z). */
+  depth: number;
+  perLayerHeads?: boolean;
+  /** The λ MLP: its input and its number of Linear(w → w) + tanh blocks before Linear(w → 1). */
+  lambda?: { input: 'cat' | 'current'; hiddenLayers: number };
+  /** The slot each slot's example had at the previous depth (default: reversed order). */
+  prevSlots?: readonly number[];
+  dtype?: WeightDtype;
+  seed?: number;
+}
+
+const headsKernels = new Map<WeightDtype, Promise<HeadsKernel>>();
+
+export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
+  const start = performance.now();
+  const dtype = c.dtype ?? 'f32';
+  const { device, adapter } = await deviceFor(dtype);
+  const { batch, seqLen, hidden: H, labels: C, numLayers: L, depth } = c;
+  const next = rng(c.seed ?? 5);
+  const linear = (n: number, k: number): LinearWeights => ({
+    weight: { shape: [n, k], data: randomArray(next, n * k, 2 / Math.sqrt(k)) },
+    bias: { shape: [n], data: randomArray(next, n, 0.5) },
+  });
+  const w = c.lambda?.input === 'cat' ? 2 * H : H;
+  const parts = {
+    pooler: linear(H, H),
+    classifier: linear(C, H),
+    ...(c.perLayerHeads ? { heads: Array.from({ length: L }, () => linear(C, H)) } : {}),
+    ...(c.lambda
+      ? {
+          lambda: [...Array.from({ length: c.lambda.hiddenLayers }, () => linear(w, w)), linear(1, w)],
+        }
+      : {}),
+  };
+  const packed = packHeads(parts);
+  const { layout } = packed;
+  const hiddenData = randomArray(next, batch * seqLen * H);
+  // The previous depth's z rows (read through the slot map); every other word starts as NaN.
+  const pooledData = new Float32Array(L * batch * H).fill(NaN);
+  if (depth > 0) pooledData.set(randomArray(next, batch * H), (depth - 1) * batch * H);
+  const prevSlots = c.prevSlots ?? Array.from({ length: batch }, (_, b) => batch - 1 - b);
+  const countersData = new Uint32Array(3 * L + batch);
+  countersData.set(prevSlots, 3 * L);
+  // As plan.ts lays out `scratch`: λ logits [L][batch], heads [L][batch][C], λ hidden per slot.
+  const headOffset = L * batch;
+  const hiddenAt = L * batch * (1 + C);
+  const scratchFloats = hiddenAt + batch * lambdaHiddenFloats(layout);
+
+  let kernelPromise = headsKernels.get(dtype);
+  if (!kernelPromise) {
+    kernelPromise = HeadsKernel.create(device, dtype);
+    headsKernels.set(dtype, kernelPromise);
+  }
+  const kernel = await kernelPromise;
+  const weights = uploadWeight(device, packed.weights, dtype, 'headWeights');
+  const biases = upload(device, packed.biases, 'headBiases');
+  const hidden = upload(device, hiddenData, 'hidden');
+  const pooled = upload(device, pooledData, 'pooled');
+  const logits = emptyBuffer(device, L * batch * C, 'logits');
+  const scratch = emptyBuffer(device, scratchFloats, 'scratch');
+  const counters = upload(device, countersData, 'counters');
+  const dispatch = kernel.prepare(
+    { weights: weights.buffer, biases, hidden, pooled, logits, scratch, counters },
+    layout,
+    {
+      batch,
+      rowStride: seqLen * H,
+      pooledOffset: depth * batch * H,
+      logitsOffset: depth * batch * C,
+      ...(c.perLayerHeads ? { head: { index: depth, offset: headOffset + depth * batch * C } } : {}),
+      ...(c.lambda
+        ? {
+            lambda: {
+              offset: depth * batch,
+              hiddenOffset: hiddenAt,
+              prevSlots: 3 * L,
+              ...(depth > 0 ? { prevOffset: (depth - 1) * batch * H } : {}),
+            },
+          }
+        : {}),
+    },
+  );
+  const gotPooled = await runAndRead(device, [dispatch], pooled, L * batch * H);
+  const gotLogits = await runAndRead(device, [], logits, L * batch * C);
+  const gotScratch = await runAndRead(device, [], scratch, scratchFloats);
+  destroy(weights.buffer, biases, hidden, pooled, logits, scratch, counters);
+
+  // The CPU reference, slot by slot, with the weights as the GPU sees them (f16: rounded).
+  const seen = (p: PackedLinear, source: Float32Array) => ({
+    w: source.subarray(p.weight, p.weight + p.outFeatures * p.inFeatures),
+    b: packed.biases.subarray(p.bias, p.bias + p.outFeatures),
+  });
+  const apply = (p: PackedLinear, x: Float32Array, act: Activation, source = weights.seen) => {
+    const { w: wm, b } = seen(p, source);
+    return ops.linear(x, wm, b, 1, p.outFeatures, p.inFeatures, act);
+  };
+  const reference = (source: Float32Array) => {
+    const parts: { name: string; got: number[]; want: number[] }[] = [];
+    const add = (name: string, got: Float32Array, want: Float32Array) => {
+      let part = parts.find((p) => p.name === name);
+      if (!part) parts.push((part = { name, got: [], want: [] }));
+      part.got.push(...got);
+      part.want.push(...want);
+    };
+    for (let b = 0; b < batch; b++) {
+      const h = hiddenData.subarray(b * seqLen * H, b * seqLen * H + H);
+      const z = apply(layout.pooler, h, 'tanh', source);
+      add('z', gotPooled.subarray((depth * batch + b) * H, (depth * batch + b + 1) * H), z);
+      const at = (depth * batch + b) * C;
+      add('logits', gotLogits.subarray(at, at + C), apply(layout.classifier!, z, 'none', source));
+      if (layout.heads) {
+        const got = gotScratch.subarray(headOffset + at, headOffset + at + C);
+        add('head', got, apply(layout.heads[depth]!, z, 'none', source));
+      }
+      if (layout.lambda) {
+        let x = z;
+        if (w === 2 * H) {
+          x = new Float32Array(2 * H);
+          x.set(z);
+          const prev = (depth - 1) * batch * H + prevSlots[b]! * H;
+          if (depth > 0) x.set(pooledData.subarray(prev, prev + H), H);
+        }
+        layout.lambda.forEach((l, i) => {
+          x = apply(l, x, i === layout.lambda!.length - 1 ? 'none' : 'tanh', source);
+        });
+        add('lambda', gotScratch.subarray(depth * batch + b, depth * batch + b + 1), x);
+      }
+    }
+    // The worst part, each relative to its own scale.
+    const results = parts.map((p) => ops.compare(p.got, p.want));
+    return {
+      maxAbs: Math.max(...results.map((r) => r.maxAbs)),
+      maxRel: Math.max(...results.map((r) => r.maxRel)),
+      parts: parts.map((p, i) => `${p.name} ${results[i]!.maxRel.toExponential(1)}`).join(', '),
+    };
+  };
+  const r = reference(weights.seen);
+  const result: KernelComparison = {
+    maxAbs: r.maxAbs,
+    maxRel: r.maxRel,
+    path: `${H % 4 === 0 ? 'vec4' : 'scalar'}: ${r.parts}`,
+    adapter,
+    ms: performance.now() - start,
+  };
+  if (dtype === 'f16') result.unroundedMaxRel = reference(packed.weights).maxRel;
   return result;
 }

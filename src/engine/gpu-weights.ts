@@ -1,8 +1,11 @@
 /**
  * Uploads an EncoderModel's weights to GPU buffers once, at load. Matrices go up as f32 or f16
  * (when the device has `shader-f16`); vectors (biases, LayerNorm) stay f32. Q, K and V are fused
- * into one [3H, H] matrix so that a layer runs one projection matmul instead of three.
+ * into one [3H, H] matrix so that a layer runs one projection matmul instead of three. The heads run
+ * after every layer (pooler, classifier, per-layer heads, λ MLP) go up packed into one buffer for the
+ * fused heads kernel (shaders/heads.ts), or, only for shapes that kernel cannot take, one buffer each.
  */
+import { headsUnsupported, packHeads, type HeadsLayout } from '../../shaders/heads';
 import type { WeightDtype } from '../../shaders/kernel';
 import type {
   EncoderModel,
@@ -17,6 +20,12 @@ export interface GpuLinear {
   weight: GPUBuffer;
   bias: GPUBuffer;
   /** Output features (rows of the nn.Linear weight). */
+  outFeatures: number;
+  inFeatures: number;
+}
+
+/** A head's shape; its matrices are in `packedHeads` or `unfusedHeads`. */
+export interface LinearShape {
   outFeatures: number;
   inFeatures: number;
 }
@@ -43,10 +52,17 @@ export interface GpuWeights {
   embeddingNorm: GpuNorm;
   embeddingProjection?: GpuLinear;
   layers: GpuLayer[];
-  pooler?: GpuLinear;
-  classifier?: GpuLinear;
+  pooler?: LinearShape;
+  classifier?: LinearShape;
   /** Exit heads (`ponder.*`): λ MLP, per-layer classifiers, gates packed as [a0..a3, b] per layer. */
-  exit?: { lambda?: GpuLinear[]; heads?: GpuLinear[]; gateParams?: GPUBuffer; numGates: number };
+  exit?: { lambda?: LinearShape[]; heads?: LinearShape[]; gateParams?: GPUBuffer; numGates: number };
+  /**
+   * With a pooler: every head matrix in one buffer (weight dtype) and every bias in another (f32),
+   * for the fused heads kernel, when it can take these shapes (headsUnsupported).
+   */
+  packedHeads?: { weights: GPUBuffer; biases: GPUBuffer; layout: HeadsLayout };
+  /** Otherwise (and only then) the head matrices in buffers of their own, for per-head matmuls. */
+  unfusedHeads?: { pooler: GpuLinear; classifier?: GpuLinear; heads?: GpuLinear[]; lambda?: GpuLinear[] };
   /** Bytes of GPU memory these buffers hold. */
   bytes: number;
   destroy(): void;
@@ -102,13 +118,41 @@ export function uploadWeights(device: GPUDevice, model: EncoderModel, dtype: Wei
   if (weights.embeddingProjection) {
     result.embeddingProjection = linear('embeddings.projection', weights.embeddingProjection);
   }
-  if (weights.pooler) result.pooler = linear('pooler', weights.pooler);
-  if (weights.classifier) result.classifier = linear('classifier', weights.classifier);
+  const shape = (l: LinearWeights): LinearShape => ({
+    outFeatures: l.weight.shape[0]!,
+    inFeatures: l.weight.shape[1]!,
+  });
   const heads = weights.exitHeads;
+  if (weights.pooler) result.pooler = shape(weights.pooler);
+  if (weights.classifier) result.classifier = shape(weights.classifier);
+  if (weights.pooler) {
+    const parts = {
+      pooler: weights.pooler,
+      ...(weights.classifier ? { classifier: weights.classifier } : {}),
+      ...(heads?.heads ? { heads: heads.heads } : {}),
+      ...(heads?.lambda ? { lambda: heads.lambda } : {}),
+    };
+    const packed = packHeads(parts);
+    if (headsUnsupported(packed.layout) === null) {
+      // Whole vec4s of either dtype (packHeads pads every matrix to a multiple of 4 elements).
+      const w = packed.weights;
+      result.packedHeads = {
+        weights: upload('heads.weights', dtype === 'f16' ? float32ToFloat16Bits(w) : w),
+        biases: upload('heads.biases', packed.biases),
+        layout: packed.layout,
+      };
+    } else {
+      const unfused: NonNullable<GpuWeights['unfusedHeads']> = { pooler: linear('pooler', parts.pooler) };
+      if (parts.classifier) unfused.classifier = linear('classifier', parts.classifier);
+      if (parts.heads) unfused.heads = parts.heads.map((l, n) => linear(`ponder.heads.${n}`, l));
+      if (parts.lambda) unfused.lambda = parts.lambda.map((l, i) => linear(`ponder.lambda.${i}`, l));
+      result.unfusedHeads = unfused;
+    }
+  }
   if (heads) {
     const exit: NonNullable<GpuWeights['exit']> = { numGates: heads.gates?.length ?? 0 };
-    if (heads.lambda) exit.lambda = heads.lambda.map((l, i) => linear(`ponder.lambda.${i}`, l));
-    if (heads.heads) exit.heads = heads.heads.map((l, n) => linear(`ponder.heads.${n}`, l));
+    if (heads.lambda) exit.lambda = heads.lambda.map(shape);
+    if (heads.heads) exit.heads = heads.heads.map(shape);
     if (heads.gates?.length) {
       const packed = new Float32Array(heads.gates.length * 5);
       heads.gates.forEach((g, n) => {

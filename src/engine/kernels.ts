@@ -6,6 +6,7 @@ import { AddLayerNormKernel } from '../../shaders/layernorm';
 import { AttentionKernel, attentionLoadWidth, type AttentionPath } from '../../shaders/attention';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import { ExitKernel } from '../../shaders/exit';
+import { HeadsKernel } from '../../shaders/heads';
 import type { WeightDtype } from '../../shaders/kernel';
 import { MatmulKernel, type MatmulTiles } from '../../shaders/matmul';
 import type { EncoderConfig } from '../model/types';
@@ -16,8 +17,10 @@ export interface EngineKernels {
   linear: MatmulKernel;
   /** Matmul + bias + the config's hidden_act (FFN intermediate). */
   activated: MatmulKernel;
-  /** Matmul + bias + tanh (pooler). */
+  /** Matmul + bias + tanh (pooler and λ hidden layers, where the fused heads kernel cannot run). */
   pooler: MatmulKernel;
+  /** Pooler, classifier, per-layer head and λ MLP in one dispatch per depth (shaders/heads.wgsl). */
+  heads: HeadsKernel;
   attention: AttentionKernel;
   addLayerNorm: AddLayerNormKernel;
   /** Exit decision, λ-head input and work counter (shaders/exit.wgsl). */
@@ -73,7 +76,7 @@ async function compileKernels(
   tuning: KernelTuning,
 ): Promise<EngineKernels> {
   const tiles = tuning.matmul;
-  const [embedding, linear, activated, pooler, attention, addLayerNorm, exit] = await Promise.all([
+  const [embedding, linear, activated, pooler, attention, addLayerNorm, exit, heads] = await Promise.all([
     EmbeddingKernel.create(device, weightDtype),
     MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
@@ -81,7 +84,8 @@ async function compileKernels(
     AttentionKernel.create(device, [config.hiddenSize / config.numAttentionHeads]),
     AddLayerNormKernel.create(device),
     ExitKernel.create(device),
+    HeadsKernel.create(device, weightDtype),
   ]);
   const attentionPath = tuning.attention ?? 'auto';
-  return { embedding, linear, activated, pooler, attention, addLayerNorm, exit, attentionPath };
+  return { embedding, linear, activated, pooler, heads, attention, addLayerNorm, exit, attentionPath };
 }

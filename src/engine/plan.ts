@@ -5,8 +5,10 @@
  *
  * Order of one pass (one compute pass per depth, all in one command buffer, one readback):
  *   pass 0: embeddings (+ ALBERT's E → H projection)
- *   pass n (depth n − 1): compact out/in · count · layer kernels · pooler → z_n · shared classifier ·
- *                         per-layer head · [gather u_n] · λ MLP · decide
+ *   pass n (depth n − 1): [compact out/in] · count · layer kernels · heads · decide
+ * `heads` (shaders/heads.wgsl) is one dispatch: pooler → z_n, shared classifier, per-layer head and
+ * λ MLP on z_n or [z_n ; z_{n−1}]. Where that kernel cannot take the model's shapes (hidden size over
+ * 1024, see headsUnsupported) they run as before: one matmul each, plus the gather of u_n.
  * Early exit: every dispatch of depths 2..L is indirect, its workgroup counts read from the
  * `indirect` buffer, which the CPU fills with the full counts before each pass. `decide` (the exit
  * kernel) keeps each example's exit state and, once every example of the batch has exited, writes
@@ -23,6 +25,7 @@
 import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
 import type { MatmulKernel } from '../../shaders/matmul';
 import { attentionPathFor } from '../../shaders/attention';
+import { lambdaHiddenFloats } from '../../shaders/heads';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -175,20 +178,28 @@ export class ExecutionPlan {
     this.pooled = storage('pooled', L * batch * H, COPY_SRC);
     this.logits = storage('logits', Math.max(1, L * batch * C), COPY_SRC | COPY_DST);
     this.pooledStaging = staging('pooledStaging', L * batch * H * 4);
-    // λ logits [L][batch] then the per-layer heads' logits [L][batch][C].
+    const packed = weights.packedHeads;
+    const unfused = packed ? undefined : weights.unfusedHeads;
+    const lambda = exitWeights?.lambda;
+    // λ logits [L][batch], the per-layer heads' logits [L][batch][C], then (fused heads) the λ hidden
+    // vectors of each slot.
     this.headOffset = L * batch;
-    this.scratch = storage('exitScratch', L * batch * (1 + Math.max(C, 1)), COPY_SRC);
+    const lambdaHiddenAt = L * batch * (1 + Math.max(C, 1));
+    const lambdaHiddenWidth = packed && lambda ? lambdaHiddenFloats(packed.layout) : 0;
+    this.scratch = storage('exitScratch', lambdaHiddenAt + batch * lambdaHiddenWidth, COPY_SRC);
     this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST);
     this.records = storage('exitRecords', L * batch * this.recordFloats, COPY_SRC | COPY_DST);
     this.counters = storage('workCounters', 3 * L + batch, COPY_SRC | COPY_DST);
     this.criterion = allocate('criterion', CRITERION_BYTES, GPUBufferUsage.UNIFORM | COPY_DST);
     const gateParams = exitWeights?.gateParams ?? storage('noGates', 4);
-    const lambda = exitWeights?.lambda;
+    // The unfused heads' λ input and hidden vectors.
     const lambdaWidth = lambda ? lambda[0]!.inFeatures : 0;
-    const catInput = lambda && lambdaWidth === 2 * H;
+    const catInput = unfused && lambda && lambdaWidth === 2 * H;
     const catBuffer = catInput ? storage('lambdaInput', batch * lambdaWidth) : null;
     const lambdaHidden =
-      lambda && lambda.length > 1 ? [0, 1].map((i) => storage(`lambdaHidden${i}`, batch * lambdaWidth)) : [];
+      unfused && lambda && lambda.length > 1
+        ? [0, 1].map((i) => storage(`lambdaHidden${i}`, batch * lambdaWidth))
+        : [];
 
     const embedding: KernelDispatch[] = [];
     const embedOut = weights.embeddingProjection ? storage('embedded', rows * E) : hidden;
@@ -290,7 +301,7 @@ export class ExecutionPlan {
       ];
     };
 
-    // How a layer dispatch's counts shrink when rows drop out (see the slot kinds below).
+    // How a dispatch's counts shrink when rows drop out (see the slot kinds below); untagged: fixed.
     const shrinkKind = new Map<KernelDispatch, [kind: number, unit: number]>();
     const tag = (kind: number, list: KernelDispatch[]): KernelDispatch[] => {
       for (const x of list) shrinkKind.set(x, [kind, 0]);
@@ -340,47 +351,46 @@ export class ExecutionPlan {
           output: hidden,
         }),
       ];
+      // Untagged layer kernels: row-tiled ones shrink their y count, the rest keep theirs.
+      for (const x of list) {
+        if (!shrinkKind.has(x))
+          shrinkKind.set(
+            x,
+            x.rowsPerWorkgroup ? [SLOT_KIND.tiledMatmul, x.rowsPerWorkgroup] : [SLOT_KIND.fixed, 0],
+          );
+      }
       layerDispatches.set(index, list);
       return list;
     };
 
     // Dispatches per depth (the same at every depth), so that depth d's slot j of indirect
-    // arguments sits at word (d · slots + j) · 3.
+    // arguments sits at word (d · slots + j) · 3. At batch 1 compaction never moves anything (the one
+    // example exiting stops all later work), so its two dispatches are left out.
     const inner = config.innerGroupNum;
     const layerList = dispatchesFor(0, weights.layers[0]!);
     const perLayer = layerList.length;
-    const slots =
-      (this.exitEnabled ? 3 : 0) + // compact out/in, count
-      perLayer * inner +
-      (this.exitEnabled ? 1 : 0) + // decide
-      (weights.pooler ? 1 : 0) +
-      (C > 0 && weights.pooler ? 1 : 0) +
+    const compaction = this.exitEnabled && batch > 1;
+    const unfusedHeads =
+      1 + // pooler
+      (C > 0 ? 1 : 0) +
       (this.hasHeads ? 1 : 0) +
       (catBuffer ? 1 : 0) +
       (lambda?.length ?? 0);
+    const slots =
+      (compaction ? 2 : 0) + // compact out/in
+      (this.exitEnabled ? 1 : 0) + // count
+      perLayer * inner +
+      (weights.pooler ? (packed ? 1 : unfusedHeads) : 0) +
+      (this.exitEnabled ? 1 : 0); // decide
     const slotWords = slots * 3;
-    // How each slot's counts shrink when trailing batch slots need no more rows (same at every depth):
-    // count, then the layer kernels per inner layer (row-tiled ones shrink their y count, attention
-    // its batch, add+LayerNorm its rows); the per-example heads after them keep their counts.
+    // How each slot's counts shrink when trailing batch slots need no more rows (same at every depth,
+    // filled from the dispatches below): compaction and count by their own kinds, the layer kernels
+    // (row-tiled ones shrink their y count, attention its batch z, add+LayerNorm its rows), the fused
+    // heads their slot z like attention; unfused heads and decide keep their counts.
     const kinds = new Uint32Array(2 * slots);
-    if (this.exitEnabled) {
-      kinds[0] = SLOT_KIND.compact;
-      kinds[2] = SLOT_KIND.compact;
-      kinds[4] = SLOT_KIND.count;
-      const layerKinds = layerList.map(
-        (x): [number, number] =>
-          shrinkKind.get(x) ??
-          (x.rowsPerWorkgroup ? [SLOT_KIND.tiledMatmul, x.rowsPerWorkgroup] : [SLOT_KIND.fixed, 0]),
-      );
-      for (let i = 0; i < inner; i++) {
-        layerKinds.forEach(([kind, unit], k) => {
-          kinds[2 * (3 + perLayer * i + k)] = kind;
-          kinds[2 * (3 + perLayer * i + k) + 1] = unit;
-        });
-      }
-    }
+    const kindOf = (x: KernelDispatch): readonly [number, number] =>
+      shrinkKind.get(x) ?? [SLOT_KIND.fixed, 0];
     const slotKinds = storage('slotKinds', 2 * slots, COPY_DST);
-    device.queue.writeBuffer(slotKinds, 0, kinds);
     // A dispatch may not both read its counts from a buffer and write that buffer, so decide writes
     // `indirectNext` and a copy between passes carries it into `indirect`.
     this.indirect = allocate('indirect', L * slotWords * 4, GPUBufferUsage.INDIRECT | COPY_DST);
@@ -415,7 +425,7 @@ export class ExecutionPlan {
           })
         : null;
       if (layerUniform) this.buffers.push(layerUniform); // freed with the plan
-      if (layerUniform) {
+      if (layerUniform && compaction) {
         // Running examples that sit behind exited ones move to the front slots (counts from the
         // previous depth's decide; 0 at depth 1 and whenever nothing moves). `context` and
         // `projected` are free between layers and serve as the temporaries.
@@ -427,43 +437,89 @@ export class ExecutionPlan {
           tempHidden: context,
           tempMask: projected,
         };
-        d.push(kernels.exit.compact(`compactOut${depth}`, 'out', buffers));
-        d.push(kernels.exit.compact(`compactIn${depth}`, 'in', buffers));
+        d.push(
+          ...tag(SLOT_KIND.compact, [
+            kernels.exit.compact(`compactOut${depth}`, 'out', buffers),
+            kernels.exit.compact(`compactIn${depth}`, 'in', buffers),
+          ]),
+        );
       }
       // The work counter: it runs exactly when this depth's kernels run.
       if (layerUniform) {
-        d.push(kernels.exit.count(`count${depth}`, { layer: layerUniform, counters: this.counters }, rows));
+        d.push(
+          ...tag(SLOT_KIND.count, [
+            kernels.exit.count(`count${depth}`, { layer: layerUniform, counters: this.counters }, rows),
+          ]),
+        );
       }
       for (const index of applied) d.push(...dispatchesFor(index, weights.layers[index]!));
-      // PALBERT's shared head after every layer: pooler (tanh dense on [CLS]) then classifier.
-      if (weights.pooler) {
+      // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP.
+      const head = layerUniform ? exitWeights?.heads?.[depth] : undefined;
+      if (packed) {
+        d.push(
+          ...tag(SLOT_KIND.attention, [
+            kernels.heads.prepare(
+              {
+                weights: packed.weights,
+                biases: packed.biases,
+                hidden,
+                pooled: this.pooled,
+                logits: this.logits,
+                scratch: this.scratch,
+                counters: this.counters,
+              },
+              packed.layout,
+              {
+                batch,
+                rowStride: seqLen * H,
+                pooledOffset: depth * batch * H,
+                ...(C > 0 ? { logitsOffset: depth * batch * C } : {}),
+                ...(head ? { head: { index: depth, offset: this.headOffset + depth * batch * C } } : {}),
+                ...(layerUniform && lambda
+                  ? {
+                      lambda: {
+                        offset: depth * batch,
+                        hiddenOffset: lambdaHiddenAt,
+                        prevSlots: 3 * L,
+                        ...(depth > 0 ? { prevOffset: (depth - 1) * batch * H } : {}),
+                      },
+                    }
+                  : {}),
+              },
+            ),
+          ]),
+        );
+      } else if (unfused) {
         d.push(
           kernels.pooler.prepare(
-            { input: hidden, weight: weights.pooler.weight, bias: weights.pooler.bias, output: this.pooled },
+            { input: hidden, weight: unfused.pooler.weight, bias: unfused.pooler.bias, output: this.pooled },
             { M: batch, N: H, K: H, inputRowStride: seqLen * H, outputOffset: depth * batch * H },
           ),
         );
-      }
-      if (weights.classifier && weights.pooler) {
-        d.push(
-          kernels.linear.prepare(
-            {
-              input: this.pooled,
-              weight: weights.classifier.weight,
-              bias: weights.classifier.bias,
-              output: this.logits,
-            },
-            { M: batch, N: C, K: H, inputOffset: depth * batch * H, outputOffset: depth * batch * C },
-          ),
-        );
-      }
-      if (layerUniform) {
-        const head = exitWeights?.heads?.[depth];
-        if (head) {
+        if (unfused.classifier) {
+          d.push(
+            kernels.linear.prepare(
+              {
+                input: this.pooled,
+                weight: unfused.classifier.weight,
+                bias: unfused.classifier.bias,
+                output: this.logits,
+              },
+              { M: batch, N: C, K: H, inputOffset: depth * batch * H, outputOffset: depth * batch * C },
+            ),
+          );
+        }
+        const headWeights = head ? unfused.heads?.[depth] : undefined;
+        if (headWeights) {
           // PABEE's classifier of this layer, on z_n.
           d.push(
             kernels.linear.prepare(
-              { input: this.pooled, weight: head.weight, bias: head.bias, output: this.scratch },
+              {
+                input: this.pooled,
+                weight: headWeights.weight,
+                bias: headWeights.bias,
+                output: this.scratch,
+              },
               {
                 M: batch,
                 N: C,
@@ -474,7 +530,8 @@ export class ExecutionPlan {
             ),
           );
         }
-        if (lambda) {
+        const lambdaWeights = unfused.lambda;
+        if (layerUniform && lambda && lambdaWeights) {
           let input = this.pooled;
           let inputOffset = depth * batch * H;
           if (catBuffer) {
@@ -489,8 +546,8 @@ export class ExecutionPlan {
             input = catBuffer;
             inputOffset = 0;
           }
-          lambda.forEach((l, i) => {
-            const last = i === lambda.length - 1;
+          lambdaWeights.forEach((l, i) => {
+            const last = i === lambdaWeights.length - 1;
             const output = last ? this.scratch : lambdaHidden[i % 2]!;
             // Hidden blocks are Linear + tanh; the last Linear writes the λ logit (sigmoid in decide).
             const kernel = last ? kernels.linear : kernels.pooler;
@@ -510,6 +567,8 @@ export class ExecutionPlan {
             inputOffset = 0;
           });
         }
+      }
+      if (layerUniform) {
         d.push(
           kernels.exit.decide(`decide${depth}`, {
             layer: layerUniform,
@@ -527,6 +586,12 @@ export class ExecutionPlan {
       }
       if (d.length !== slots)
         throw new Error(`plan: depth ${depth} has ${d.length} dispatches, not ${slots}`);
+      if (this.exitEnabled) {
+        const depthKinds = d.flatMap(kindOf);
+        if (depth === 0) kinds.set(depthKinds);
+        else if (depthKinds.some((k, i) => k !== kinds[i]))
+          throw new Error(`plan: depth ${depth}'s slot kinds differ from depth 1's`);
+      }
       d.forEach((dispatch, j) => this.initialIndirect.set(dispatch.workgroups, (depth * slots + j) * 3));
       // Depth 1 always runs; later depths read their counts from the indirect buffer.
       this.passes.push(
@@ -535,6 +600,7 @@ export class ExecutionPlan {
           : d,
       );
     });
+    device.queue.writeBuffer(slotKinds, 0, kinds);
     this.initialState = new Uint32Array(batch * STATE_WORDS);
     const one = new Uint32Array(new Float32Array([1]).buffer)[0]!;
     for (let b = 0; b < batch; b++) {

@@ -14,10 +14,12 @@ import {
   testAddLayerNorm,
   testAttention,
   testEmbeddings,
+  testHeads,
   testMatmul,
   type KernelComparison,
   type MatmulCase,
   type EmbeddingCase,
+  type HeadsCase,
 } from '../../e2e/harness/kernels';
 import type { WeightDtype } from '../../shaders/kernel';
 
@@ -68,6 +70,38 @@ const embeddingCases: Omit<EmbeddingCase, 'dtype'>[] = [
   { batch: 1, seqLen: 5, width: 7, vocabSize: 9, maxPositions: 5, typeVocabSize: 1, outOfRangeIds: true },
 ];
 
+// The fused heads (shaders/heads.wgsl): vec4 and scalar f16 loads, the λ cat input, per-layer heads.
+const headsCases: Omit<HeadsCase, 'dtype'>[] = [
+  {
+    batch: 3,
+    seqLen: 5,
+    hidden: 36,
+    labels: 3,
+    numLayers: 4,
+    depth: 2,
+    perLayerHeads: true,
+    lambda: { input: 'cat', hiddenLayers: 2 },
+  },
+  {
+    batch: 2,
+    seqLen: 3,
+    hidden: 37,
+    labels: 2,
+    numLayers: 2,
+    depth: 1,
+    lambda: { input: 'current', hiddenLayers: 1 },
+  },
+  {
+    batch: 1,
+    seqLen: 2,
+    hidden: 512,
+    labels: 2,
+    numLayers: 2,
+    depth: 1,
+    lambda: { input: 'cat', hiddenLayers: 3 },
+  },
+];
+
 let failures = 0;
 function check(name: string, dtype: WeightDtype, r: KernelComparison): void {
   const bound = dtype === 'f16' ? ROUNDED_BOUND : 1e-4;
@@ -92,6 +126,7 @@ for (const dtype of dtypes) {
   }
   for (const c of embeddingCases)
     check(`embeddings ${JSON.stringify(c)}`, dtype, await testEmbeddings({ ...c, dtype }));
+  for (const c of headsCases) check(`heads ${JSON.stringify(c)}`, dtype, await testHeads({ ...c, dtype }));
 }
 if (dtypes.includes('f32')) {
   const attentionCases = [
