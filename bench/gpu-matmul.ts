@@ -112,6 +112,35 @@ export async function timeDispatches(
  * partial sums and their reduction, or one dispatch). The caller destroys `scratch`. `label`: the
  * dispatches' labels, which name the path taken.
  */
+/**
+ * Products per timed pass: about `flopBudget` of work, at most 200 copies and, with a GPU-sized
+ * budget (>= 1e10), at least 3: after the CPU round trip between passes a lone dispatch ran far
+ * slower than the next ones on the H200 (Deno), e.g. 4096³ at 28.4 ms alone against 5.5 ms a copy at
+ * three (bench/results/archive/2026-11-27-h200-*.json). Software adapters (budget 2e8) keep 1.
+ */
+export function repsFor(flop: number, flopBudget: number): number {
+  const least = flopBudget >= 1e10 ? 3 : 1;
+  return Math.max(least, Math.min(200, Math.round(flopBudget / flop)));
+}
+
+/**
+ * Keeps the GPU busy for about `seconds` (passes of a 1024³ product) so that the timings that follow
+ * do not start from idle clocks.
+ */
+export async function warmUpGpu(device: GPUDevice, seconds = 1.5): Promise<void> {
+  const n = 1024;
+  const kernel = await MatmulKernel.create(device, { weightDtype: 'f32', activation: 'none' });
+  const buffers = [n * n, n * n, n, n * n].map((x) => filledBuffer(device, x * 4));
+  const [input, weight, bias, output] = buffers as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+  const p = prepareMatmul(kernel, { input, weight, bias, output }, { what: 'warm-up', M: n, N: n, K: n });
+  const timer = createPassTimer(device, false);
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) await timer.run(Array(20).fill(p.dispatches).flat());
+  timer.destroy();
+  p.scratch?.destroy();
+  for (const b of buffers) b.destroy();
+}
+
 export function prepareMatmul(
   kernel: MatmulKernel,
   args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
@@ -124,12 +153,20 @@ export function prepareMatmul(
 export async function matmulBench(
   device: GPUDevice,
   shapes: MatmulShapeSpec[],
-  options: { dtypes: WeightDtype[]; timestamps: boolean; flopBudget: number; passes: number },
+  options: {
+    dtypes: WeightDtype[];
+    timestamps: boolean;
+    flopBudget: number;
+    passes: number;
+    /** Seconds of warmUpGpu() first (0: none, as on software adapters where 1024³ takes seconds). */
+    warmUpSec?: number;
+  },
 ): Promise<MatmulRecord[]> {
   const buffer = (bytes: number) => filledBuffer(device, bytes);
   const timer = createPassTimer(device, options.timestamps);
 
   const records: MatmulRecord[] = [];
+  if (options.warmUpSec) await warmUpGpu(device, options.warmUpSec);
   for (const dtype of options.dtypes) {
     const kernel = await MatmulKernel.create(device, { weightDtype: dtype, activation: 'none' });
     for (const s of shapes) {
@@ -139,7 +176,7 @@ export async function matmulBench(
       const output = buffer(s.M * s.N * 4);
       const p = prepareMatmul(kernel, { input, weight, bias, output }, s);
       const flop = 2 * s.M * s.N * s.K;
-      const reps = Math.max(1, Math.min(200, Math.round(options.flopBudget / flop)));
+      const reps = repsFor(flop, options.flopBudget);
       const ms = await timeDispatches(timer, p.dispatches, reps, options.passes);
       p.scratch?.destroy();
       records.push({

@@ -19,7 +19,9 @@ import {
   filledBuffer,
   FILLED_F32,
   prepareMatmul,
+  repsFor,
   timeDispatches,
+  warmUpGpu,
   type PassTimer,
 } from './gpu-matmul';
 import { ALBERT_BASE } from './random-model';
@@ -141,6 +143,7 @@ export async function runMatmulSweep(
     }
   }
   log(`sweep: ${kernels.size} kernels in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  if (!options.quick) await warmUpGpu(device);
 
   for (const s of shapes) {
     for (const dtype of dtypes) {
@@ -150,9 +153,7 @@ export async function runMatmulSweep(
       const bias = filledBuffer(device, s.N * 4);
       const output = filledBuffer(device, s.M * s.N * 4, GPUBufferUsage.COPY_SRC);
       const flop = 2 * s.M * s.N * s.K;
-      // At least 3 products per pass: a lone dispatch after the GPU idled (the CPU round trip between
-      // passes) runs at lower clocks; 2048³ read 2.4× slower at one rep than at eleven (2026-11-27).
-      const reps = Math.max(3, Math.min(200, Math.round(flopBudget / flop)));
+      const reps = repsFor(flop, flopBudget);
       // Every input is FILLED_F32 and every weight FILLED_F32 (f32) or 1.0 (f16): y = K·x·w + b.
       const expected = s.K * FILLED_F32 * (f16 ? 1 : FILLED_F32) + FILLED_F32;
       for (const i of configs.keys()) {
@@ -215,7 +216,7 @@ export async function runMatmulSweep(
     records,
     timing: timer.timestamps ? 'timestamp-query' : 'wall',
     note:
-      `MatmulKernel (activation none) per tiles config, ${PASSES} passes of 3 to 200 reps ` +
+      `MatmulKernel (activation none) per tiles config, ${PASSES} passes of ${repsFor(Infinity, flopBudget)} to 200 reps ` +
       `(FLOP budget ${flopBudget} per pass), median`,
     elapsedSec: (performance.now() - started) / 1000,
   };

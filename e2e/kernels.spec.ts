@@ -52,6 +52,9 @@ test('matmul: odd and round shapes, strides, offsets, small M, every activation'
       activation: 'none',
       tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4 },
     },
+    // K steps of 32: four staged vec4 of A per invocation (the most prefetch holds); no prefetch.
+    { M: 70, N: 45, K: 100, activation: 'gelu', tiles: { tileK: 32 } },
+    { M: 70, N: 45, K: 101, activation: 'none', tiles: { prefetch: false } },
   ] as const;
   for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
 });

@@ -24,6 +24,8 @@ export interface MatmulTiles {
   tileK: number;
   gemvLanes: number;
   gemvCols: number;
+  /** The tiled path loads the next K chunk into registers while it computes the current one. */
+  prefetch: boolean;
   /** K step of the 128 x 128 `tiled_large` path: 4 or 8. */
   largeTileK: number;
   /** Use `tiled_large` when it yields at least this many workgroups (0: never). */
@@ -45,6 +47,7 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   tileK: 16,
   gemvLanes: 32,
   gemvCols: 8,
+  prefetch: true,
   largeTileK: 8,
   // The 128 x 128 tiles from 256 workgroups (2048² outputs) up: on the H200 (Deno/wgpu) they ran 4096³
   // at 25.0 TFLOP/s f32 against 10.3 for the 64 x 32 tiles, and 2048³ at 5.5 against 1.7 at three
@@ -71,8 +74,8 @@ const PARAM_FIELDS = [
 
 /** Rows per workgroup of the tiled paths and of the split-K reduction (y dimension of their grids). */
 const LARGE_TILE = 128;
-/** STAGE_MAX in matmul.wgsl. */
-const TILED_STAGE_MAX = 8;
+/** Staged vec4 per invocation and operand of the tiled path with prefetch (matmul.wgsl). */
+const TILED_STAGE_MAX = 4;
 const REDUCE_ROWS = 8;
 
 /** Compiled pipelines per device, shared by all MatmulKernels of that device. */
@@ -155,8 +158,8 @@ export class MatmulKernel {
     };
     if (
       tiles.tileK % 4 !== 0 ||
-      // The tiled path stages at most STAGE_MAX (matmul.wgsl) vec4 per invocation and operand.
-      tiles.tileK > TILED_STAGE_MAX * Math.min(tiles.wgX, tiles.wgY) ||
+      // With prefetch the tiled path stages at most 4 vec4 per invocation and operand (matmul.wgsl).
+      (tiles.prefetch && tiles.tileK > TILED_STAGE_MAX * Math.min(tiles.wgX, tiles.wgY)) ||
       tiles.gemvLanes < GEMV_MAX_M ||
       (tiles.largeTileK !== 4 && tiles.largeTileK !== 8) ||
       !(tiles.splitKMinChunk >= 1)
@@ -195,6 +198,7 @@ export class MatmulKernel {
       WG_X: tiles.wgX,
       WG_Y: tiles.wgY,
       TILE_K: tiles.tileK,
+      PREFETCH: tiles.prefetch ? 1 : 0,
       GEMV_LANES: tiles.gemvLanes,
       GEMV_COLS: tiles.gemvCols,
       LARGE_TILE_K: tiles.largeTileK,

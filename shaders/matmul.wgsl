@@ -56,9 +56,9 @@ struct Params {
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 16u;
 override TILE_K: u32 = 16u;
-// Staged vec4 per invocation and operand, at most: TILE_K / WG_X for A and TILE_K / WG_Y for W
-// (shaders/matmul.ts checks the tiles against it).
-const STAGE_MAX: u32 = 8u;
+// Whether the tiled path double-buffers through registers, staging at most 4 vec4 per invocation and
+// operand: TILE_K / WG_X of A and TILE_K / WG_Y of W (shaders/matmul.ts checks the tiles).
+override PREFETCH: bool = true;
 
 // Large path: 16 x 16 invocations, each an 8x8 register block, compute a 128 x 128 output tile;
 // the staged tiles are stored K-major so that the inner loop reads two vec4 of A and two of W for
@@ -173,6 +173,33 @@ fn store(m: u32, n: u32, split: u32, acc: f32) {
   }
 }
 
+// Staged element e (of `count`) of the A / W tile at K offset k, or zero past the tile.
+fn fetch_a(e: u32, count: u32, m0: u32, k: u32) -> vec4<f32> {
+  if (e >= count) {
+    return vec4<f32>(0.0);
+  }
+  return load_a(m0 + e / (TILE_K / 4u), k + (e % (TILE_K / 4u)) * 4u);
+}
+
+fn fetch_w(e: u32, count: u32, n0: u32, k: u32) -> vec4<f32> {
+  if (e >= count) {
+    return vec4<f32>(0.0);
+  }
+  return load_w(n0 + e / (TILE_K / 4u), k + (e % (TILE_K / 4u)) * 4u);
+}
+
+fn put_a(e: u32, count: u32, v: vec4<f32>) {
+  if (e < count) {
+    tileA[(e / (TILE_K / 4u)) * (TILE_K / 4u + 1u) + e % (TILE_K / 4u)] = v;
+  }
+}
+
+fn put_w(e: u32, count: u32, v: vec4<f32>) {
+  if (e < count) {
+    tileW[(e / (TILE_K / 4u)) * (TILE_K / 4u + 1u) + e % (TILE_K / 4u)] = v;
+  }
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let tileM = WG_Y * 4u;
@@ -187,47 +214,62 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   let kBegin = wid.z * params.kChunk;
   let kEnd = min(params.K, kBegin + params.kChunk);
 
-  // The next chunk's global loads are issued before the current chunk is computed, so their latency
-  // hides behind the multiply-adds (at batch 1 a workgroup walks K alone: latency is the time).
-  // Invocation tid stages elements tid + s * threads, s < STAGE_MAX, of each tile.
+  // PREFETCH: the next chunk's global loads are issued before the current chunk is computed, so
+  // their latency hides behind the multiply-adds (at batch 1 a workgroup walks K alone). Invocation
+  // tid stages elements tid + s * threads (s < STAGE_MAX) of each tile, held in plain variables: an
+  // indexed array of them ended up in slow local memory on the H200.
   let stageA = tileM * k4;
   let stageW = tileN * k4;
-  var nextA: array<vec4<f32>, STAGE_MAX>;
-  var nextW: array<vec4<f32>, STAGE_MAX>;
-  for (var s = 0u; s < STAGE_MAX; s++) {
-    let e = tid + s * threads;
-    if (e < stageA) {
-      nextA[s] = load_a(m0 + e / k4, kBegin + (e % k4) * 4u);
-    }
-    if (e < stageW) {
-      nextW[s] = load_w(n0 + e / k4, kBegin + (e % k4) * 4u);
-    }
+  var a0 = vec4<f32>(0.0);
+  var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
+  var w0 = vec4<f32>(0.0);
+  var w1 = vec4<f32>(0.0);
+  var w2 = vec4<f32>(0.0);
+  var w3 = vec4<f32>(0.0);
+  if (PREFETCH) {
+    a0 = fetch_a(tid, stageA, m0, kBegin);
+    a1 = fetch_a(tid + threads, stageA, m0, kBegin);
+    a2 = fetch_a(tid + 2u * threads, stageA, m0, kBegin);
+    a3 = fetch_a(tid + 3u * threads, stageA, m0, kBegin);
+    w0 = fetch_w(tid, stageW, n0, kBegin);
+    w1 = fetch_w(tid + threads, stageW, n0, kBegin);
+    w2 = fetch_w(tid + 2u * threads, stageW, n0, kBegin);
+    w3 = fetch_w(tid + 3u * threads, stageW, n0, kBegin);
   }
 
   // acc[i][j]: row m0 + lid.y + i*WG_Y, column n0 + lid.x + j*WG_X.
   var acc: array<vec4<f32>, 4>;
   for (var k0 = kBegin; k0 < kEnd; k0 += TILE_K) {
-    for (var s = 0u; s < STAGE_MAX; s++) {
-      let e = tid + s * threads;
-      if (e < stageA) {
-        tileA[(e / k4) * rowStride + e % k4] = nextA[s];
+    if (PREFETCH) {
+      put_a(tid, stageA, a0);
+      put_a(tid + threads, stageA, a1);
+      put_a(tid + 2u * threads, stageA, a2);
+      put_a(tid + 3u * threads, stageA, a3);
+      put_w(tid, stageW, w0);
+      put_w(tid + threads, stageW, w1);
+      put_w(tid + 2u * threads, stageW, w2);
+      put_w(tid + 3u * threads, stageW, w3);
+    } else {
+      for (var e = tid; e < stageA; e += threads) {
+        tileA[(e / k4) * rowStride + e % k4] = load_a(m0 + e / k4, k0 + (e % k4) * 4u);
       }
-      if (e < stageW) {
-        tileW[(e / k4) * rowStride + e % k4] = nextW[s];
+      for (var e = tid; e < stageW; e += threads) {
+        tileW[(e / k4) * rowStride + e % k4] = load_w(n0 + e / k4, k0 + (e % k4) * 4u);
       }
     }
     workgroupBarrier();
     let kNext = k0 + TILE_K;
-    if (kNext < kEnd) {
-      for (var s = 0u; s < STAGE_MAX; s++) {
-        let e = tid + s * threads;
-        if (e < stageA) {
-          nextA[s] = load_a(m0 + e / k4, kNext + (e % k4) * 4u);
-        }
-        if (e < stageW) {
-          nextW[s] = load_w(n0 + e / k4, kNext + (e % k4) * 4u);
-        }
-      }
+    if (PREFETCH && kNext < kEnd) {
+      a0 = fetch_a(tid, stageA, m0, kNext);
+      a1 = fetch_a(tid + threads, stageA, m0, kNext);
+      a2 = fetch_a(tid + 2u * threads, stageA, m0, kNext);
+      a3 = fetch_a(tid + 3u * threads, stageA, m0, kNext);
+      w0 = fetch_w(tid, stageW, n0, kNext);
+      w1 = fetch_w(tid + threads, stageW, n0, kNext);
+      w2 = fetch_w(tid + 2u * threads, stageW, n0, kNext);
+      w3 = fetch_w(tid + 3u * threads, stageW, n0, kNext);
     }
     // Past K the staged values are zero, so the whole chunk can be summed.
     for (var c = 0u; c < k4; c++) {

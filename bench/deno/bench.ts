@@ -31,7 +31,7 @@ import { parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
 import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
 import { measureRuntimeFloor } from '../floor';
-import { matmulBench } from '../gpu-matmul';
+import { matmulBench, repsFor } from '../gpu-matmul';
 import { runMatmulSweep, type SweepConfig } from '../matmul-sweep';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
@@ -207,10 +207,13 @@ if (!noSuite) {
       timestamps: ctx.adapter.hasTimestampQuery,
       flopBudget: budget,
       passes: 5,
+      warmUpSec: quick ? 0 : 1.5,
     });
     matmul = {
       records,
-      note: `our WGSL matmul (default tiles), median of 5 passes, FLOP budget ${budget} per pass`,
+      note:
+        `our WGSL matmul (default tiles), median of 5 passes of ${repsFor(Infinity, budget)} to 200 products (FLOP budget ${budget} per pass)` +
+        (quick ? '' : ', after 1.5 s of warm-up work'),
     };
   } catch (error) {
     matmul = { records: [], error: String(error), note: '' };
