@@ -114,12 +114,13 @@ export async function timeDispatches(
  */
 /**
  * Products per timed pass: about `flopBudget` of work, at most 200 copies and, with a GPU-sized
- * budget (>= 1e10), at least 3: after the CPU round trip between passes a lone dispatch ran far
- * slower than the next ones on the H200 (Deno), e.g. 4096³ at 28.4 ms alone against 5.5 ms a copy at
- * three (bench/results/archive/2026-11-27-h200-*.json). Software adapters (budget 2e8) keep 1.
+ * budget (>= 1e10), at least 10: after the CPU round trip between passes the first products of a
+ * pass can run far slower than the rest on the H200 (Deno). 4096³ on the 128 x 128 tiles took
+ * 24.7 ms alone and 5.49 ms a copy at ten, by timestamps and by wall clock alike
+ * (bench/results/archive/2026-11-27-h200-matmul-probe.json). Software adapters (budget 2e8) keep 1.
  */
 export function repsFor(flop: number, flopBudget: number): number {
-  const least = flopBudget >= 1e10 ? 3 : 1;
+  const least = flopBudget >= 1e10 ? 10 : 1;
   return Math.max(least, Math.min(200, Math.round(flopBudget / flop)));
 }
 
@@ -192,5 +193,69 @@ export async function matmulBench(
     }
   }
   timer.destroy();
+  return records;
+}
+
+export interface MatmulProbeRecord {
+  what: string;
+  M: number;
+  N: number;
+  K: number;
+  kernel: string;
+  reps: number;
+  timing: 'timestamp-query' | 'wall';
+  /** Per product, median of the passes. */
+  ms: number;
+  /** Per product, every pass. */
+  allMs: number[];
+}
+
+/**
+ * Times one f32 product at several reps per pass, by timestamps and by wall clock (minus an empty
+ * pass), each pass on its own: where the two clocks or the rep counts disagree, the matmul table's
+ * single number is not to be trusted (bench/deno --matmul-probe).
+ */
+export async function matmulProbe(
+  device: GPUDevice,
+  shapes: MatmulShapeSpec[],
+  options: { reps: number[]; passes: number; timestamps: boolean },
+): Promise<MatmulProbeRecord[]> {
+  const kernel = await MatmulKernel.create(device, { weightDtype: 'f32', activation: 'none' });
+  const timers = [
+    createPassTimer(device, false),
+    ...(options.timestamps ? [createPassTimer(device, true)] : []),
+  ];
+  const records: MatmulProbeRecord[] = [];
+  for (const s of shapes) {
+    const buffers = [s.M * s.K, s.N * s.K, s.N, s.M * s.N].map((x) => filledBuffer(device, x * 4));
+    const [input, weight, bias, output] = buffers as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+    const p = prepareMatmul(kernel, { input, weight, bias, output }, s);
+    for (const reps of options.reps) {
+      for (const timer of timers) {
+        const empty = timer.timestamps ? 0 : Math.min(await timer.run([]), await timer.run([]));
+        await timer.run(p.dispatches);
+        const allMs: number[] = [];
+        for (let i = 0; i < options.passes; i++) {
+          const all = Array.from({ length: reps }, () => p.dispatches).flat();
+          allMs.push(Math.max(0, (await timer.run(all)) - empty) / reps);
+        }
+        const sorted = [...allMs].sort((a, b) => a - b);
+        records.push({
+          what: s.what,
+          M: s.M,
+          N: s.N,
+          K: s.K,
+          kernel: p.label,
+          reps,
+          timing: timer.timestamps ? 'timestamp-query' : 'wall',
+          ms: sorted[Math.floor(sorted.length / 2)]!,
+          allMs,
+        });
+      }
+    }
+    p.scratch?.destroy();
+    for (const b of buffers) b.destroy();
+  }
+  for (const t of timers) t.destroy();
   return records;
 }

@@ -12,6 +12,7 @@ import {
   type SweepReport,
 } from './common';
 import { knownPeak } from './shapes';
+import type { MatmulProbeRecord } from './gpu-matmul';
 import type { BenchReport } from './run';
 
 const fmt = (ms: number | undefined): string =>
@@ -364,6 +365,13 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
   }
   lines.push('');
 
+  if (report.matmulProbe?.length) {
+    lines.push(`${h(2)} Matmul probe`);
+    lines.push('');
+    lines.push(...probeSection(report.matmulProbe));
+    lines.push('');
+  }
+
   if (report.matmulSweep) {
     lines.push(`${h(2)} Matmul tile sweep`);
     lines.push('');
@@ -385,6 +393,34 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** bench/deno --matmul-probe: one product's time by reps per pass and clock. */
+function probeSection(probe: MatmulProbeRecord[]): string[] {
+  return [
+    'One f32 product (default tiles) timed alone in passes of 1, 3 and 10 copies, by timestamp queries and by wall clock (an empty pass subtracted), 3 passes each after 1.5 s of warm-up work (`--matmul-probe`). Where the rows disagree, the first products of a pass ran slower than the rest.',
+    '',
+    table(
+      [
+        'shape',
+        'kernel path',
+        'copies per pass',
+        'clock',
+        'ms per product (median)',
+        'GFLOP/s',
+        'every pass (ms)',
+      ],
+      probe.map((r) => [
+        r.what,
+        kernelPath(r.kernel),
+        String(r.reps),
+        r.timing,
+        fmt(r.ms),
+        ((2 * r.M * r.N * r.K) / r.ms / 1e6).toFixed(0),
+        r.allMs.map((x) => fmt(x)).join(', '),
+      ]),
+    ),
+  ];
 }
 
 /** The path part of a matmul dispatch label (what follows the M×N×K shape), else the whole label. */

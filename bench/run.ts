@@ -29,6 +29,7 @@ import {
 } from './common';
 import { modelShapes, squareShapes, type MatmulShapeSpec } from './shapes';
 import { GOLDEN_FIXTURES, prepareModels } from './models';
+import type { MatmulProbeRecord } from './gpu-matmul';
 import type { BenchPage } from './page/main';
 import { writeDocs } from './docs';
 import { startServer } from './serve';
@@ -58,6 +59,8 @@ export interface BenchReport {
   runtimeFloor?: RuntimeFloor;
   /** Deno `--matmul-sweep`: GFLOP/s per shape × tiles config (bench/matmul-sweep.ts). */
   matmulSweep?: SweepReport;
+  /** bench/deno --matmul-probe: one product's time at several reps per pass, by GPU and wall clock. */
+  matmulProbe?: MatmulProbeRecord[];
   elapsedSec: number;
 }
 

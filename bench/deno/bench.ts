@@ -14,6 +14,7 @@
  *            [--runtimes ponder,ort-webgpu,ort-wasm] [--models albert-base-random,golden-bert-odd]
  *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]
  *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square]] [--no-suite]
+ *            [--matmul-probe]
  *
  * Order: the runtime's round-trip floor (bench/floor.ts), the matmul table, one suite per
  * (model, runtime) until --budget-sec (counted from the start) is spent, then, with --matmul-sweep,
@@ -31,7 +32,7 @@ import { parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
 import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
 import { measureRuntimeFloor } from '../floor';
-import { matmulBench, repsFor } from '../gpu-matmul';
+import { matmulBench, matmulProbe, repsFor, warmUpGpu, type MatmulProbeRecord } from '../gpu-matmul';
 import { runMatmulSweep, type SweepConfig } from '../matmul-sweep';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
@@ -87,6 +88,24 @@ const runtimeFloor = await measureRuntimeFloor(ctx.device);
 console.log(
   `runtime floor: ${runtimeFloor.error ?? runtimeFloor.records.map((r) => `${r.what} p50 ${r.p50.toFixed(2)} ms`).join(', ')}`,
 );
+
+// --matmul-probe: 1024³ (64 x 32 tiles) and 2048³ / 4096³ (128 x 128) at 1, 3 and 10 products a pass,
+// by both clocks, after the warm-up: a check on the matmul table's and the sweep's numbers.
+let probe: MatmulProbeRecord[] | undefined;
+if (args.includes('--matmul-probe')) {
+  await warmUpGpu(ctx.device);
+  probe = await matmulProbe(ctx.device, squareShapes([1024, 2048, 4096]), {
+    reps: [1, 3, 10],
+    passes: 3,
+    timestamps: ctx.adapter.hasTimestampQuery,
+  });
+  for (const r of probe) {
+    const gflops = (2 * r.M * r.N * r.K) / r.ms / 1e6;
+    console.log(
+      `probe ${r.what} ${r.kernel} reps ${r.reps} ${r.timing}: ${r.ms.toFixed(3)} ms (${gflops.toFixed(0)} GFLOP/s); passes ${r.allMs.map((x) => x.toFixed(3)).join(' ')}`,
+    );
+  }
+}
 
 interface Loaded {
   bench: BenchModel;
@@ -178,6 +197,7 @@ function buildReport(): BenchReport {
     matmul,
     runtimeFloor,
     ...(matmulSweep ? { matmulSweep } : {}),
+    ...(probe ? { matmulProbe: probe } : {}),
     elapsedSec: (performance.now() - started) / 1000,
   };
 }
