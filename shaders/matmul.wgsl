@@ -216,8 +216,8 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
 
   // PREFETCH: the next chunk's global loads are issued before the current chunk is computed, so
   // their latency hides behind the multiply-adds (at batch 1 a workgroup walks K alone). Invocation
-  // tid stages elements tid + s * threads (s < STAGE_MAX) of each tile, held in plain variables: an
-  // indexed array of them ended up in slow local memory on the H200.
+  // tid stages elements tid + s * threads (s < STAGE_MAX) of each tile, held in plain variables (with an
+  // indexed array of them the tiled path ran slower on the H200, probably from local memory).
   let stageA = tileM * k4;
   let stageW = tileN * k4;
   var a0 = vec4<f32>(0.0);
