@@ -14,7 +14,7 @@ import code from './heads.wgsl?raw';
 export const HEADS_MAX_INPUT = 2048;
 export const HEADS_MAX_STAGES = 16;
 const THREADS = 256;
-const ROWS = 4;
+const ROWS = 8;
 const PARAM_WORDS = 8;
 const STAGE_WORDS = 8;
 

@@ -12,7 +12,8 @@
 // at once would need a second 8 KiB vector). Semantics: tests/reference/ops.ts `linear` + tanh.
 //
 // GEMV: `lanes` invocations (a power of two, chosen per stage on the CPU) split K for one output row;
-// 256 / lanes rows run side by side, ROWS per invocation, then a tree sum over the lanes in `partial`.
+// 256 / lanes rows run side by side, ROWS per invocation (2 · ROWS vec4 weight loads in flight), then
+// tree sums over the lanes in `partial`.
 // Weights are read as vec4 where K % 4 == 0 (every matrix starts at a multiple of 4 elements), else
 // one element at a time. f16 weights (F16, shaders/preprocess.ts) are widened; sums are f32.
 #if F16
@@ -23,8 +24,9 @@ alias WT = f32;
 #endif
 
 const THREADS: u32 = 256u;
-// Outputs per invocation per chunk of rows (independent loads in flight).
-const ROWS: u32 = 4u;
+// Outputs per invocation per chunk of rows (independent loads in flight), summed PART at a time.
+const ROWS: u32 = 8u;
+const PART: u32 = 4u;
 // Floats of the stage input vector: 2H for H <= 1024 (8 KiB); shaders/heads.ts checks the shapes.
 const CAP: u32 = 2048u;
 const MAX_STAGES: u32 = 16u;
@@ -48,7 +50,7 @@ struct Params {
   cat: u32, // 1: the λ input is [z ; z_prev] (z_prev = 0 at depth 0)
   hasPrev: u32, // depth > 0
   prevOffset: u32, // the previous depth's z of slot 0 in `pooled`
-  prevSlots: u32, // counters[prevSlots + b]: the slot slot b's example had at the previous depth
+  prevSlots: u32, // counters[prevSlots + b]: the slot that slot b's example had at the previous depth
   pad: u32,
   stages: array<Stage, MAX_STAGES>,
 }
@@ -64,7 +66,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read> counters: array<u32>;
 
 var<workgroup> vin: array<f32, CAP>;
-var<workgroup> partial: array<f32, ROWS * THREADS>;
+var<workgroup> partial: array<f32, PART * THREADS>;
 
 // tanh with the argument clamped, as matmul.wgsl (some drivers overflow to NaN for large |x|).
 fn safe_tanh(x: f32) -> f32 {
@@ -75,6 +77,27 @@ fn weight_at(i: u32) -> f32 {
   return f32(weights[i / 4u][i % 4u]);
 }
 
+// Writes output row n of the stage (bias and activation added) for slot `slot`.
+fn store(st: Stage, slot: u32, n: u32, sum: f32) {
+  var v = sum + biases[st.bias + n];
+  if (st.act == 1u) {
+    v = safe_tanh(v);
+  }
+  let at = st.dstOffset + slot * st.n + n;
+  switch st.dst {
+    case 0u: {
+      vin[n] = v;
+      pooled[at] = v;
+    }
+    case 1u: {
+      logits[at] = v;
+    }
+    default: {
+      scratch[at] = v;
+    }
+  }
+}
+
 fn run_stage(st: Stage, inOffset: u32, slot: u32, tid: u32) {
   let lanes = st.lanes;
   let groups = THREADS / lanes;
@@ -83,17 +106,33 @@ fn run_stage(st: Stage, inOffset: u32, slot: u32, tid: u32) {
   let chunk = groups * ROWS;
   let vec4Path = st.k % 4u == 0u && inOffset % 4u == 0u;
   for (var n0 = 0u; n0 < st.n; n0 += chunk) {
-    // Rows n0 + group + j · groups, j < ROWS.
-    // Zeroed explicitly: SwiftShader kept the previous chunk's sums with a bare `var acc: ...;`.
+    // Rows n0 + group + j · groups, j < ROWS. Zeroed explicitly: SwiftShader kept the previous
+    // chunk's sums with a bare `var acc: ...;`.
     var acc = array<f32, ROWS>();
     if (vec4Path) {
-      for (var k = lane * 4u; k < st.k; k += lanes * 4u) {
+      // Two vec4 per row per step (2 · ROWS independent weight loads in flight per invocation: one
+      // SM has to stream every head matrix, so the loads in flight set the speed).
+      let step = lanes * 4u;
+      var k = lane * 4u;
+      for (; k + step < st.k; k += 2u * step) {
         let i = inOffset + k;
-        let x = vec4<f32>(vin[i], vin[i + 1u], vin[i + 2u], vin[i + 3u]);
+        let x0 = vec4<f32>(vin[i], vin[i + 1u], vin[i + 2u], vin[i + 3u]);
+        let x1 = vec4<f32>(vin[i + step], vin[i + step + 1u], vin[i + step + 2u], vin[i + step + 3u]);
         for (var j = 0u; j < ROWS; j++) {
           let n = n0 + group + j * groups;
           if (n < st.n) {
-            acc[j] += dot(vec4<f32>(weights[(st.weight + n * st.k + k) / 4u]), x);
+            let w = (st.weight + n * st.k + k) / 4u;
+            acc[j] += dot(vec4<f32>(weights[w]), x0) + dot(vec4<f32>(weights[w + step / 4u]), x1);
+          }
+        }
+      }
+      if (k < st.k) {
+        let i = inOffset + k;
+        let x0 = vec4<f32>(vin[i], vin[i + 1u], vin[i + 2u], vin[i + 3u]);
+        for (var j = 0u; j < ROWS; j++) {
+          let n = n0 + group + j * groups;
+          if (n < st.n) {
+            acc[j] += dot(vec4<f32>(weights[(st.weight + n * st.k + k) / 4u]), x0);
           }
         }
       }
@@ -108,45 +147,32 @@ fn run_stage(st: Stage, inOffset: u32, slot: u32, tid: u32) {
         }
       }
     }
-    for (var j = 0u; j < ROWS; j++) {
-      partial[j * THREADS + tid] = acc[j];
-    }
-    workgroupBarrier();
-    for (var half = lanes / 2u; half > 0u; half /= 2u) {
-      if (lane < half) {
-        for (var j = 0u; j < ROWS; j++) {
-          partial[j * THREADS + tid] += partial[j * THREADS + tid + half];
-        }
+    // Tree sums over the lanes, PART rows at a time (workgroup memory for all ROWS would not fit).
+    for (var h = 0u; h < ROWS; h += PART) {
+      for (var j = 0u; j < PART; j++) {
+        partial[j * THREADS + tid] = acc[h + j];
       }
       workgroupBarrier();
-    }
-    // Invocation t < chunk writes row n0 + g + j · groups (t = j · groups + g).
-    if (tid < chunk) {
-      let j = tid / groups;
-      let g = tid % groups;
-      let n = n0 + g + j * groups;
-      if (n < st.n) {
-        var v = partial[j * THREADS + g * lanes] + biases[st.bias + n];
-        if (st.act == 1u) {
-          v = safe_tanh(v);
+      for (var half = lanes / 2u; half > 0u; half /= 2u) {
+        if (lane < half) {
+          for (var j = 0u; j < PART; j++) {
+            partial[j * THREADS + tid] += partial[j * THREADS + tid + half];
+          }
         }
-        let at = st.dstOffset + slot * st.n + n;
-        switch st.dst {
-          case 0u: {
-            vin[n] = v;
-            pooled[at] = v;
-          }
-          case 1u: {
-            logits[at] = v;
-          }
-          default: {
-            scratch[at] = v;
-          }
+        workgroupBarrier();
+      }
+      // Invocation t < groups · PART writes row n0 + g + (h + j) · groups (t = j · groups + g).
+      if (tid < groups * PART) {
+        let j = tid / groups;
+        let g = tid % groups;
+        let n = n0 + g + (h + j) * groups;
+        if (n < st.n) {
+          store(st, slot, n, partial[j * THREADS + g * lanes]);
         }
       }
+      // `partial` is reused next, `vin` read by the next stage.
+      workgroupBarrier();
     }
-    // `partial` is reused by the next chunk, `vin` read by the next stage.
-    workgroupBarrier();
   }
 }
 
