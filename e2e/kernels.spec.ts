@@ -148,7 +148,7 @@ test('embeddings + LayerNorm, with out-of-range ids clamped', async () => {
     expectClose(`embeddings ${JSON.stringify(c)}`, await callHarness(page, 'testEmbeddings', c));
 });
 
-test('fused heads: pooler, classifier, per-layer head and λ MLP (cat input via the slot map)', async () => {
+test('heads: pooler, classifier, per-layer head and λ MLP, a dispatch per stage group (cat input via the slot map)', async () => {
   const cases = [
     // Odd shapes: vec4 loads with H % 4 == 0, scalar ones otherwise; z_prev of a moved slot.
     {
@@ -209,6 +209,25 @@ test('fused heads: pooler, classifier, per-layer head and λ MLP (cat input via 
       numLayers: 2,
       depth: 1,
       lambda: { input: 'cat', hiddenLayers: 1 },
+    },
+    // Past one chunk of the input vector (2H > 2048 floats), with scalar and with vec4 loads.
+    {
+      batch: 2,
+      seqLen: 2,
+      hidden: 1027,
+      labels: 3,
+      numLayers: 2,
+      depth: 1,
+      lambda: { input: 'cat', hiddenLayers: 1 },
+    },
+    {
+      batch: 1,
+      seqLen: 2,
+      hidden: 1032,
+      labels: 2,
+      numLayers: 2,
+      depth: 1,
+      lambda: { input: 'cat', hiddenLayers: 0 },
     },
   ] as const;
   for (const c of cases) expectClose(`heads ${JSON.stringify(c)}`, await callHarness(page, 'testHeads', c));

@@ -1,8 +1,13 @@
 /**
- * Launcher of the fused heads kernel (heads.wgsl): after each layer, one dispatch (a workgroup per
- * batch slot) computes the pooler, the shared classifier, the per-layer head and the λ MLP, which
- * took 2 to 7 latency-bound dispatches before. All head matrices sit in one packed buffer
- * (`packHeads`) so that the kernel stays within WebGPU's default 8 storage buffers per stage.
+ * Launcher of the heads kernel (heads.wgsl): after each layer, the pooler, the shared classifier,
+ * the per-layer head and the λ MLP as one multi-workgroup dispatch per stage group: the pooler; every
+ * stage that reads z (classifier, per-layer head, λ layer 0, on z or [z ; z_prev]); then each further
+ * λ layer. The shipped PALBERT model runs 5 dispatches per depth (7 before, with a gather of
+ * [z ; z_prev]), a pooler + classifier model 2. A single workgroup per slot for all stages (one
+ * dispatch) was tried and measured slower on an H200, since one SM cannot stream the head matrices
+ * fast enough: 536 µs per depth against ≈ 170 µs for PALBERT's 7 dispatches, 175 µs against ≈ 43 µs
+ * for ALBERT-base's pooler + classifier. All head matrices sit in one packed buffer (`packHeads`), so
+ * that the kernel stays within WebGPU's default 8 storage buffers per stage.
  */
 import type { LinearWeights } from '../src/model/types';
 import { PonderError } from '../src/errors';
@@ -10,13 +15,13 @@ import { bindBuffers, createPipeline, type KernelDispatch, type WeightDtype } fr
 import { specialize } from './preprocess';
 import code from './heads.wgsl?raw';
 
-/** heads.wgsl's limits: the stage input vector (CAP floats) and the uniform's stage array. */
-export const HEADS_MAX_INPUT = 2048;
-export const HEADS_MAX_STAGES = 16;
-const THREADS = 256;
+/** heads.wgsl's limits: output rows per workgroup and stages per dispatch. */
 const ROWS = 8;
-const PARAM_WORDS = 8;
+const MAX_STAGES = 4;
+const PARAM_WORDS = 12;
 const STAGE_WORDS = 8;
+const DST = { pooled: 0, logits: 1, scratch: 2 } as const;
+const SOURCE = { hidden: 0, pooled: 1, scratch: 2 } as const;
 
 /** One nn.Linear inside the packed buffers: element offsets of its weight and bias. */
 export interface PackedLinear {
@@ -75,21 +80,19 @@ export function packHeads(parts: {
 }
 
 /**
- * Why heads.wgsl cannot run these heads (null: it can). The pooler's input and output share the
- * stage input vector (2H floats), as do z and z_prev; every λ layer's input must fit it too.
+ * Why heads.wgsl cannot run these heads (null: it can): the shapes must chain (a square pooler,
+ * heads on z, the λ MLP on z or [z ; z_prev] down to one logit). Any size works.
  */
 export function headsUnsupported(layout: HeadsLayout): string | null {
   const H = layout.pooler.outFeatures;
   if (layout.pooler.inFeatures !== H) return `the pooler is ${layout.pooler.inFeatures} → ${H}, not square`;
-  if (2 * H > HEADS_MAX_INPUT) return `hidden size ${H} > ${HEADS_MAX_INPUT / 2}`;
-  const lambda = layout.lambda ?? [];
-  if (3 + lambda.length > HEADS_MAX_STAGES) return `${lambda.length} λ layers > ${HEADS_MAX_STAGES - 3}`;
   for (const l of [layout.classifier, ...(layout.heads ?? [])]) {
     if (l && l.inFeatures !== H) return `a head's input width ${l.inFeatures} is not the hidden size ${H}`;
   }
+  const lambda = layout.lambda ?? [];
   for (const [i, l] of lambda.entries()) {
-    const widthOk = i === 0 ? l.inFeatures === H || l.inFeatures === 2 * H : l.inFeatures <= HEADS_MAX_INPUT;
-    if (!widthOk) return `λ layer ${i} has input width ${l.inFeatures}`;
+    if (i === 0 && l.inFeatures !== H && l.inFeatures !== 2 * H)
+      return `λ layer 0 has input width ${l.inFeatures}`;
     if (i > 0 && lambda[i - 1]!.outFeatures !== l.inFeatures)
       return `λ layer ${i} does not follow layer ${i - 1}`;
   }
@@ -109,7 +112,10 @@ export interface HeadsShape {
   logitsOffset?: number;
   /** This depth's per-layer head (index into layout.heads) and where its logits go in `scratch`. */
   head?: { index: number; offset: number };
-  /** The λ MLP: its logit's place in `scratch`, and a per-slot region of `scratch` for its hidden layers. */
+  /**
+   * The λ MLP: its logit's place in `scratch`, and a region of `scratch` for its hidden layers'
+   * outputs (batch × lambdaHiddenFloats(layout) floats).
+   */
   lambda?: {
     offset: number;
     hiddenOffset: number;
@@ -120,18 +126,38 @@ export interface HeadsShape {
   };
 }
 
-/** Floats of `scratch` the λ hidden layers need per slot (0 without them). */
+/**
+ * Floats of `scratch` the λ hidden layers need per slot: two vectors (a layer reads one while it
+ * writes the other) of the widest hidden layer; one with a single hidden layer, 0 without.
+ */
 export function lambdaHiddenFloats(layout: HeadsLayout): number {
-  const lambda = layout.lambda ?? [];
-  return Math.max(0, ...lambda.slice(0, -1).map((l) => l.outFeatures));
+  const hiddenLayers = (layout.lambda ?? []).slice(0, -1);
+  return Math.min(2, hiddenLayers.length) * lambdaHiddenWidth(layout);
 }
 
-/** Invocations per output row: enough rows side by side to fill 256 invocations, at least 8 lanes. */
-function lanesFor(n: number, k: number): number {
-  const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
-  const byRows = Math.max(8, Math.floor((THREADS * ROWS) / pow2(n)));
-  // No more lanes than K has vec4 (or elements) to share.
-  return Math.max(8, Math.min(THREADS, byRows, pow2(Math.ceil(k / 4))));
+function lambdaHiddenWidth(layout: HeadsLayout): number {
+  return Math.max(0, ...(layout.lambda ?? []).slice(0, -1).map((l) => l.outFeatures));
+}
+
+/**
+ * Dispatches per depth: the pooler, the stages on z (classifier, per-layer head, λ layer 0; a λ MLP
+ * comes with a classifier), one per further λ layer.
+ */
+export function headsDispatchCount(classifier: boolean, lambdaLayers: number): number {
+  return 1 + (classifier || lambdaLayers > 0 ? 1 : 0) + Math.max(0, lambdaLayers - 1);
+}
+
+interface StageSpec {
+  linear: PackedLinear;
+  dst: number;
+  dstOffset: number;
+  tanh: boolean;
+}
+
+interface InputSpec {
+  source: number;
+  offset: number;
+  stride: number;
 }
 
 export class HeadsKernel {
@@ -151,10 +177,10 @@ export class HeadsKernel {
   }
 
   /**
-   * The dispatch for one depth: grid [1, 1, batch], so that the exit kernel can shrink it to the
-   * running slots like attention (SLOT_KIND.attention sets z). Buffers: the packed heads, `hidden`
-   * ([CLS] rows read), `pooled`, `logits`, `scratch` (per-layer heads, λ logit and λ hidden
-   * vectors) and exit.wgsl's `counters` (the slot map, read only).
+   * The dispatches of one depth (headsDispatchCount of them), each with grid [row blocks, 1, batch]
+   * so that the exit kernel can shrink z to the running slots like attention (SLOT_KIND.attention).
+   * Buffers: the packed heads, `hidden` ([CLS] rows read), `pooled`, `logits`, `scratch`
+   * (per-layer heads, λ logit and λ hidden vectors) and exit.wgsl's `counters` (slot map, read).
    */
   prepare(
     b: {
@@ -168,72 +194,100 @@ export class HeadsKernel {
     },
     layout: HeadsLayout,
     shape: HeadsShape,
-  ): KernelDispatch {
+  ): KernelDispatch[] {
     const reason = headsUnsupported(layout);
-    if (reason) throw new PonderError('unsupported-config', `The fused heads kernel cannot run: ${reason}.`);
+    if (reason) throw new PonderError('unsupported-config', `The heads kernel cannot run: ${reason}.`);
+    if (!Number.isInteger(shape.batch) || shape.batch < 1 || shape.batch > 65535) {
+      throw new PonderError('unsupported-config', `heads: batch ${shape.batch} outside 1..65535`);
+    }
     const H = layout.pooler.outFeatures;
-    const stages: number[][] = [];
-    const stage = (l: PackedLinear, dst: number, dstOffset: number, tanh: boolean) =>
-      stages.push([
-        l.weight,
-        l.bias,
-        l.outFeatures,
-        l.inFeatures,
-        dst,
-        dstOffset,
-        tanh ? 1 : 0,
-        lanesFor(l.outFeatures, l.inFeatures),
-      ]);
-    stage(layout.pooler, 0, shape.pooledOffset, true);
+    const { batch } = shape;
+    const buffers = [b.weights, b.biases, b.hidden, b.pooled, b.logits, b.scratch, b.counters];
+    const dispatches: KernelDispatch[] = [];
+    const group = (name: string, input: InputSpec, stages: StageSpec[], prev?: HeadsShape['lambda']) => {
+      dispatches.push(this.dispatch(`${name}-${batch}x${H}`, buffers, H, batch, input, stages, prev));
+    };
+
+    group('heads.pooler', { source: SOURCE.hidden, offset: 0, stride: shape.rowStride }, [
+      { linear: layout.pooler, dst: DST.pooled, dstOffset: shape.pooledOffset, tanh: true },
+    ]);
+    const onZ: StageSpec[] = [];
     if (shape.logitsOffset !== undefined) {
       if (!layout.classifier) throw new PonderError('invalid-input', 'heads: logits without a classifier');
-      stage(layout.classifier, 1, shape.logitsOffset, false);
+      onZ.push({ linear: layout.classifier, dst: DST.logits, dstOffset: shape.logitsOffset, tanh: false });
     }
     if (shape.head) {
       const head = layout.heads?.[shape.head.index];
       if (!head) throw new PonderError('invalid-input', `heads: no per-layer head ${shape.head.index}`);
-      stage(head, 2, shape.head.offset, false);
+      onZ.push({ linear: head, dst: DST.scratch, dstOffset: shape.head.offset, tanh: false });
     }
     const lambda = shape.lambda;
-    let cat = false;
-    if (lambda) {
-      const layers = layout.lambda;
-      if (!layers?.length) throw new PonderError('invalid-input', 'heads: no λ layers');
-      cat = layers[0]!.inFeatures === 2 * H;
-      layers.forEach((l, i) => {
-        const last = i === layers.length - 1;
-        stage(l, last ? 2 : 3, last ? lambda.offset : lambda.hiddenOffset, !last);
-      });
+    const layers = lambda ? layout.lambda : undefined;
+    if (lambda && !layers?.length) throw new PonderError('invalid-input', 'heads: no λ layers');
+    // λ layer i's output: the logit, or hidden vector region i % 2 (batch × its width each).
+    const region = lambdaHiddenWidth(layout) * batch;
+    const lambdaStage = (i: number): StageSpec => {
+      const last = i === layers!.length - 1;
+      return {
+        linear: layers![i]!,
+        dst: DST.scratch,
+        dstOffset: last ? lambda!.offset : lambda!.hiddenOffset + (i % 2) * region,
+        tanh: !last,
+      };
+    };
+    if (layers) onZ.push(lambdaStage(0));
+    const z = { source: SOURCE.pooled, offset: shape.pooledOffset, stride: H };
+    if (onZ.length) group('heads.z', z, onZ, lambda);
+    for (let i = 1; i < (layers?.length ?? 0); i++) {
+      const input = { source: SOURCE.scratch, offset: lambda!.hiddenOffset + ((i - 1) % 2) * region };
+      group(`heads.lambda${i}`, { ...input, stride: layers![i]!.inFeatures }, [lambdaStage(i)]);
     }
-    const words = new Uint32Array(PARAM_WORDS + HEADS_MAX_STAGES * STAGE_WORDS);
+    return dispatches;
+  }
+
+  private dispatch(
+    label: string,
+    buffers: readonly GPUBuffer[],
+    H: number,
+    batch: number,
+    input: InputSpec,
+    stages: readonly StageSpec[],
+    prev: HeadsShape['lambda'],
+  ): KernelDispatch {
+    if (stages.length > MAX_STAGES) throw new Error(`heads: ${stages.length} stages in one dispatch`);
+    const words = new Uint32Array(PARAM_WORDS + MAX_STAGES * STAGE_WORDS);
     words.set([
+      input.source,
+      input.offset,
+      input.stride,
       H,
-      shape.rowStride,
+      prev?.prevOffset !== undefined ? 1 : 0,
+      prev?.prevOffset ?? 0,
+      prev?.prevSlots ?? 0,
       stages.length,
-      cat ? 1 : 0,
-      lambda?.prevOffset !== undefined ? 1 : 0,
-      lambda?.prevOffset ?? 0,
-      lambda?.prevSlots ?? 0,
-      0,
     ]);
-    stages.forEach((s, i) => words.set(s, PARAM_WORDS + i * STAGE_WORDS));
-    for (const v of [shape.batch, shape.rowStride, ...words]) {
+    let blocks = 0;
+    stages.forEach((s, i) => {
+      const l = s.linear;
+      const row = [l.weight, l.bias, l.outFeatures, l.inFeatures, s.dst, s.dstOffset, s.tanh ? 1 : 0, blocks];
+      words.set(row, PARAM_WORDS + i * STAGE_WORDS);
+      blocks += Math.ceil(l.outFeatures / ROWS);
+    });
+    const checked = [...words, blocks, input.offset + batch * input.stride];
+    for (const s of stages) checked.push(s.dstOffset + batch * s.linear.outFeatures);
+    for (const v of checked) {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
         throw new PonderError('invalid-input', `heads: offset or size out of u32 range: ${v}`);
       }
     }
-    if (shape.batch < 1 || shape.batch > 65535) {
-      throw new PonderError('unsupported-config', `heads: batch ${shape.batch} outside 1..65535`);
-    }
-    const label = `heads-${this.weightDtype}-${shape.batch}x${H}-${stages.length}`;
+    if (blocks > 65535) throw new PonderError('unsupported-config', `heads: ${blocks} row blocks > 65535`);
     const uniform = this.device.createBuffer({
       label,
       size: words.byteLength,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     this.device.queue.writeBuffer(uniform, 0, words);
-    const buffers = [uniform, b.weights, b.biases, b.hidden, b.pooled, b.logits, b.scratch, b.counters];
-    const bindGroup = bindBuffers(this.device, label, this.pipeline, buffers);
-    return { label, pipeline: this.pipeline, bindGroup, workgroups: [1, 1, shape.batch] };
+    const bindGroup = bindBuffers(this.device, label, this.pipeline, [uniform, ...buffers]);
+    return { label, pipeline: this.pipeline, bindGroup, workgroups: [blocks, 1, batch] };
   }
 }

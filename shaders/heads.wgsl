@@ -1,21 +1,20 @@
-// Every head that runs after a layer, fused into one dispatch (one workgroup per batch slot): at
-// batch 1 a forward pass is latency-bound (each dispatch costs >= ~12 µs on an H200), and the pooler,
-// classifier, per-layer head, λ input gather and λ MLP used to be 2 to 7 dispatches per depth.
+// The heads run after every layer, as GEMVs out = act(W · x + bias) on each batch slot's [CLS]
+// vector, spread over many workgroups: one dispatch per stage group (shaders/heads.ts builds them),
+//   group 1  z = tanh(Wp · h_cls + bp) → `pooled`             (h_cls: the slot's [CLS] row of `hidden`)
+//   group 2  every stage that reads z: the classifier (→ `logits`), the per-layer head and the λ MLP's
+//            first Linear (→ `scratch`), on z or, for the λ layer, [z ; z_prev]
+//   group 3+ each further λ layer, on the previous one's output in `scratch`
+// Why not one workgroup per slot for all stages (the previous design): one SM cannot stream the head
+// matrices fast enough. On an H200 (batch 1, seq 128) that kernel took 536 µs per depth for the
+// shipped PALBERT heads (H 512, λ MLP 1024² ×3) against ≈ 170 µs for the 7 separate dispatches it
+// replaced, and 175 µs against ≈ 43 µs for ALBERT-base's pooler + classifier.
 //
-// For slot b (workgroup z) the stages run in order, each a GEMV out = act(W · x + bias):
-//   stage 0  z = tanh(Wp · h_cls + bp)            (h_cls: the slot's [CLS] row of `hidden`)
-//   then     logits, the per-layer head, the λ MLP (input z, or [z ; z_prev] for PALBERT)
-// The stage input vector lives in workgroup memory (`vin`): h_cls at [H, 2H) for the pooler, which
-// writes z to [0, H) (and to `pooled`); z_prev (the previous depth's z of the slot's example,
-// wherever the exit compaction had it) then fills [H, 2H). A λ hidden layer writes its output to a
-// per-slot region of `scratch` and the next stage reloads it into `vin` (reading and writing `vin`
-// at once would need a second 8 KiB vector). Semantics: tests/reference/ops.ts `linear` + tanh.
-//
-// GEMV: `lanes` invocations (a power of two, chosen per stage on the CPU) split K for one output row;
-// 256 / lanes rows run side by side, ROWS per invocation (2 · ROWS vec4 weight loads in flight), then
-// tree sums over the lanes in `partial`.
-// Weights are read as vec4 where K % 4 == 0 (every matrix starts at a multiple of 4 elements), else
-// one element at a time. f16 weights (F16, shaders/preprocess.ts) are widened; sums are f32.
+// Grid (row blocks of all the group's stages, 1, batch slots); workgroup x picks its stage through the
+// stage table (each stage's first row block), z is the slot. A workgroup loads its stage input vector
+// into workgroup memory (CAP floats at a time, so any K works), then ROWS rows × LANES invocations
+// split K (coalesced vec4 weight loads where K % 4 == 0, up to 4 in flight per invocation, else one
+// element at a time), and lane 0 of each row sums the lanes. f16 weights (F16, preprocess.ts) are
+// widened; sums are f32. Semantics: tests/reference/ops.ts `linear` (+ tanh).
 #if F16
 enable f16;
 alias WT = f16;
@@ -23,35 +22,38 @@ alias WT = f16;
 alias WT = f32;
 #endif
 
-const THREADS: u32 = 256u;
-// Outputs per invocation per chunk of rows (independent loads in flight), summed PART at a time.
+const LANES: u32 = 32u;
 const ROWS: u32 = 8u;
-const PART: u32 = 4u;
-// Floats of the stage input vector: 2H for H <= 1024 (8 KiB); shaders/heads.ts checks the shapes.
+const THREADS: u32 = LANES * ROWS;
+// Floats of the input vector per chunk (8 KiB): all of [z ; z_prev] up to H = 1024.
 const CAP: u32 = 2048u;
-const MAX_STAGES: u32 = 16u;
+const MAX_STAGES: u32 = 4u;
 
 struct Stage {
   weight: u32, // element offset of the [n, k] matrix in `weights` (a multiple of 4)
   bias: u32, // offset of its bias in `biases`
   n: u32,
   k: u32,
-  // 0: z (into vin[0, n) and pooled); 1: logits; 2: scratch; 3: scratch, then the next stage's input
-  dst: u32,
-  dstOffset: u32, // slot 0's first output; slot b's is at dstOffset + b * n
+  dst: u32, // 0 pooled, 1 logits, 2 scratch
+  dstOffset: u32, // slot 0's first output; slot b's is at dstOffset + b · n
   act: u32, // 0 none, 1 tanh
-  lanes: u32, // invocations per output row
+  firstBlock: u32, // the stage's first workgroup x
 }
 
 struct Params {
-  hidden: u32, // H
-  rowStride: u32, // elements between consecutive slots' [CLS] rows in `hidden` (seqLen · H)
-  numStages: u32,
-  cat: u32, // 1: the λ input is [z ; z_prev] (z_prev = 0 at depth 0)
-  hasPrev: u32, // depth > 0
+  // Where the input vector comes from: 0 `hidden`, 1 `pooled` (z, then z_prev past `hidden`), 2 `scratch`.
+  source: u32,
+  inOffset: u32, // slot 0's input
+  inStride: u32, // elements between consecutive slots' inputs
+  hidden: u32, // H: source 1's elements [H, 2H) are z_prev
+  hasPrev: u32, // source 1: z_prev exists (depth > 0), else zeros
   prevOffset: u32, // the previous depth's z of slot 0 in `pooled`
   prevSlots: u32, // counters[prevSlots + b]: the slot that slot b's example had at the previous depth
-  pad: u32,
+  numStages: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+  pad3: u32,
   stages: array<Stage, MAX_STAGES>,
 }
 
@@ -66,7 +68,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read> counters: array<u32>;
 
 var<workgroup> vin: array<f32, CAP>;
-var<workgroup> partial: array<f32, PART * THREADS>;
+var<workgroup> partial: array<f32, THREADS>;
 
 // tanh with the argument clamped, as matmul.wgsl (some drivers overflow to NaN for large |x|).
 fn safe_tanh(x: f32) -> f32 {
@@ -77,135 +79,104 @@ fn weight_at(i: u32) -> f32 {
   return f32(weights[i / 4u][i % 4u]);
 }
 
-// Writes output row n of the stage (bias and activation added) for slot `slot`.
-fn store(st: Stage, slot: u32, n: u32, sum: f32) {
-  var v = sum + biases[st.bias + n];
-  if (st.act == 1u) {
-    v = safe_tanh(v);
-  }
-  let at = st.dstOffset + slot * st.n + n;
-  switch st.dst {
+// Element i of slot `slot`'s input vector.
+fn input_at(slot: u32, i: u32) -> f32 {
+  let at = params.inOffset + slot * params.inStride + i;
+  switch params.source {
     case 0u: {
-      vin[n] = v;
-      pooled[at] = v;
+      return hidden[at];
     }
     case 1u: {
-      logits[at] = v;
+      let H = params.hidden;
+      if (i < H) {
+        return pooled[at];
+      }
+      if (params.hasPrev == 0u) {
+        return 0.0;
+      }
+      // z_prev of this slot's example: where the previous depth had it (exit.wgsl compaction).
+      return pooled[params.prevOffset + counters[params.prevSlots + slot] * H + i - H];
     }
     default: {
-      scratch[at] = v;
+      return scratch[at];
     }
   }
 }
 
-fn run_stage(st: Stage, inOffset: u32, slot: u32, tid: u32) {
-  let lanes = st.lanes;
-  let groups = THREADS / lanes;
-  let lane = tid % lanes;
-  let group = tid / lanes;
-  let chunk = groups * ROWS;
-  let vec4Path = st.k % 4u == 0u && inOffset % 4u == 0u;
-  for (var n0 = 0u; n0 < st.n; n0 += chunk) {
-    // Rows n0 + group + j · groups, j < ROWS. Zeroed explicitly: SwiftShader kept the previous
-    // chunk's sums with a bare `var acc: ...;`.
-    var acc = array<f32, ROWS>();
-    if (vec4Path) {
-      // Two vec4 per row per step (2 · ROWS independent weight loads in flight per invocation: one
-      // SM has to stream every head matrix, so the loads in flight set the speed).
-      let step = lanes * 4u;
-      var k = lane * 4u;
-      for (; k + step < st.k; k += 2u * step) {
-        let i = inOffset + k;
-        let x0 = vec4<f32>(vin[i], vin[i + 1u], vin[i + 2u], vin[i + 3u]);
-        let x1 = vec4<f32>(vin[i + step], vin[i + step + 1u], vin[i + step + 2u], vin[i + step + 3u]);
-        for (var j = 0u; j < ROWS; j++) {
-          let n = n0 + group + j * groups;
-          if (n < st.n) {
-            let w = (st.weight + n * st.k + k) / 4u;
-            acc[j] += dot(vec4<f32>(weights[w]), x0) + dot(vec4<f32>(weights[w + step / 4u]), x1);
-          }
-        }
-      }
-      if (k < st.k) {
-        let i = inOffset + k;
-        let x0 = vec4<f32>(vin[i], vin[i + 1u], vin[i + 2u], vin[i + 3u]);
-        for (var j = 0u; j < ROWS; j++) {
-          let n = n0 + group + j * groups;
-          if (n < st.n) {
-            acc[j] += dot(vec4<f32>(weights[(st.weight + n * st.k + k) / 4u]), x0);
-          }
-        }
-      }
-    } else {
-      for (var k = lane; k < st.k; k += lanes) {
-        let x = vin[inOffset + k];
-        for (var j = 0u; j < ROWS; j++) {
-          let n = n0 + group + j * groups;
-          if (n < st.n) {
-            acc[j] += weight_at(st.weight + n * st.k + k) * x;
-          }
-        }
-      }
-    }
-    // Tree sums over the lanes, PART rows at a time (workgroup memory for all ROWS would not fit).
-    for (var h = 0u; h < ROWS; h += PART) {
-      for (var j = 0u; j < PART; j++) {
-        partial[j * THREADS + tid] = acc[h + j];
-      }
-      workgroupBarrier();
-      for (var half = lanes / 2u; half > 0u; half /= 2u) {
-        if (lane < half) {
-          for (var j = 0u; j < PART; j++) {
-            partial[j * THREADS + tid] += partial[j * THREADS + tid + half];
-          }
-        }
-        workgroupBarrier();
-      }
-      // Invocation t < groups · PART writes row n0 + g + (h + j) · groups (t = j · groups + g).
-      if (tid < groups * PART) {
-        let j = tid / groups;
-        let g = tid % groups;
-        let n = n0 + g + (h + j) * groups;
-        if (n < st.n) {
-          store(st, slot, n, partial[j * THREADS + g * lanes]);
-        }
-      }
-      // `partial` is reused next, `vin` read by the next stage.
-      workgroupBarrier();
-    }
-  }
+fn vin4(i: u32) -> vec4<f32> {
+  return vec4<f32>(vin[i], vin[i + 1u], vin[i + 2u], vin[i + 3u]);
 }
 
 @compute @workgroup_size(256)
 fn heads(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let slot = wid.z;
-  let H = params.hidden;
-  for (var i = tid; i < H; i += THREADS) {
-    vin[H + i] = hidden[slot * params.rowStride + i];
-  }
-  workgroupBarrier();
-  for (var s = 0u; s < params.numStages; s++) {
-    let st = params.stages[s];
-    run_stage(st, select(0u, H, s == 0u), slot, tid);
-    if (s == 0u && params.cat == 1u) {
-      // z_prev of this slot's example: where the previous depth had it (exit.wgsl compaction).
-      let prev = counters[params.prevSlots + slot];
-      for (var i = tid; i < H; i += THREADS) {
-        var v = 0.0;
-        if (params.hasPrev == 1u) {
-          v = pooled[params.prevOffset + prev * H + i];
-        }
-        vin[H + i] = v;
-      }
-      workgroupBarrier();
+  var s = 0u;
+  for (var i = 1u; i < params.numStages; i++) {
+    if (wid.x >= params.stages[i].firstBlock) {
+      s = i;
     }
-    if (st.dst == 3u) {
-      // The λ hidden layer's output, written above by other invocations, becomes the next input.
-      storageBarrier();
-      for (var i = tid; i < st.n; i += THREADS) {
-        vin[i] = scratch[st.dstOffset + slot * st.n + i];
+  }
+  let st = params.stages[s];
+  let lane = tid % LANES;
+  let n = (wid.x - st.firstBlock) * ROWS + tid / LANES;
+  let live = n < st.n;
+  let row = st.weight + n * st.k; // element offset of row n
+  let vec4Path = st.k % 4u == 0u;
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < st.k; k0 += CAP) {
+    let len = min(CAP, st.k - k0);
+    for (var i = tid; i < len; i += THREADS) {
+      vin[i] = input_at(slot, k0 + i);
+    }
+    workgroupBarrier();
+    if (live) {
+      if (vec4Path) {
+        // Lane l reads vec4 l, l + 32, ...: each row's 32 lanes load 512 contiguous bytes per step.
+        let step = LANES * 4u;
+        let w0 = (row + k0) / 4u;
+        var k = lane * 4u;
+        for (; k + 3u * step < len; k += 4u * step) {
+          let w = w0 + k / 4u;
+          let a = dot(vec4<f32>(weights[w]), vin4(k));
+          let b = dot(vec4<f32>(weights[w + LANES]), vin4(k + step));
+          let c = dot(vec4<f32>(weights[w + 2u * LANES]), vin4(k + 2u * step));
+          let d = dot(vec4<f32>(weights[w + 3u * LANES]), vin4(k + 3u * step));
+          acc += (a + b) + (c + d);
+        }
+        for (; k < len; k += step) {
+          acc += dot(vec4<f32>(weights[w0 + k / 4u]), vin4(k));
+        }
+      } else {
+        for (var k = lane; k < len; k += LANES) {
+          acc += weight_at(row + k0 + k) * vin[k];
+        }
       }
-      workgroupBarrier();
+    }
+    // `vin` is refilled by the next chunk.
+    workgroupBarrier();
+  }
+  partial[tid] = acc;
+  workgroupBarrier();
+  if (lane == 0u && live) {
+    var sum = 0.0;
+    for (var l = 0u; l < LANES; l++) {
+      sum += partial[tid + l];
+    }
+    var v = sum + biases[st.bias + n];
+    if (st.act == 1u) {
+      v = safe_tanh(v);
+    }
+    let at = st.dstOffset + slot * st.n + n;
+    switch st.dst {
+      case 0u: {
+        pooled[at] = v;
+      }
+      case 1u: {
+        logits[at] = v;
+      }
+      default: {
+        scratch[at] = v;
+      }
     }
   }
 }

@@ -485,7 +485,7 @@ export async function testEmbeddings(c: EmbeddingCase): Promise<KernelComparison
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fused heads (pooler, classifier, per-layer head, λ MLP)
+// Heads (pooler, classifier, per-layer head, λ MLP): one dispatch per stage group
 
 export interface HeadsCase {
   batch: number;
@@ -554,7 +554,7 @@ export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
   const logits = emptyBuffer(device, L * batch * C, 'logits');
   const scratch = emptyBuffer(device, scratchFloats, 'scratch');
   const counters = upload(device, countersData, 'counters');
-  const dispatch = kernel.prepare(
+  const dispatches = kernel.prepare(
     { weights: weights.buffer, biases, hidden, pooled, logits, scratch, counters },
     layout,
     {
@@ -575,7 +575,7 @@ export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
         : {}),
     },
   );
-  const gotPooled = await runAndRead(device, [dispatch], pooled, L * batch * H);
+  const gotPooled = await runAndRead(device, dispatches, pooled, L * batch * H);
   const gotLogits = await runAndRead(device, [], logits, L * batch * C);
   const gotScratch = await runAndRead(device, [], scratch, scratchFloats);
   destroy(weights.buffer, biases, hidden, pooled, logits, scratch, counters);
@@ -633,7 +633,7 @@ export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
   const result: KernelComparison = {
     maxAbs: r.maxAbs,
     maxRel: r.maxRel,
-    path: `${H % 4 === 0 ? 'vec4' : 'scalar'}: ${r.parts}`,
+    path: `${H % 4 === 0 ? 'vec4' : 'scalar'}, ${dispatches.length} dispatches: ${r.parts}`,
     adapter,
     ms: performance.now() - start,
   };

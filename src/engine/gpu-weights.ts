@@ -3,9 +3,10 @@
  * (when the device has `shader-f16`); vectors (biases, LayerNorm) stay f32. Q, K and V are fused
  * into one [3H, H] matrix so that a layer runs one projection matmul instead of three. The heads run
  * after every layer (pooler, classifier, per-layer heads, λ MLP) go up packed into one buffer for the
- * fused heads kernel (shaders/heads.ts), or, only for shapes that kernel cannot take, one buffer each.
+ * heads kernel (shaders/heads.ts), which then needs only 8 storage buffers per stage.
  */
 import { headsUnsupported, packHeads, type HeadsLayout } from '../../shaders/heads';
+import { PonderError } from '../errors';
 import type { WeightDtype } from '../../shaders/kernel';
 import type {
   EncoderModel,
@@ -24,7 +25,7 @@ export interface GpuLinear {
   inFeatures: number;
 }
 
-/** A head's shape; its matrices are in `packedHeads` or `unfusedHeads`. */
+/** A head's shape; its matrices are in `packedHeads`. */
 export interface LinearShape {
   outFeatures: number;
   inFeatures: number;
@@ -58,11 +59,9 @@ export interface GpuWeights {
   exit?: { lambda?: LinearShape[]; heads?: LinearShape[]; gateParams?: GPUBuffer; numGates: number };
   /**
    * With a pooler: every head matrix in one buffer (weight dtype) and every bias in another (f32),
-   * for the fused heads kernel, when it can take these shapes (headsUnsupported).
+   * for the heads kernel.
    */
   packedHeads?: { weights: GPUBuffer; biases: GPUBuffer; layout: HeadsLayout };
-  /** Otherwise (and only then) the head matrices in buffers of their own, for per-head matmuls. */
-  unfusedHeads?: { pooler: GpuLinear; classifier?: GpuLinear; heads?: GpuLinear[]; lambda?: GpuLinear[] };
   /** Bytes of GPU memory these buffers hold. */
   bytes: number;
   destroy(): void;
@@ -133,21 +132,18 @@ export function uploadWeights(device: GPUDevice, model: EncoderModel, dtype: Wei
       ...(heads?.lambda ? { lambda: heads.lambda } : {}),
     };
     const packed = packHeads(parts);
-    if (headsUnsupported(packed.layout) === null) {
-      // Whole vec4s of either dtype (packHeads pads every matrix to a multiple of 4 elements).
-      const w = packed.weights;
-      result.packedHeads = {
-        weights: upload('heads.weights', dtype === 'f16' ? float32ToFloat16Bits(w) : w),
-        biases: upload('heads.biases', packed.biases),
-        layout: packed.layout,
-      };
-    } else {
-      const unfused: NonNullable<GpuWeights['unfusedHeads']> = { pooler: linear('pooler', parts.pooler) };
-      if (parts.classifier) unfused.classifier = linear('classifier', parts.classifier);
-      if (parts.heads) unfused.heads = parts.heads.map((l, n) => linear(`ponder.heads.${n}`, l));
-      if (parts.lambda) unfused.lambda = parts.lambda.map((l, i) => linear(`ponder.lambda.${i}`, l));
-      result.unfusedHeads = unfused;
+    const reason = headsUnsupported(packed.layout);
+    if (reason) {
+      buffers.forEach((b) => b.destroy());
+      throw new PonderError('unsupported-config', `The model's heads cannot run: ${reason}.`);
     }
+    // Whole vec4s of either dtype (packHeads pads every matrix to a multiple of 4 elements).
+    const w = packed.weights;
+    result.packedHeads = {
+      weights: upload('heads.weights', dtype === 'f16' ? float32ToFloat16Bits(w) : w),
+      biases: upload('heads.biases', packed.biases),
+      layout: packed.layout,
+    };
   }
   if (heads) {
     const exit: NonNullable<GpuWeights['exit']> = { numGates: heads.gates?.length ?? 0 };

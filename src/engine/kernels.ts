@@ -13,13 +13,11 @@ import type { EncoderConfig } from '../model/types';
 
 export interface EngineKernels {
   embedding: EmbeddingKernel;
-  /** Matmul + bias, no activation (projections, attention output, FFN output, classifier). */
+  /** Matmul + bias, no activation (projections, attention output, FFN output). */
   linear: MatmulKernel;
   /** Matmul + bias + the config's hidden_act (FFN intermediate). */
   activated: MatmulKernel;
-  /** Matmul + bias + tanh (pooler and λ hidden layers, where the fused heads kernel cannot run). */
-  pooler: MatmulKernel;
-  /** Pooler, classifier, per-layer head and λ MLP in one dispatch per depth (shaders/heads.wgsl). */
+  /** Pooler, classifier, per-layer head and λ MLP: a dispatch per stage group (shaders/heads.wgsl). */
   heads: HeadsKernel;
   attention: AttentionKernel;
   addLayerNorm: AddLayerNormKernel;
@@ -76,16 +74,15 @@ async function compileKernels(
   tuning: KernelTuning,
 ): Promise<EngineKernels> {
   const tiles = tuning.matmul;
-  const [embedding, linear, activated, pooler, attention, addLayerNorm, exit, heads] = await Promise.all([
+  const [embedding, linear, activated, attention, addLayerNorm, exit, heads] = await Promise.all([
     EmbeddingKernel.create(device, weightDtype),
     MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
-    MatmulKernel.create(device, { weightDtype, activation: 'tanh', tiles }),
     AttentionKernel.create(device, [config.hiddenSize / config.numAttentionHeads]),
     AddLayerNormKernel.create(device),
     ExitKernel.create(device),
     HeadsKernel.create(device, weightDtype),
   ]);
   const attentionPath = tuning.attention ?? 'auto';
-  return { embedding, linear, activated, pooler, heads, attention, addLayerNorm, exit, attentionPath };
+  return { embedding, linear, activated, heads, attention, addLayerNorm, exit, attentionPath };
 }

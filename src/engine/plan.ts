@@ -6,9 +6,8 @@
  * Order of one pass (one compute pass per depth, all in one command buffer, one readback):
  *   pass 0: embeddings (+ ALBERT's E → H projection)
  *   pass n (depth n − 1): [compact out/in] · count · layer kernels · heads · decide
- * `heads` (shaders/heads.wgsl) is one dispatch: pooler → z_n, shared classifier, per-layer head and
- * λ MLP on z_n or [z_n ; z_{n−1}]. Where that kernel cannot take the model's shapes (hidden size over
- * 1024, see headsUnsupported) they run as before: one matmul each, plus the gather of u_n.
+ * `heads` (shaders/heads.wgsl) is one dispatch per stage group: pooler → z_n; shared classifier,
+ * per-layer head and λ layer 0 (on z_n or [z_n ; z_{n−1}]) together; each further λ layer.
  * Early exit: every dispatch of depths 2..L is indirect, its workgroup counts read from the
  * `indirect` buffer, which the CPU fills with the full counts before each pass. `decide` (the exit
  * kernel) keeps each example's exit state and, once every example of the batch has exited, writes
@@ -25,7 +24,7 @@
 import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
 import type { MatmulKernel } from '../../shaders/matmul';
 import { attentionPathFor } from '../../shaders/attention';
-import { lambdaHiddenFloats } from '../../shaders/heads';
+import { headsDispatchCount, lambdaHiddenFloats } from '../../shaders/heads';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -179,10 +178,8 @@ export class ExecutionPlan {
     this.logits = storage('logits', Math.max(1, L * batch * C), COPY_SRC | COPY_DST);
     this.pooledStaging = staging('pooledStaging', L * batch * H * 4);
     const packed = weights.packedHeads;
-    const unfused = packed ? undefined : weights.unfusedHeads;
     const lambda = exitWeights?.lambda;
-    // λ logits [L][batch], the per-layer heads' logits [L][batch][C], then (fused heads) the λ hidden
-    // vectors of each slot.
+    // λ logits [L][batch], the per-layer heads' logits [L][batch][C], then the λ hidden vectors.
     this.headOffset = L * batch;
     const lambdaHiddenAt = L * batch * (1 + Math.max(C, 1));
     const lambdaHiddenWidth = packed && lambda ? lambdaHiddenFloats(packed.layout) : 0;
@@ -192,14 +189,6 @@ export class ExecutionPlan {
     this.counters = storage('workCounters', 3 * L + batch, COPY_SRC | COPY_DST);
     this.criterion = allocate('criterion', CRITERION_BYTES, GPUBufferUsage.UNIFORM | COPY_DST);
     const gateParams = exitWeights?.gateParams ?? storage('noGates', 4);
-    // The unfused heads' λ input and hidden vectors.
-    const lambdaWidth = lambda ? lambda[0]!.inFeatures : 0;
-    const catInput = unfused && lambda && lambdaWidth === 2 * H;
-    const catBuffer = catInput ? storage('lambdaInput', batch * lambdaWidth) : null;
-    const lambdaHidden =
-      unfused && lambda && lambda.length > 1
-        ? [0, 1].map((i) => storage(`lambdaHidden${i}`, batch * lambdaWidth))
-        : [];
 
     const embedding: KernelDispatch[] = [];
     const embedOut = weights.embeddingProjection ? storage('embedded', rows * E) : hidden;
@@ -370,23 +359,17 @@ export class ExecutionPlan {
     const layerList = dispatchesFor(0, weights.layers[0]!);
     const perLayer = layerList.length;
     const compaction = this.exitEnabled && batch > 1;
-    const unfusedHeads =
-      1 + // pooler
-      (C > 0 ? 1 : 0) +
-      (this.hasHeads ? 1 : 0) +
-      (catBuffer ? 1 : 0) +
-      (lambda?.length ?? 0);
     const slots =
       (compaction ? 2 : 0) + // compact out/in
       (this.exitEnabled ? 1 : 0) + // count
       perLayer * inner +
-      (weights.pooler ? (packed ? 1 : unfusedHeads) : 0) +
+      (packed ? headsDispatchCount(C > 0, lambda?.length ?? 0) : 0) +
       (this.exitEnabled ? 1 : 0); // decide
     const slotWords = slots * 3;
     // How each slot's counts shrink when trailing batch slots need no more rows (same at every depth,
     // filled from the dispatches below): compaction and count by their own kinds, the layer kernels
-    // (row-tiled ones shrink their y count, attention its batch z, add+LayerNorm its rows), the fused
-    // heads their slot z like attention; unfused heads and decide keep their counts.
+    // (row-tiled ones shrink their y count, attention its batch z, add+LayerNorm its rows), the
+    // heads their slot z like attention; decide keeps its counts.
     const kinds = new Uint32Array(2 * slots);
     const kindOf = (x: KernelDispatch): readonly [number, number] =>
       shrinkKind.get(x) ?? [SLOT_KIND.fixed, 0];
@@ -453,11 +436,13 @@ export class ExecutionPlan {
         );
       }
       for (const index of applied) d.push(...dispatchesFor(index, weights.layers[index]!));
-      // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP.
+      // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP;
+      // each dispatch's z is the batch slot, shrunk to the running ones like attention.
       const head = layerUniform ? exitWeights?.heads?.[depth] : undefined;
       if (packed) {
         d.push(
-          ...tag(SLOT_KIND.attention, [
+          ...tag(
+            SLOT_KIND.attention,
             kernels.heads.prepare(
               {
                 weights: packed.weights,
@@ -487,86 +472,8 @@ export class ExecutionPlan {
                   : {}),
               },
             ),
-          ]),
-        );
-      } else if (unfused) {
-        d.push(
-          kernels.pooler.prepare(
-            { input: hidden, weight: unfused.pooler.weight, bias: unfused.pooler.bias, output: this.pooled },
-            { M: batch, N: H, K: H, inputRowStride: seqLen * H, outputOffset: depth * batch * H },
           ),
         );
-        if (unfused.classifier) {
-          d.push(
-            kernels.linear.prepare(
-              {
-                input: this.pooled,
-                weight: unfused.classifier.weight,
-                bias: unfused.classifier.bias,
-                output: this.logits,
-              },
-              { M: batch, N: C, K: H, inputOffset: depth * batch * H, outputOffset: depth * batch * C },
-            ),
-          );
-        }
-        const headWeights = head ? unfused.heads?.[depth] : undefined;
-        if (headWeights) {
-          // PABEE's classifier of this layer, on z_n.
-          d.push(
-            kernels.linear.prepare(
-              {
-                input: this.pooled,
-                weight: headWeights.weight,
-                bias: headWeights.bias,
-                output: this.scratch,
-              },
-              {
-                M: batch,
-                N: C,
-                K: H,
-                inputOffset: depth * batch * H,
-                outputOffset: this.headOffset + depth * batch * C,
-              },
-            ),
-          );
-        }
-        const lambdaWeights = unfused.lambda;
-        if (layerUniform && lambda && lambdaWeights) {
-          let input = this.pooled;
-          let inputOffset = depth * batch * H;
-          if (catBuffer) {
-            d.push(
-              kernels.exit.gatherCat(
-                `lambdaInput${depth}`,
-                { layer: layerUniform, pooled: this.pooled, output: catBuffer, counters: this.counters },
-                batch,
-                H,
-              ),
-            );
-            input = catBuffer;
-            inputOffset = 0;
-          }
-          lambdaWeights.forEach((l, i) => {
-            const last = i === lambdaWeights.length - 1;
-            const output = last ? this.scratch : lambdaHidden[i % 2]!;
-            // Hidden blocks are Linear + tanh; the last Linear writes the λ logit (sigmoid in decide).
-            const kernel = last ? kernels.linear : kernels.pooler;
-            d.push(
-              kernel.prepare(
-                { input, weight: l.weight, bias: l.bias, output },
-                {
-                  M: batch,
-                  N: l.outFeatures,
-                  K: l.inFeatures,
-                  inputOffset,
-                  outputOffset: last ? depth * batch : 0,
-                },
-              ),
-            );
-            input = output;
-            inputOffset = 0;
-          });
-        }
       }
       if (layerUniform) {
         d.push(

@@ -70,7 +70,8 @@ const embeddingCases: Omit<EmbeddingCase, 'dtype'>[] = [
   { batch: 1, seqLen: 5, width: 7, vocabSize: 9, maxPositions: 5, typeVocabSize: 1, outOfRangeIds: true },
 ];
 
-// The fused heads (shaders/heads.wgsl): vec4 and scalar f16 loads, the λ cat input, per-layer heads.
+// The heads (shaders/heads.wgsl, a dispatch per stage group): vec4 and scalar f16 loads, the λ cat
+// input, per-layer heads, an input vector past one workgroup-memory chunk (2H > 2048).
 const headsCases: Omit<HeadsCase, 'dtype'>[] = [
   {
     batch: 3,
@@ -99,6 +100,15 @@ const headsCases: Omit<HeadsCase, 'dtype'>[] = [
     numLayers: 2,
     depth: 1,
     lambda: { input: 'cat', hiddenLayers: 3 },
+  },
+  {
+    batch: 2,
+    seqLen: 2,
+    hidden: 1032,
+    labels: 3,
+    numLayers: 2,
+    depth: 1,
+    lambda: { input: 'cat', hiddenLayers: 0 },
   },
 ];
 
