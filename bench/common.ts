@@ -107,6 +107,8 @@ export interface GpuTimeStats {
   p50: number;
   min: number;
   embeddingsP50?: number;
+  /** CPU time to encode and submit a call (p50), where the build reports it. */
+  submitP50?: number;
 }
 
 /** One runtime round trip, timed `n` times (ms). */

@@ -473,6 +473,7 @@ function gpuRows(
   wall: LatencyRecord;
   gpu?: number;
   emb?: number;
+  submit?: number;
   approx: boolean;
 }[] {
   // Runs that predate per-call GPU times: the mean per-layer times (layers only) stand in.
@@ -488,6 +489,7 @@ function gpuRows(
       approx,
       ...(l.gpu ? { gpu: l.gpu.p50 } : layersSum !== undefined ? { gpu: layersSum } : {}),
       ...(l.gpu?.embeddingsP50 !== undefined ? { emb: l.gpu.embeddingsP50 } : {}),
+      ...(l.gpu?.submitP50 !== undefined ? { submit: l.gpu.submitP50 } : {}),
     };
     rows.push(full);
     const c = ponder.criteria.find((x) => x.seq === l.seq && x.label.includes('model default'));
@@ -500,6 +502,7 @@ function gpuRows(
         approx: false,
         ...(c.gpu ? { gpu: c.gpu.p50 } : {}),
         ...(full.emb !== undefined ? { emb: full.emb } : {}),
+        ...(c.gpu?.submitP50 !== undefined ? { submit: c.gpu.submitP50 } : {}),
       });
   }
   return rows;
@@ -526,6 +529,7 @@ function gpuSection(report: BenchReport): string[] {
         r.gpu !== undefined ? `${mark}${fmt(r.gpu)}` : 'not reported',
         splitOk ? `${mark}${((100 * r.gpu!) / r.wall.p50).toFixed(0)}%` : '–',
         splitOk ? `${mark}${fmt(r.wall.p50 - r.gpu!)}` : '–',
+        r.submit !== undefined ? fmt(r.submit) : '–',
         r.emb !== undefined ? fmt(r.emb) : '–',
         perLayer !== undefined ? `${mark}${fmt(perLayer)}` : '–',
       ]);
@@ -536,8 +540,9 @@ function gpuSection(report: BenchReport): string[] {
     "GPU time is the sum of the forward pass's compute passes (embeddings and every layer run, " +
       '`ClassificationResult.timing.gpuMs`, from timestamp queries; p50 over the timed calls); wall time is ' +
       'the whole awaited `classify()` call. Wall − GPU is what the runtime spends around the kernels ' +
-      '(submit, mapAsync, scheduling): compare it with the runtime floor above. Per layer: (GPU − embeddings) / ' +
-      'layers run. The model-default row appears for models that declare a default criterion.',
+      '(submit, mapAsync, scheduling): compare it with the runtime floor above; of it, "CPU encode + submit" is ' +
+      "the call's synchronous part (`timing.submitMs`: uploads, encoding every dispatch, submit). Per layer: " +
+      '(GPU − embeddings) / layers run. The model-default row appears for models that declare a default criterion.',
     '',
     table(
       [
@@ -549,6 +554,7 @@ function gpuSection(report: BenchReport): string[] {
         'GPU / forward (ms)',
         'GPU share',
         'wall − GPU (ms)',
+        'CPU encode + submit (ms)',
         'embeddings (ms)',
         'GPU / layer (ms)',
       ],

@@ -23,6 +23,8 @@ import {
 export interface CallGpuTime {
   totalMs: number;
   embeddingsMs?: number;
+  /** CPU time to encode and submit the call (`timing.submitMs`), where the build reports it. */
+  submitMs?: number;
 }
 
 /** A loaded runtime: runs a [batch][seq] id batch and gives each example's final logits. */
@@ -47,7 +49,7 @@ export interface PonderResultLike {
   layers: { logits: number[]; gpuTimeMs?: number }[];
   skippedLayers?: number;
   /** GPU time of the call's passes (embeddings and every layer run), where timestamp-query exists. */
-  timing?: { totalMs: number; gpuMs?: number };
+  timing?: { totalMs: number; gpuMs?: number; submitMs?: number };
 }
 
 /** Minimal face of PonderClassifier, so this module does not import the engine. */
@@ -78,9 +80,10 @@ export function ponderRunner(classifier: ClassifierLike): Runner {
     // The call's GPU time: timing.gpuMs sums every pass (embeddings included); builds without it
     // give the layers' times only.
     const total = results[0]?.timing?.gpuMs;
+    const submitMs = results[0]?.timing?.submitMs;
     const layersSum = layerTimes?.reduce((a, b) => a + b, 0);
     if (typeof total === 'number') {
-      last = { totalMs: total };
+      last = { totalMs: total, ...(typeof submitMs === 'number' ? { submitMs } : {}) };
       // At full depth every layer is in `layers`, so the rest is the embeddings pass.
       if (!criterion && layersSum !== undefined) last.embeddingsMs = Math.max(0, total - layersSum);
     } else {
@@ -128,6 +131,8 @@ export function gpuStats(samples: (CallGpuTime | null | undefined)[]): GpuTimeSt
     .flatMap((x) => (x.embeddingsMs === undefined ? [] : [x.embeddingsMs]))
     .sort((a, b) => a - b);
   if (emb.length) stats.embeddingsP50 = percentile(emb, 50);
+  const submit = got.flatMap((x) => (x.submitMs === undefined ? [] : [x.submitMs])).sort((a, b) => a - b);
+  if (submit.length) stats.submitP50 = percentile(submit, 50);
   return stats;
 }
 

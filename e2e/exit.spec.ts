@@ -102,6 +102,14 @@ test('no layer work after the exit: work counter and timestamps', async ({ page 
   expect(r.mixedSameAsFull).toBe(true);
   expect(r.full.rowsPerLayer).toEqual([r.rows, ...Array(L - 1).fill(5 * seqLen)]);
   expect(r.full.skippedLayers).toBe(0);
+  // The CPU's share of a call (encode + submit) is measured, and is part of the wall time.
+  for (const t of [r.timing.full, r.timing.exitAt1]) {
+    console.log(
+      `wall ${t.wallMs?.toFixed(1)} ms, GPU ${t.gpuMs?.toFixed(1)} ms, encode + submit ${t.submitMs?.toFixed(2)} ms`,
+    );
+    expect(t.submitMs).toBeGreaterThan(0);
+    expect(t.submitMs!).toBeLessThan(t.wallMs!);
+  }
   if (r.hasTimestamps) {
     expect(r.fixed2.layerMs).not.toBeNull();
     // A skipped depth is an empty pass plus a 100-byte copy: well under 1 ms, where a layer takes

@@ -121,8 +121,10 @@ export class PonderClassifier {
     });
     const totalMs = performance.now() - started;
     let gpuMs: number | undefined;
+    let submitMs = 0;
     for (const w of output.work) {
       if (w.layerMs) gpuMs = (gpuMs ?? 0) + (w.embeddingMs ?? 0) + w.layerMs.reduce((a, b) => a + b, 0);
+      submitMs += w.submitMs;
     }
     return encoded.map((e, i) => {
       const x = output.examples[i]!;
@@ -148,7 +150,7 @@ export class PonderClassifier {
         numLayers: this.config.numHiddenLayers,
         layers,
         skippedLayers: x.skippedLayers,
-        timing: gpuMs === undefined ? { totalMs } : { totalMs, gpuMs },
+        timing: gpuMs === undefined ? { totalMs, submitMs } : { totalMs, gpuMs, submitMs },
         truncated: e.truncated,
         tokenCount: e.tokenCount,
         device: this.device,

@@ -59,8 +59,12 @@ export interface ClassificationResult {
    * example has exited, so this counts the layers after the batch's last exit.
    */
   skippedLayers: number;
-  /** Wall time of the classify() call, and the GPU time of its passes where timestamp-query exists. */
-  timing?: { totalMs: number; gpuMs?: number };
+  /**
+   * Wall time of the classify() call; the GPU time of its passes where timestamp-query exists; and
+   * the CPU time spent encoding and submitting them (the rest of the wall time is waiting: on the
+   * GPU, and on the runtime's own round trip to it).
+   */
+  timing?: { totalMs: number; gpuMs?: number; submitMs?: number };
   /** True when the text was longer than the model's positions and was cut. */
   truncated: boolean;
   /** Tokens fed to the model, special tokens included. */

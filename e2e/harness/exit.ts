@@ -323,16 +323,18 @@ export async function workAfterExit(name: string, count: number) {
     const time = async (criterion: ExitCriterion) => {
       const wall: number[] = [];
       const gpu: number[] = [];
+      const submit: number[] = [];
       for (let i = 0; i < 3; i++) {
         const t = performance.now();
         const out = await engine.run(batch, { criterion });
         wall.push(performance.now() - t);
         const w = out.work[0]!;
         if (w.layerMs) gpu.push((w.embeddingMs ?? 0) + w.layerMs.reduce((a, b) => a + b, 0));
+        submit.push(w.submitMs);
       }
       const median = (xs: number[]) =>
         xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : null;
-      return { wallMs: median(wall), gpuMs: median(gpu) };
+      return { wallMs: median(wall), gpuMs: median(gpu), submitMs: median(submit) };
     };
     const timing = { full: await time({ kind: 'none' }), exitAt1: await time({ kind: 'fixed', layer: 1 }) };
     // A profiled run times every dispatch on its own and computes the same numbers.
