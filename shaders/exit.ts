@@ -6,7 +6,7 @@
  */
 import type { ExitCriterion } from '../src/exit/criteria';
 import { PABEE_REGRESSION_THRESHOLD } from '../src/exit/criteria';
-import { createPipeline, createUniformBuffer, divUp, type KernelDispatch } from './kernel';
+import { createPipeline, createUniformBuffer, type KernelDispatch } from './kernel';
 import code from './exit.wgsl?raw';
 
 /** Floats per (depth, example) record before the probabilities; see exit.wgsl. */
@@ -52,7 +52,7 @@ export const SLOT_KIND = {
   tiledMatmul: 1,
   attention: 2,
   layerNorm: 3,
-  count: 4,
+  // 4 was the work counter's own dispatch, now part of decide.
   compact: 5,
 } as const;
 
@@ -109,18 +109,16 @@ export class ExitKernel {
   private constructor(
     private readonly device: GPUDevice,
     private readonly decidePipeline: GPUComputePipeline,
-    private readonly gatherPipeline: GPUComputePipeline,
-    private readonly countPipeline: GPUComputePipeline,
     private readonly compactPipelines: { out: GPUComputePipeline; in: GPUComputePipeline },
   ) {}
 
   static async create(device: GPUDevice): Promise<ExitKernel> {
-    const [decide, gather, count, out, back] = await Promise.all(
-      (['decide', 'gather_cat', 'count', 'compact_out', 'compact_in'] as const).map((entryPoint) =>
+    const [decide, out, back] = await Promise.all(
+      (['decide', 'compact_out', 'compact_in'] as const).map((entryPoint) =>
         createPipeline(device, { label: `exit-${entryPoint}`, code, entryPoint }),
       ),
     );
-    return new ExitKernel(device, decide!, gather!, count!, { out: out!, in: back! });
+    return new ExitKernel(device, decide!, { out: out!, in: back! });
   }
 
   /** The per-depth uniform, created once per plan and depth. */
@@ -174,21 +172,6 @@ export class ExitKernel {
     return this.dispatch(label, this.decidePipeline, entries, [1, 1, 1]);
   }
 
-  gatherCat(
-    label: string,
-    b: { layer: GPUBuffer; pooled: GPUBuffer; output: GPUBuffer; counters: GPUBuffer },
-    batch: number,
-    hidden: number,
-  ): KernelDispatch {
-    const entries: [number, GPUBuffer][] = [
-      [0, b.layer],
-      [8, b.counters],
-      [9, b.pooled],
-      [10, b.output],
-    ];
-    return this.dispatch(label, this.gatherPipeline, entries, [divUp(batch * 2 * hidden, 64), 1, 1]);
-  }
-
   /**
    * One half of moving the running examples' hidden states and mask rows to the front slots. Its
    * counts are 0 until decide writes them (indirect), so the direct dispatch at depth 1 does nothing.
@@ -214,14 +197,6 @@ export class ExitKernel {
       [15, b.tempMask],
     ];
     return this.dispatch(label, this.compactPipelines[half], entries, [0, 1, 1]);
-  }
-
-  count(label: string, b: { layer: GPUBuffer; counters: GPUBuffer }, rows: number): KernelDispatch {
-    const entries: [number, GPUBuffer][] = [
-      [0, b.layer],
-      [8, b.counters],
-    ];
-    return this.dispatch(label, this.countPipeline, entries, [divUp(rows, 64), 1, 1]);
   }
 
   private dispatch(

@@ -1,17 +1,15 @@
 // The GPU side of early exit (semantics: src/exit/criteria.ts, the binding reference).
 //
 // Entry points, one dispatch each per layer depth:
-//   gather_cat  u_n = [z_n ; z_{n-1}] (z_0 = 0) for PALBERT's λ head, from the per-layer pooled buffer.
-//   decide      per example: probabilities of the shared and per-layer heads, λ = sigmoid(logit), the
+//   decide      the per-layer work counter first: adds the token rows this depth processed (it is
+//               dispatched from the same indirect arguments as the depth's kernels, so nothing is
+//               added when they were skipped). Then per example: probabilities of the shared and per-layer heads, λ = sigmoid(logit), the
 //               gate, the running exit state (survival, CDF, patience counter, previous prediction)
 //               and the criterion's test; then, when every example of the batch has exited, zero
 //               workgroups in the indirect-dispatch arguments of all later depths; otherwise move
 //               the running examples to the front slots and size later depths' row-wise
 //               dispatches to them.
 //   compact_out/in  that move (hidden states and mask rows, through temporaries).
-//   count       the per-layer work counter: adds the token rows a depth processed (it is dispatched
-//               from the same indirect arguments as that depth's kernels, so it reads 0 when they
-//               were skipped).
 //
 // Arithmetic of the halting recursion, the thresholds and the PRNG follows criteria.ts's f32 mode
 // operation for operation, so the exit layers equal evaluateExit(..., { precision: 'f32' }).
@@ -75,15 +73,13 @@ const REC_HEAD: u32 = 8u;
 @group(0) @binding(8) var<storage, read_write> counters: array<atomic<u32>>;
 // Per dispatch slot of a depth: [kind, unit], how its workgroup counts follow the rows still needed
 // (0 fixed, 1 tiled matmul y = ceil(rows / unit), 2 attention z = examples, 3 layer norm rows,
-// 4 count x = ceil(rows / 64)). See plan.ts.
+// 5 compaction). See plan.ts.
 @group(0) @binding(11) var<storage, read> slotKinds: array<u32>;
-@group(0) @binding(9) var<storage, read> pooled: array<f32>;
 // Compaction: hidden states and mask rows of the running examples, moved through temporaries.
 @group(0) @binding(12) var<storage, read_write> hidden: array<f32>;
 @group(0) @binding(13) var<storage, read_write> mask: array<u32>;
 @group(0) @binding(14) var<storage, read_write> tempHidden: array<f32>;
 @group(0) @binding(15) var<storage, read_write> tempMask: array<u32>;
-@group(0) @binding(10) var<storage, read_write> catOut: array<f32>;
 
 var<workgroup> running: atomic<u32>;
 var<workgroup> live: atomic<u32>;
@@ -314,6 +310,9 @@ fn step(b: u32) {
 @compute @workgroup_size(64)
 fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x == 0u) {
+    // The work counter: the rows this depth's kernels covered (trimmed by the previous decide, or all).
+    let trimmed = atomicLoad(&counters[2u * layer.numLayers + layer.depth]);
+    atomicAdd(&counters[layer.depth], select(layer.rows, trimmed, trimmed > 0u));
     atomicStore(&running, 0u);
     atomicStore(&live, 0u);
     atomicStore(&lastSlot, 0u);
@@ -396,9 +395,6 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
         indirect[w] = min(rows, 65535u);
         indirect[w + 1u] = (rows + 65534u) / 65535u;
       }
-      case 4u: {
-        indirect[w] = (rows + 63u) / 64u;
-      }
       case 5u: {
         // The moves run at the start of the next depth only; later depths' stay 0.
         indirect[w] = select(0u, moveGroups, w / layer.slotWords == layer.depth + 1u);
@@ -437,33 +433,5 @@ fn compact_in(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (i % layer.hidden == 0u) {
       mask[i / layer.hidden] = tempMask[i / layer.hidden];
     }
-  }
-}
-
-@compute @workgroup_size(64)
-fn gather_cat(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let H = layer.hidden;
-  let i = gid.x;
-  if (i >= layer.batch * 2u * H) {
-    return;
-  }
-  let b = i / (2u * H);
-  let j = i % (2u * H);
-  var v = 0.0;
-  if (j < H) {
-    v = pooled[(layer.depth * layer.batch + b) * H + j];
-  } else if (layer.depth > 0u) {
-    let prev = atomicLoad(&counters[3u * layer.numLayers + b]);
-    v = pooled[((layer.depth - 1u) * layer.batch + prev) * H + j - H];
-  }
-  catOut[i] = v;
-}
-
-@compute @workgroup_size(64)
-fn count(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  if (lid.x == 0u) {
-    let trimmed = atomicLoad(&counters[2u * layer.numLayers + layer.depth]);
-    let rows = select(layer.rows, trimmed, trimmed > 0u);
-    atomicAdd(&counters[layer.depth], min(64u, rows - min(rows, wid.x * 64u)));
   }
 }

@@ -86,10 +86,7 @@ export interface BatchWork {
   layerMs?: number[];
   /** GPU time of the embeddings pass. */
   embeddingMs?: number;
-  /**
-   * CPU time of the synchronous part of the run: input uploads, encoding every pass and dispatch,
-   * submit and the readback request (everything before the wait for the GPU).
-   */
+  /** CPU time of the run up to its submit: input uploads, encoding every pass and dispatch, submit. */
   submitMs: number;
   /** Profiled runs: each dispatch's GPU time, in encoding order. */
   dispatchMs?: DispatchTime[];
@@ -427,8 +424,7 @@ export class Engine {
           options.readPooled !== true,
         );
         const streaming = options.mode === 'streaming' && plan.exitEnabled;
-        const submitStart = performance.now();
-        const running = plan.run(padded, {
+        out = await plan.run(padded, {
           readPooled: options.readPooled === true,
           profile: options.profile === true,
           criterion,
@@ -443,10 +439,7 @@ export class Engine {
                 }
               : undefined,
         });
-        // plan.run encodes and submits before its first await, so this is the CPU's share.
-        const submitMs = performance.now() - submitStart;
-        out = await running;
-        const { examples, work } = decode.fromOutput(out, count, head, submitMs);
+        const { examples, work } = decode.fromOutput(out, count, head);
         result.work.push(work);
         examples.forEach((x) => {
           result.examples.push(x);
@@ -511,7 +504,6 @@ class Decoder {
     out: PlanOutput,
     count: number,
     head: HeadSource,
-    submitMs: number,
   ): { examples: EngineExample[]; work: BatchWork } {
     const L = this.config.numHiddenLayers;
     const { B, C, R } = this;
@@ -519,7 +511,7 @@ class Decoder {
       examples: count,
       rowsPerLayer: Array.from(out.counters.subarray(0, L)),
       runningPerLayer: Array.from(out.counters.subarray(L, 2 * L)),
-      submitMs,
+      submitMs: out.submitMs,
       ...(out.dispatchMs ? { dispatchMs: out.dispatchMs } : {}),
     };
     if (out.passMs) {

@@ -5,7 +5,7 @@
  *
  * Order of one pass (one compute pass per depth, all in one command buffer, one readback):
  *   pass 0: embeddings (+ ALBERT's E → H projection)
- *   pass n (depth n − 1): [compact out/in] · count · layer kernels · heads · decide
+ *   pass n (depth n − 1): [compact out/in] · layer kernels · heads · decide (+ the work counter)
  * `heads` (shaders/heads.wgsl) is one dispatch per stage group: pooler → z_n; shared classifier,
  * per-layer head and λ layer 0 (on z_n or [z_n ; z_{n−1}]) together; each further λ layer.
  * Early exit: every dispatch of depths 2..L is indirect, its workgroup counts read from the
@@ -87,6 +87,8 @@ export interface PlanOutput {
   passMs?: number[];
   /** With `profile`: every dispatch's GPU time, in encoding order. */
   dispatchMs?: DispatchTime[];
+  /** CPU time from the start of run() to the last submit: input uploads, encoding, submit(s). */
+  submitMs: number;
 }
 
 export class ExecutionPlan {
@@ -361,13 +363,12 @@ export class ExecutionPlan {
     const compaction = this.exitEnabled && batch > 1;
     const slots =
       (compaction ? 2 : 0) + // compact out/in
-      (this.exitEnabled ? 1 : 0) + // count
       perLayer * inner +
       (packed ? headsDispatchCount(C > 0, lambda?.length ?? 0) : 0) +
       (this.exitEnabled ? 1 : 0); // decide
     const slotWords = slots * 3;
     // How each slot's counts shrink when trailing batch slots need no more rows (same at every depth,
-    // filled from the dispatches below): compaction and count by their own kinds, the layer kernels
+    // filled from the dispatches below): compaction by its own kind, the layer kernels
     // (row-tiled ones shrink their y count, attention its batch z, add+LayerNorm its rows), the
     // heads their slot z like attention; decide keeps its counts.
     const kinds = new Uint32Array(2 * slots);
@@ -424,14 +425,6 @@ export class ExecutionPlan {
           ...tag(SLOT_KIND.compact, [
             kernels.exit.compact(`compactOut${depth}`, 'out', buffers),
             kernels.exit.compact(`compactIn${depth}`, 'in', buffers),
-          ]),
-        );
-      }
-      // The work counter: it runs exactly when this depth's kernels run.
-      if (layerUniform) {
-        d.push(
-          ...tag(SLOT_KIND.count, [
-            kernels.exit.count(`count${depth}`, { layer: layerUniform, counters: this.counters }, rows),
           ]),
         );
       }
@@ -554,6 +547,7 @@ export class ExecutionPlan {
 
   /** Runs one forward pass: uploads the inputs, encodes the command buffer(s), reads back once. */
   async run(input: PlanInput, options: PlanRunOptions = {}): Promise<PlanOutput> {
+    const started = performance.now();
     const { device } = this;
     const L = this.config.numHiddenLayers;
     const queue = device.queue;
@@ -634,12 +628,15 @@ export class ExecutionPlan {
     };
 
     const depthReads: Promise<void>[] = [];
+    // Taken before any mapAsync: some runtimes (Deno) wait for the GPU inside that call.
+    let submitMs: number;
     if (!streaming) {
       const encoder = device.createCommandEncoder({ label: 'forward' });
       clear(encoder);
       for (let i = 0; i < this.passes.length; i++) encodePass(encoder, i);
       encodeFinal(encoder);
       queue.submit([encoder.finish()]);
+      submitMs = performance.now() - started;
     } else {
       const B = this.batch;
       const R = this.recordFloats;
@@ -656,6 +653,7 @@ export class ExecutionPlan {
         if (depth === L - 1) encodeFinal(encoder);
         queue.submit([encoder.finish()]);
       }
+      submitMs = performance.now() - started;
       // Each depth's results arrive in order while the GPU goes on with the next depths.
       let done = Promise.resolve();
       for (let depth = 0; depth < L; depth++) {
@@ -687,6 +685,7 @@ export class ExecutionPlan {
       records: new Float32Array(view('records') ?? new ArrayBuffer(0)),
       state: new Uint32Array(view('state') ?? new ArrayBuffer(0)),
       counters: new Uint32Array(view('counters') ?? new ArrayBuffer(0)),
+      submitMs,
     };
     const heads = view('headLogits');
     if (heads) output.headLogits = new Float32Array(heads, this.headOffset * 4);
