@@ -6,7 +6,8 @@
  * [z ; z_prev]), a pooler + classifier model 2. A single workgroup per slot for all stages (one
  * dispatch) was tried and measured slower on an H200, since one SM cannot stream the head matrices
  * fast enough: 536 µs per depth against ≈ 170 µs for PALBERT's 7 dispatches, 175 µs against ≈ 43 µs
- * for ALBERT-base's pooler + classifier. All head matrices sit in one packed buffer (`packHeads`), so
+ * for ALBERT-base's pooler + classifier (bench/results/archive/2026-11-27-h200-fused-heads-profile.json;
+ * the separate dispatches: docs/benchmarks.md at c734a70). All head matrices sit in one packed buffer (`packHeads`), so
  * that the kernel stays within WebGPU's default 8 storage buffers per stage.
  */
 import type { LinearWeights } from '../src/model/types';
