@@ -173,7 +173,21 @@ fn store(m: u32, n: u32, split: u32, acc: f32) {
   }
 }
 
-// Staged element e (of `count`) of the A / W tile at K offset k, or zero past the tile.
+// What one invocation stages of a K chunk with PREFETCH: elements e, e + T, e + 2T, e + 3T of the A
+// and W tiles (T invocations), in plain fields: with an indexed array of them the tiled path ran
+// slower on the H200, probably from local memory.
+struct Staged {
+  a0: vec4<f32>,
+  a1: vec4<f32>,
+  a2: vec4<f32>,
+  a3: vec4<f32>,
+  w0: vec4<f32>,
+  w1: vec4<f32>,
+  w2: vec4<f32>,
+  w3: vec4<f32>,
+}
+
+// Element e of the A / W tile at K offset k, zero past the tile (`count` elements).
 fn fetch_a(e: u32, count: u32, m0: u32, k: u32) -> vec4<f32> {
   if (e >= count) {
     return vec4<f32>(0.0);
@@ -188,6 +202,20 @@ fn fetch_w(e: u32, count: u32, n0: u32, k: u32) -> vec4<f32> {
   return load_w(n0 + e / (TILE_K / 4u), k + (e % (TILE_K / 4u)) * 4u);
 }
 
+// The chunk at K offset k that invocation e of t stages (tile origins m0, n0; tile sizes in vec4).
+fn fetch_chunk(e: u32, t: u32, sizes: vec2<u32>, m0: u32, n0: u32, k: u32) -> Staged {
+  return Staged(
+    fetch_a(e, sizes.x, m0, k),
+    fetch_a(e + t, sizes.x, m0, k),
+    fetch_a(e + 2u * t, sizes.x, m0, k),
+    fetch_a(e + 3u * t, sizes.x, m0, k),
+    fetch_w(e, sizes.y, n0, k),
+    fetch_w(e + t, sizes.y, n0, k),
+    fetch_w(e + 2u * t, sizes.y, n0, k),
+    fetch_w(e + 3u * t, sizes.y, n0, k),
+  );
+}
+
 fn put_a(e: u32, count: u32, v: vec4<f32>) {
   if (e < count) {
     tileA[(e / (TILE_K / 4u)) * (TILE_K / 4u + 1u) + e % (TILE_K / 4u)] = v;
@@ -198,6 +226,18 @@ fn put_w(e: u32, count: u32, v: vec4<f32>) {
   if (e < count) {
     tileW[(e / (TILE_K / 4u)) * (TILE_K / 4u + 1u) + e % (TILE_K / 4u)] = v;
   }
+}
+
+// Writes a staged chunk into the workgroup tiles.
+fn put_chunk(e: u32, t: u32, sizes: vec2<u32>, s: Staged) {
+  put_a(e, sizes.x, s.a0);
+  put_a(e + t, sizes.x, s.a1);
+  put_a(e + 2u * t, sizes.x, s.a2);
+  put_a(e + 3u * t, sizes.x, s.a3);
+  put_w(e, sizes.y, s.w0);
+  put_w(e + t, sizes.y, s.w1);
+  put_w(e + 2u * t, sizes.y, s.w2);
+  put_w(e + 3u * t, sizes.y, s.w3);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -215,42 +255,20 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   let kEnd = min(params.K, kBegin + params.kChunk);
 
   // PREFETCH: the next chunk's global loads are issued before the current chunk is computed, so
-  // their latency hides behind the multiply-adds (at batch 1 a workgroup walks K alone). Invocation
-  // tid stages elements tid + s * threads (s < STAGE_MAX) of each tile, held in plain variables (with an
-  // indexed array of them the tiled path ran slower on the H200, probably from local memory).
+  // their latency hides behind the multiply-adds (at batch 1 a workgroup walks K alone).
   let stageA = tileM * k4;
   let stageW = tileN * k4;
-  var a0 = vec4<f32>(0.0);
-  var a1 = vec4<f32>(0.0);
-  var a2 = vec4<f32>(0.0);
-  var a3 = vec4<f32>(0.0);
-  var w0 = vec4<f32>(0.0);
-  var w1 = vec4<f32>(0.0);
-  var w2 = vec4<f32>(0.0);
-  var w3 = vec4<f32>(0.0);
+  let sizes = vec2<u32>(stageA, stageW);
+  var staged: Staged;
   if (PREFETCH) {
-    a0 = fetch_a(tid, stageA, m0, kBegin);
-    a1 = fetch_a(tid + threads, stageA, m0, kBegin);
-    a2 = fetch_a(tid + 2u * threads, stageA, m0, kBegin);
-    a3 = fetch_a(tid + 3u * threads, stageA, m0, kBegin);
-    w0 = fetch_w(tid, stageW, n0, kBegin);
-    w1 = fetch_w(tid + threads, stageW, n0, kBegin);
-    w2 = fetch_w(tid + 2u * threads, stageW, n0, kBegin);
-    w3 = fetch_w(tid + 3u * threads, stageW, n0, kBegin);
+    staged = fetch_chunk(tid, threads, sizes, m0, n0, kBegin);
   }
 
   // acc[i][j]: row m0 + lid.y + i*WG_Y, column n0 + lid.x + j*WG_X.
   var acc: array<vec4<f32>, 4>;
   for (var k0 = kBegin; k0 < kEnd; k0 += TILE_K) {
     if (PREFETCH) {
-      put_a(tid, stageA, a0);
-      put_a(tid + threads, stageA, a1);
-      put_a(tid + 2u * threads, stageA, a2);
-      put_a(tid + 3u * threads, stageA, a3);
-      put_w(tid, stageW, w0);
-      put_w(tid + threads, stageW, w1);
-      put_w(tid + 2u * threads, stageW, w2);
-      put_w(tid + 3u * threads, stageW, w3);
+      put_chunk(tid, threads, sizes, staged);
     } else {
       for (var e = tid; e < stageA; e += threads) {
         tileA[(e / k4) * rowStride + e % k4] = load_a(m0 + e / k4, k0 + (e % k4) * 4u);
@@ -262,14 +280,7 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
     workgroupBarrier();
     let kNext = k0 + TILE_K;
     if (PREFETCH && kNext < kEnd) {
-      a0 = fetch_a(tid, stageA, m0, kNext);
-      a1 = fetch_a(tid + threads, stageA, m0, kNext);
-      a2 = fetch_a(tid + 2u * threads, stageA, m0, kNext);
-      a3 = fetch_a(tid + 3u * threads, stageA, m0, kNext);
-      w0 = fetch_w(tid, stageW, n0, kNext);
-      w1 = fetch_w(tid + threads, stageW, n0, kNext);
-      w2 = fetch_w(tid + 2u * threads, stageW, n0, kNext);
-      w3 = fetch_w(tid + 3u * threads, stageW, n0, kNext);
+      staged = fetch_chunk(tid, threads, sizes, m0, n0, kNext);
     }
     // Past K the staged values are zero, so the whole chunk can be summed.
     for (var c = 0u; c < k4; c++) {
