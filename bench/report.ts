@@ -633,11 +633,12 @@ function targets(report: BenchReport): string[] {
   const floorText = copy
     ? `runtime floor (submit + mapAsync, no GPU work) ${fmt(copy.p50)} ms`
     : 'runtime floor not measured in this run';
-  /** "GPU X ms + Y ms around the kernels of Z ms wall" (or what is known of it). */
-  const split = (wall: number, gpu: number | undefined, approx: boolean) =>
+  /** "GPU X ms + Y ms around the kernels (of which CPU encode + submit S ms) = Z ms wall", as known. */
+  const split = (wall: number, gpu: number | undefined, approx: boolean, submit?: number) =>
     gpu === undefined
       ? `${fmt(wall)} ms wall, GPU time not reported in this run`
-      : `GPU ${approx ? '≈ ' : ''}${fmt(gpu)} ms + ${approx ? '≈ ' : ''}${fmt(wall - gpu)} ms around the kernels = ${fmt(wall)} ms wall`;
+      : `GPU ${approx ? '≈ ' : ''}${fmt(gpu)} ms + ${approx ? '≈ ' : ''}${fmt(wall - gpu)} ms around the kernels` +
+        `${submit !== undefined ? ` (of which CPU encode + submit ${fmt(submit)} ms)` : ''} = ${fmt(wall)} ms wall`;
   for (const model of report.models) {
     const suites = report.suites.filter((s) => s.model === model.id && s.ok);
     const ponder = suites.find((s) => s.runtime === 'ponder');
@@ -655,7 +656,7 @@ function targets(report: BenchReport): string[] {
       r === undefined ? '–' : `${r.toFixed(2)}× (${fmt(ours)} / ${fmt(theirs)} ms)`,
       verdict(r === undefined ? undefined : r <= 0.5),
       r !== undefined && r > 0.5 && !report.software
-        ? `ours: ${split(ours!, gpuRow?.gpu, gpuRow?.approx ?? false)}; ${copy ? `${floorText}, which ORT pays too` : floorText}`
+        ? `ours: ${split(ours!, gpuRow?.gpu, gpuRow?.approx ?? false, gpuRow?.submit)}; ${copy ? `${floorText}, which ORT pays too` : floorText}`
         : '',
     ]);
     const q = ponder?.criteria.find((c) => c.label.startsWith('palbert') && c.seq === seq);
@@ -665,7 +666,7 @@ function targets(report: BenchReport): string[] {
       rq === undefined ? (ponder && !q ? 'model has no λ head' : '–') : `${rq.toFixed(2)}×`,
       verdict(rq === undefined ? undefined : rq <= 0.3),
       q && rq !== undefined && rq > 0.3 && !report.software
-        ? `exit at ${q.meanExitLayer.toFixed(1)}/${model.layers}: ${split(q.p50, q.gpu?.p50, false)}; ${floorText}`
+        ? `exit at ${q.meanExitLayer.toFixed(1)}/${model.layers}: ${split(q.p50, q.gpu?.p50, false, q.gpu?.submitP50)}; ${floorText}`
         : '',
     ]);
     if (model.hiddenSize === 768 && model.layers === 12) {
@@ -677,7 +678,7 @@ function targets(report: BenchReport): string[] {
         t === undefined ? 'seq 128 not run' : `${fmt(t)} ms`,
         verdict(t === undefined ? undefined : t < 2),
         t !== undefined && t >= 2 && !report.software
-          ? `${split(t, g?.gpu, g?.approx ?? false)}; ${floorText}`
+          ? `${split(t, g?.gpu, g?.approx ?? false, g?.submit)}; ${floorText}`
           : '',
       ]);
       const gpu = g?.gpu;
