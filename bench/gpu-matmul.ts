@@ -85,15 +85,15 @@ export function createPassTimer(device: GPUDevice, timestamps: boolean): PassTim
 }
 
 /**
- * Time of one copy of `dispatches` (ms): `reps` copies in one pass, median of `passes` passes, after
- * one untimed pass (compile, first touch); in wall time minus the fastest of 3 empty passes.
+ * Time of one copy of `dispatches` (ms) in each of `passes` passes of `reps` copies, after one untimed
+ * pass (compile, first touch); in wall time minus the fastest of 3 empty passes.
  */
-export async function timeDispatches(
+export async function timePasses(
   timer: PassTimer,
   dispatches: readonly KernelDispatch[],
   reps: number,
   passes: number,
-): Promise<number> {
+): Promise<number[]> {
   await timer.run([...dispatches]);
   let empty = 0;
   if (!timer.timestamps) {
@@ -102,9 +102,23 @@ export async function timeDispatches(
   }
   const all = Array.from({ length: reps }, () => dispatches).flat();
   const runs: number[] = [];
-  for (let i = 0; i < passes; i++) runs.push(await timer.run(all));
-  runs.sort((a, b) => a - b);
-  return Math.max(1e-6, runs[Math.floor(runs.length / 2)]! - empty) / reps;
+  for (let i = 0; i < passes; i++) runs.push(Math.max(1e-6, (await timer.run(all)) - empty) / reps);
+  return runs;
+}
+
+/** The median of timePasses(). */
+export async function timeDispatches(
+  timer: PassTimer,
+  dispatches: readonly KernelDispatch[],
+  reps: number,
+  passes: number,
+): Promise<number> {
+  return median(await timePasses(timer, dispatches, reps, passes));
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /**
@@ -120,8 +134,35 @@ export async function timeDispatches(
  * (bench/results/archive/2026-11-27-h200-matmul-probe.json). Software adapters (budget 2e8) keep 1.
  */
 export function repsFor(flop: number, flopBudget: number): number {
-  const least = flopBudget >= 1e10 ? 10 : 1;
-  return Math.max(least, Math.min(200, Math.round(flopBudget / flop)));
+  return Math.max(leastReps(flopBudget), Math.min(200, Math.round(flopBudget / flop)));
+}
+
+/** The fewest products repsFor() puts in a pass at this budget. */
+export function leastReps(flopBudget: number): number {
+  return flopBudget >= 1e10 ? 10 : 1;
+}
+
+/**
+ * A product ready to dispatch on filled buffers (filledBuffer): input, weight (f16 or f32 as the
+ * kernel's), bias and output; `destroy` frees them and any split-K scratch.
+ */
+export function filledProduct(
+  device: GPUDevice,
+  kernel: MatmulKernel,
+  shape: MatmulShapeSpec,
+): ReturnType<typeof prepareMatmul> & { destroy(): void } {
+  const { M, N, K } = shape;
+  const weightBytes = kernel.weightDtype === 'f16' ? 2 : 4;
+  const buffers = [M * K * 4, N * K * weightBytes, N * 4, M * N * 4].map((b) => filledBuffer(device, b));
+  const [input, weight, bias, output] = buffers as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+  const p = prepareMatmul(kernel, { input, weight, bias, output }, shape);
+  return {
+    ...p,
+    destroy: () => {
+      p.scratch?.destroy();
+      for (const b of buffers) b.destroy();
+    },
+  };
 }
 
 /**
@@ -131,15 +172,12 @@ export function repsFor(flop: number, flopBudget: number): number {
 export async function warmUpGpu(device: GPUDevice, seconds = 1.5): Promise<void> {
   const n = 1024;
   const kernel = await MatmulKernel.create(device, { weightDtype: 'f32', activation: 'none' });
-  const buffers = [n * n, n * n, n, n * n].map((x) => filledBuffer(device, x * 4));
-  const [input, weight, bias, output] = buffers as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
-  const p = prepareMatmul(kernel, { input, weight, bias, output }, { what: 'warm-up', M: n, N: n, K: n });
+  const p = filledProduct(device, kernel, { what: 'warm-up', M: n, N: n, K: n });
   const timer = createPassTimer(device, false);
   const started = performance.now();
   while (performance.now() - started < seconds * 1000) await timer.run(Array(20).fill(p.dispatches).flat());
   timer.destroy();
-  p.scratch?.destroy();
-  for (const b of buffers) b.destroy();
+  p.destroy();
 }
 
 export function prepareMatmul(
@@ -163,7 +201,6 @@ export async function matmulBench(
     warmUpSec?: number;
   },
 ): Promise<MatmulRecord[]> {
-  const buffer = (bytes: number) => filledBuffer(device, bytes);
   const timer = createPassTimer(device, options.timestamps);
 
   const records: MatmulRecord[] = [];
@@ -171,15 +208,11 @@ export async function matmulBench(
   for (const dtype of options.dtypes) {
     const kernel = await MatmulKernel.create(device, { weightDtype: dtype, activation: 'none' });
     for (const s of shapes) {
-      const input = buffer(s.M * s.K * 4);
-      const weight = buffer(s.N * s.K * (dtype === 'f16' ? 2 : 4));
-      const bias = buffer(s.N * 4);
-      const output = buffer(s.M * s.N * 4);
-      const p = prepareMatmul(kernel, { input, weight, bias, output }, s);
+      const p = filledProduct(device, kernel, s);
       const flop = 2 * s.M * s.N * s.K;
       const reps = repsFor(flop, options.flopBudget);
       const ms = await timeDispatches(timer, p.dispatches, reps, options.passes);
-      p.scratch?.destroy();
+      p.destroy();
       records.push({
         ...s,
         dtype,
@@ -189,7 +222,6 @@ export async function matmulBench(
         reps,
         kernel: p.label,
       });
-      for (const b of [input, weight, bias, output]) b.destroy();
     }
   }
   timer.destroy();
@@ -227,19 +259,10 @@ export async function matmulProbe(
   ];
   const records: MatmulProbeRecord[] = [];
   for (const s of shapes) {
-    const buffers = [s.M * s.K, s.N * s.K, s.N, s.M * s.N].map((x) => filledBuffer(device, x * 4));
-    const [input, weight, bias, output] = buffers as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
-    const p = prepareMatmul(kernel, { input, weight, bias, output }, s);
+    const p = filledProduct(device, kernel, s);
     for (const reps of options.reps) {
       for (const timer of timers) {
-        const empty = timer.timestamps ? 0 : Math.min(await timer.run([]), await timer.run([]));
-        await timer.run(p.dispatches);
-        const allMs: number[] = [];
-        for (let i = 0; i < options.passes; i++) {
-          const all = Array.from({ length: reps }, () => p.dispatches).flat();
-          allMs.push(Math.max(0, (await timer.run(all)) - empty) / reps);
-        }
-        const sorted = [...allMs].sort((a, b) => a - b);
+        const allMs = await timePasses(timer, p.dispatches, reps, options.passes);
         records.push({
           what: s.what,
           M: s.M,
@@ -248,13 +271,12 @@ export async function matmulProbe(
           kernel: p.label,
           reps,
           timing: timer.timestamps ? 'timestamp-query' : 'wall',
-          ms: sorted[Math.floor(sorted.length / 2)]!,
+          ms: median(allMs),
           allMs,
         });
       }
     }
-    p.scratch?.destroy();
-    for (const b of buffers) b.destroy();
+    p.destroy();
   }
   for (const t of timers) t.destroy();
   return records;

@@ -19,6 +19,7 @@ import {
   filledBuffer,
   FILLED_F32,
   prepareMatmul,
+  leastReps,
   repsFor,
   timeDispatches,
   warmUpGpu,
@@ -216,7 +217,7 @@ export async function runMatmulSweep(
     records,
     timing: timer.timestamps ? 'timestamp-query' : 'wall',
     note:
-      `MatmulKernel (activation none) per tiles config, ${PASSES} passes of ${repsFor(Infinity, flopBudget)} to 200 reps ` +
+      `MatmulKernel (activation none) per tiles config, ${PASSES} passes of ${leastReps(flopBudget)} to 200 reps ` +
       `(FLOP budget ${flopBudget} per pass), median`,
     elapsedSec: (performance.now() - started) / 1000,
   };

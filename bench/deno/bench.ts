@@ -32,7 +32,7 @@ import { parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
 import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
 import { measureRuntimeFloor } from '../floor';
-import { matmulBench, matmulProbe, repsFor, warmUpGpu, type MatmulProbeRecord } from '../gpu-matmul';
+import { leastReps, matmulBench, matmulProbe, warmUpGpu, type MatmulProbeRecord } from '../gpu-matmul';
 import { runMatmulSweep, type SweepConfig } from '../matmul-sweep';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
@@ -232,7 +232,7 @@ if (!noSuite) {
     matmul = {
       records,
       note:
-        `our WGSL matmul (default tiles), median of 5 passes of ${repsFor(Infinity, budget)} to 200 products (FLOP budget ${budget} per pass)` +
+        `our WGSL matmul (default tiles), median of 5 passes of ${leastReps(budget)} to 200 products (FLOP budget ${budget} per pass)` +
         (quick ? '' : ', after 1.5 s of warm-up work'),
     };
   } catch (error) {
