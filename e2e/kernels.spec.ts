@@ -76,6 +76,15 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     { M: 150, N: 70, K: 120, activation: 'relu', tiles: large, mode: 3 }, // large tiles, split K
   ] as const;
   for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
+  // largeSplitK: prepareAuto takes the 128 x 128 tiles split along K at a small grid (7 ranges, the
+  // last one ragged) instead of the split 64 x 32 tiles.
+  const largeSplit = { M: 131, N: 70, K: 200, activation: 'gelu', mode: 'auto' } as const;
+  const r = await callHarness(page, 'testMatmul', {
+    ...largeSplit,
+    tiles: { largeSplitK: true, splitKMinChunk: 16 },
+  });
+  expectClose(`matmul largeSplitK ${JSON.stringify(largeSplit)}`, r);
+  expect(r.path).toBe('-large-split7-reduce7-vec4');
 });
 
 test('activations on [-12, 12]: erf-GELU, tanh-GELU, ReLU, tanh within 1e-6', async () => {

@@ -30,6 +30,11 @@ export interface MatmulTiles {
   largeTileK: number;
   /** Use `tiled_large` when it yields at least this many workgroups (0: never). */
   largeMinWorkgroups: number;
+  /**
+   * Shapes of at least 128 rows that are too small for `largeMinWorkgroups` take the 128 x 128 tiles
+   * too, split along K towards `splitKTarget` workgroups, instead of the split 64 x 32 tiles.
+   */
+  largeSplitK: boolean;
   /** Split K until about this many workgroups run (0: never split). */
   splitKTarget: number;
   /** The smallest K range of one split. */
@@ -54,6 +59,7 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   // reps per pass (bench/results/archive/2026-11-27-h200-large-tiles-sweep.json). Not below 256: a
   // grid of one wave and a bit (144 tiles on 132 SMs) would idle most of the GPU for a second wave.
   largeMinWorkgroups: 256,
+  largeSplitK: false,
   splitKTarget: 512,
   splitKMinChunk: 128,
 };
@@ -233,24 +239,43 @@ export class MatmulKernel {
 
   /** The entry point prepare() uses for this shape (throws nothing; see prepare for checks). */
   pathFor(shape: MatmulShape): MatmulPath {
-    const { M, N } = shape;
-    if (M <= GEMV_MAX_M) return 'gemv';
+    if (shape.M <= GEMV_MAX_M) return 'gemv';
+    return this.largeBySize(shape) || this.largeSplit(shape) ? 'large' : 'tiled';
+  }
+
+  /** Enough 128 x 128 tiles to fill the GPU without splitting K. */
+  private largeBySize({ M, N }: MatmulShape): boolean {
     const t = this.tiles;
     const largeGroups = divUp(M, LARGE_TILE) * divUp(N, LARGE_TILE);
-    const large = this.paths.large && t.largeMinWorkgroups > 0 && largeGroups >= t.largeMinWorkgroups;
-    return large ? 'large' : 'tiled';
+    return this.paths.large && t.largeMinWorkgroups > 0 && largeGroups >= t.largeMinWorkgroups;
+  }
+
+  /** `largeSplitK`: the 128 x 128 tiles, split along K, for shapes of at least one full tile of rows. */
+  private largeSplit(shape: MatmulShape): boolean {
+    const t = this.tiles;
+    return (
+      this.paths.large &&
+      this.paths.splitK &&
+      t.largeSplitK &&
+      shape.M >= LARGE_TILE &&
+      !this.largeBySize(shape)
+    );
   }
 
   /**
    * How many K ranges the tiled path should split this shape into (1: none): enough that about
    * `splitKTarget` workgroups run, each range at least `splitKMinChunk` long. Only for shapes that
-   * prepare() would give to the 64 x 32 tiles.
+   * prepare() would give to the 64 x 32 tiles, or with `largeSplitK` to the split 128 x 128 tiles.
    */
   splitsFor(shape: MatmulShape): number {
     const { M, N, K } = shape;
     const t = this.tiles;
-    if (!this.paths.splitK || t.splitKTarget <= 0 || this.pathFor(shape) !== 'tiled') return 1;
-    const groups = divUp(N, 4 * t.wgX) * divUp(M, 4 * t.wgY);
+    if (!this.paths.splitK || t.splitKTarget <= 0) return 1;
+    const split = this.largeSplit(shape);
+    if (!split && this.pathFor(shape) !== 'tiled') return 1;
+    const groups = split
+      ? divUp(N, LARGE_TILE) * divUp(M, LARGE_TILE)
+      : divUp(N, 4 * t.wgX) * divUp(M, 4 * t.wgY);
     const wanted = Math.min(divUp(t.splitKTarget, groups), Math.floor(K / t.splitKMinChunk));
     if (wanted <= 1) return 1;
     return divUp(K, this.chunkFor(K, wanted));

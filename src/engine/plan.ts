@@ -16,6 +16,10 @@
  * move to the front slots (compact_out/in at the next depth's start), and `decide` shrinks the
  * row-wise kernels of later depths to those slots: exited examples and padding cost no layer work.
  *
+ * Encoded ahead: a pass's commands never depend on its inputs (they arrive by writeBuffer, and exit
+ * decisions are read on the GPU), so right after each single-submit call's submit the plan encodes
+ * the next call's command buffer while the GPU works; the next call only uploads and submits.
+ *
  * Streaming mode: one command buffer and submit per depth, each followed by a copy of that depth's
  * small results (logits, head outputs, exit records, state) into its own staging buffer, so the
  * caller gets each layer while later ones run; the last one also carries the full readback. Cost:
@@ -87,7 +91,10 @@ export interface PlanOutput {
   passMs?: number[];
   /** With `profile`: every dispatch's GPU time, in encoding order. */
   dispatchMs?: DispatchTime[];
-  /** CPU time from the start of run() to the last submit: input uploads, encoding, submit(s). */
+  /**
+   * CPU time from the start of run() to the last submit: input uploads, submit(s), and encoding
+   * unless a command buffer encoded ahead by the previous call was ready.
+   */
   submitMs: number;
 }
 
@@ -627,16 +634,27 @@ export class ExecutionPlan {
       }
     };
 
-    const depthReads: Promise<void>[] = [];
-    // Taken before any mapAsync: some runtimes (Deno) wait for the GPU inside that call.
-    let submitMs: number;
-    if (!streaming) {
+    /** The whole single-submit forward pass as one command buffer. */
+    const encodeForward = (): GPUCommandBuffer => {
       const encoder = device.createCommandEncoder({ label: 'forward' });
       clear(encoder);
       for (let i = 0; i < this.passes.length; i++) encodePass(encoder, i);
       encodeFinal(encoder);
-      queue.submit([encoder.finish()]);
+      return encoder.finish();
+    };
+
+    const depthReads: Promise<void>[] = [];
+    // Taken before any mapAsync: some runtimes (Deno) wait for the GPU inside that call.
+    let submitMs: number;
+    if (!streaming) {
+      // A forward pass's commands do not depend on its inputs (they are uploaded above; exit decisions
+      // are read on the GPU), so the command buffer encoded after the previous call serves this one.
+      const ready = profile ? null : this.takeEncoded(readPooled);
+      queue.submit([ready ?? encodeForward()]);
       submitMs = performance.now() - started;
+      // Encode the next call's while the GPU runs this one, before mapAsync (which in Deno blocks the
+      // thread until the GPU is done): steady-state calls then only upload, submit and read back.
+      if (!profile) this.encoded = { readPooled, commands: encodeForward() };
     } else {
       const B = this.batch;
       const R = this.recordFloats;
@@ -715,6 +733,15 @@ export class ExecutionPlan {
     return output;
   }
 
+  /** The next single-submit call's command buffer, encoded ahead (see run()); used at most once. */
+  private encoded: { readPooled: boolean; commands: GPUCommandBuffer } | null = null;
+
+  private takeEncoded(readPooled: boolean): GPUCommandBuffer | null {
+    const ready = this.encoded;
+    this.encoded = null;
+    return ready && ready.readPooled === readPooled ? ready.commands : null;
+  }
+
   private profileState: {
     querySet: GPUQuerySet;
     resolve: GPUBuffer;
@@ -751,6 +778,7 @@ export class ExecutionPlan {
   }
 
   destroy(): void {
+    this.encoded = null;
     for (const b of this.buffers) b.destroy();
     this.querySet?.destroy();
     if (this.profileState) {
