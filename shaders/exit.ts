@@ -44,6 +44,12 @@ export interface ExitLayerShape {
   hidden: number;
   headOffset: number;
   seqLen: number;
+  /**
+   * Where slot 0's λ logit sits in `scratch` and in how many partial sums (slot s's at
+   * lambdaOffset + s × lambdaParts): heads.ts lambdaLogitParts.
+   */
+  lambdaOffset: number;
+  lambdaParts: number;
 }
 
 /** How a dispatch's workgroup counts follow the rows still needed (exit.wgsl `slotKinds`). */
@@ -138,6 +144,8 @@ export class ExitKernel {
       ['u32', s.hidden],
       ['u32', s.headOffset],
       ['u32', s.seqLen],
+      ['u32', s.lambdaOffset],
+      ['u32', s.lambdaParts],
     ]);
   }
 

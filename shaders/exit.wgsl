@@ -3,12 +3,13 @@
 // Entry points, one dispatch each per layer depth:
 //   decide      the per-layer work counter first: adds the token rows this depth processed (it is
 //               dispatched from the same indirect arguments as the depth's kernels, so nothing is
-//               added when they were skipped). Then per example: probabilities of the shared and per-layer heads, λ = sigmoid(logit), the
-//               gate, the running exit state (survival, CDF, patience counter, previous prediction)
-//               and the criterion's test; then, when every example of the batch has exited, zero
-//               workgroups in the indirect-dispatch arguments of all later depths; otherwise move
-//               the running examples to the front slots and size later depths' row-wise
-//               dispatches to them.
+//               added when they were skipped). Then per example: probabilities of the shared and
+//               per-layer heads, λ = sigmoid(logit) (the logit summed from heads.wgsl's partial
+//               sums), the gate, the running exit state (survival, CDF, patience counter, previous
+//               prediction) and the criterion's test; then, when every example of the batch has
+//               exited, zero workgroups in the indirect-dispatch arguments of all later depths;
+//               otherwise move the running examples to the front slots and size later depths'
+//               row-wise dispatches to them.
 //   compact_out/in  that move (hidden states and mask rows, through temporaries).
 //
 // Arithmetic of the halting recursion, the thresholds and the PRNG follows criteria.ts's f32 mode
@@ -28,6 +29,10 @@ struct Layer {
   hidden: u32,
   headOffset: u32, // where the per-layer heads' logits start in `scratch`
   seqLen: u32,
+  // The λ logit of slot s: the sum of scratch[lambdaAt + s · lambdaParts ..][0, lambdaParts), the
+  // partial sums that heads.wgsl's folded output layer wrote (1 part: the logit itself).
+  lambdaAt: u32,
+  lambdaParts: u32,
 }
 
 struct Criterion {
@@ -59,7 +64,8 @@ const REC_HEAD: u32 = 8u;
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<uniform> crit: Criterion;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
-// λ logits [L][batch] at 0, per-layer heads' logits [L][batch][C] at layer.headOffset.
+// The λ logit's partial sums per slot at layer.lambdaAt (or λ logits [L][batch] at 0, for a λ
+// without hidden layers), per-layer heads' logits [L][batch][C] at layer.headOffset.
 @group(0) @binding(3) var<storage, read> scratch: array<f32>;
 // Per gate: a0..a3, b (5 floats).
 @group(0) @binding(4) var<storage, read> gateParams: array<f32>;
@@ -118,6 +124,24 @@ fn exit_uniform(seed: u32, example: u32, n: u32) -> f32 {
 
 fn sigmoid(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
+}
+
+// The λ logit of `slot`: its partial sums in a fixed order (deterministic). Eight independent loads
+// a step, so that one invocation (batch 1) does not wait for 128 loads one after another.
+fn lambda_logit(slot: u32) -> f32 {
+  let at = layer.lambdaAt + slot * layer.lambdaParts;
+  var a = vec4<f32>(0.0);
+  var b = vec4<f32>(0.0);
+  var i = 0u;
+  for (; i + 8u <= layer.lambdaParts; i += 8u) {
+    a += vec4<f32>(scratch[at + i], scratch[at + i + 1u], scratch[at + i + 2u], scratch[at + i + 3u]);
+    b += vec4<f32>(scratch[at + i + 4u], scratch[at + i + 5u], scratch[at + i + 6u], scratch[at + i + 7u]);
+  }
+  var sum = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
+  for (; i < layer.lambdaParts; i++) {
+    sum += scratch[at + i];
+  }
+  return sum;
 }
 
 // Writes the probabilities of logits [src, src + C) (of `scratch` or `logits`) to records[dst ..].
@@ -224,7 +248,7 @@ fn step(b: u32) {
   var p = 0.0;
   if (layer.hasLambda == 1u) {
     // haltingStep: p_n = λ c_{n−1}, c_n = c_{n−1} (1 − λ), CDF_n = min(1, CDF_{n−1} + p_n).
-    lambda = sigmoid(scratch[srow]);
+    lambda = sigmoid(lambda_logit(st.slot));
     p = lambda * st.survival;
     st.survival = st.survival * (1.0 - lambda);
     st.cdf = min(1.0, st.cdf + p);

@@ -2,13 +2,18 @@
  * Launcher of the heads kernel (heads.wgsl): after each layer, the pooler, the shared classifier,
  * the per-layer head and the λ MLP as one multi-workgroup dispatch per stage group: the pooler; every
  * stage that reads z (classifier, per-layer head, λ layer 0, on z or [z ; z_prev]); then each further
- * λ layer. The shipped PALBERT model runs 5 dispatches per depth (7 before, with a gather of
- * [z ; z_prev]), a pooler + classifier model 2. A single workgroup per slot for all stages (one
- * dispatch) was tried and measured slower on an H200, since one SM cannot stream the head matrices
- * fast enough: 536 µs per depth against ≈ 170 µs for PALBERT's 7 dispatches, 175 µs against ≈ 43 µs
- * for ALBERT-base's pooler + classifier (bench/results/archive/2026-11-27-h200-fused-heads-profile.json;
- * the separate dispatches: docs/benchmarks.md at c734a70). All head matrices sit in one packed buffer (`packHeads`), so
- * that the kernel stays within WebGPU's default 8 storage buffers per stage.
+ * λ hidden layer. λ's output layer (Linear → 1) has no dispatch: the stage of the last hidden layer
+ * also multiplies its rows by the output weights, each workgroup writing one partial sum of the logit
+ * per slot, and exit.wgsl's decide adds them up. On its own that dispatch (one dot product per slot)
+ * took 28 µs per depth in the H200 kernel profile, as long as a 1024² λ layer: dispatch overhead
+ * (docs/benchmarks.md at 2fbd295). The shipped PALBERT model runs 4 dispatches per depth (5 before
+ * that fold, 7 with a gather of [z ; z_prev]), a pooler + classifier model 2. A single workgroup per
+ * slot for all stages (one dispatch) was tried and measured slower on an H200, since one SM cannot
+ * stream the head matrices fast enough: 536 µs per depth against ≈ 170 µs for PALBERT's 7
+ * dispatches, 175 µs against ≈ 43 µs for ALBERT-base's pooler + classifier
+ * (bench/results/archive/2026-11-27-h200-fused-heads-profile.json; the separate dispatches:
+ * docs/benchmarks.md at c734a70). All head matrices sit in one packed buffer (`packHeads`), so that
+ * the kernel stays within WebGPU's default 8 storage buffers per stage.
  */
 import type { LinearWeights } from '../src/model/types';
 import { PonderError } from '../src/errors';
@@ -21,7 +26,8 @@ const ROWS = 8;
 const MAX_STAGES = 4;
 const PARAM_WORDS = 12;
 const STAGE_WORDS = 8;
-const DST = { pooled: 0, logits: 1, scratch: 2 } as const;
+// none: the folded λ stage, whose outputs only feed its partial sums.
+const DST = { pooled: 0, logits: 1, scratch: 2, none: 3 } as const;
 const SOURCE = { hidden: 0, pooled: 1, scratch: 2 } as const;
 
 /** One nn.Linear inside the packed buffers: element offsets of its weight and bias. */
@@ -114,10 +120,14 @@ export interface HeadsShape {
   /** This depth's per-layer head (index into layout.heads) and where its logits go in `scratch`. */
   head?: { index: number; offset: number };
   /**
-   * The λ MLP: its logit's place in `scratch`, and a region of `scratch` for its hidden layers'
+   * The λ MLP: where its logit goes in `scratch`, and a region of `scratch` for its hidden layers'
    * outputs (batch × lambdaHiddenFloats(layout) floats).
    */
   lambda?: {
+    /**
+     * Slot b's lambdaLogitParts(layout) floats start at offset + b × parts: the partial sums of the
+     * logit (lambdaFolded), else the logit itself.
+     */
     offset: number;
     hiddenOffset: number;
     /** z_prev: the previous depth's z of slot 0 in `pooled`; absent at depth 0 (zeros). */
@@ -128,24 +138,48 @@ export interface HeadsShape {
 }
 
 /**
+ * Whether λ's output layer is folded into its last hidden layer's stage (λ has a hidden layer).
+ * Without one the output layer is λ layer 0, in the z stage, and writes the logit itself.
+ */
+export function lambdaFolded(layout: HeadsLayout): boolean {
+  return (layout.lambda?.length ?? 0) > 1;
+}
+
+/**
+ * Floats per slot where the λ logit lands: folded, one partial sum per row block (workgroup) of the
+ * last hidden layer, which exit.wgsl's decide adds in order; else 1, the logit.
+ */
+export function lambdaLogitParts(layout: HeadsLayout): number {
+  const lambda = layout.lambda ?? [];
+  return lambdaFolded(layout) ? Math.ceil(lambda[lambda.length - 2]!.outFeatures / ROWS) : 1;
+}
+
+/**
  * Floats of `scratch` the λ hidden layers need per slot: two vectors (a layer reads one while it
- * writes the other) of the widest hidden layer; one with a single hidden layer, 0 without.
+ * writes the other) of the widest stored hidden layer. The last hidden layer stores nothing (its
+ * outputs go straight into the folded partial sums), so one vector with two hidden layers, 0 with
+ * fewer.
  */
 export function lambdaHiddenFloats(layout: HeadsLayout): number {
-  const hiddenLayers = (layout.lambda ?? []).slice(0, -1);
-  return Math.min(2, hiddenLayers.length) * lambdaHiddenWidth(layout);
+  return Math.min(2, storedLambdaLayers(layout).length) * lambdaHiddenWidth(layout);
+}
+
+/** The λ hidden layers whose outputs go to `scratch`: all but the last. */
+function storedLambdaLayers(layout: HeadsLayout): PackedLinear[] {
+  return (layout.lambda ?? []).slice(0, -2);
 }
 
 function lambdaHiddenWidth(layout: HeadsLayout): number {
-  return Math.max(0, ...(layout.lambda ?? []).slice(0, -1).map((l) => l.outFeatures));
+  return Math.max(0, ...storedLambdaLayers(layout).map((l) => l.outFeatures));
 }
 
 /**
  * Dispatches per depth: the pooler, the stages on z (classifier, per-layer head, λ layer 0; a λ MLP
- * comes with a classifier), one per further λ layer.
+ * comes with a classifier), one per further λ hidden layer (the output layer is folded into the
+ * last hidden one).
  */
 export function headsDispatchCount(classifier: boolean, lambdaLayers: number): number {
-  return 1 + (classifier || lambdaLayers > 0 ? 1 : 0) + Math.max(0, lambdaLayers - 1);
+  return 1 + (classifier || lambdaLayers > 0 ? 1 : 0) + Math.max(0, lambdaLayers - 2);
 }
 
 interface StageSpec {
@@ -153,6 +187,8 @@ interface StageSpec {
   dst: number;
   dstOffset: number;
   tanh: boolean;
+  /** λ's output layer, folded in: its partial sums of slot 0 start at `offset` in `scratch`. */
+  fold?: { output: PackedLinear; offset: number };
 }
 
 interface InputSpec {
@@ -181,7 +217,8 @@ export class HeadsKernel {
    * The dispatches of one depth (headsDispatchCount of them), each with grid [row blocks, 1, batch]
    * so that the exit kernel can shrink z to the running slots like attention (SLOT_KIND.attention).
    * Buffers: the packed heads, `hidden` ([CLS] rows read), `pooled`, `logits`, `scratch`
-   * (per-layer heads, λ logit and λ hidden vectors) and exit.wgsl's `counters` (slot map, read).
+   * (per-layer heads, λ logit or its partial sums, λ hidden vectors) and exit.wgsl's `counters`
+   * (slot map, read).
    */
   prepare(
     b: {
@@ -225,21 +262,24 @@ export class HeadsKernel {
     const lambda = shape.lambda;
     const layers = lambda ? layout.lambda : undefined;
     if (lambda && !layers?.length) throw new PonderError('invalid-input', 'heads: no λ layers');
-    // λ layer i's output: the logit, or hidden vector region i % 2 (batch × its width each).
+    // λ layer i's output: hidden vector region i % 2 (batch × its width each); the last hidden
+    // layer's goes only into the partial sums of the folded output layer; without hidden layers,
+    // the output layer (layer 0) writes the logit.
     const region = lambdaHiddenWidth(layout) * batch;
+    const lastStage = Math.max(0, (layers?.length ?? 0) - 2);
     const lambdaStage = (i: number): StageSpec => {
-      const last = i === layers!.length - 1;
-      return {
-        linear: layers![i]!,
-        dst: DST.scratch,
-        dstOffset: last ? lambda!.offset : lambda!.hiddenOffset + (i % 2) * region,
-        tanh: !last,
-      };
+      const linear = layers![i]!;
+      if (!lambdaFolded(layout)) return { linear, dst: DST.scratch, dstOffset: lambda!.offset, tanh: false };
+      if (i < lastStage) {
+        return { linear, dst: DST.scratch, dstOffset: lambda!.hiddenOffset + (i % 2) * region, tanh: true };
+      }
+      const fold = { output: layers![i + 1]!, offset: lambda!.offset };
+      return { linear, dst: DST.none, dstOffset: 0, tanh: true, fold };
     };
     if (layers) onZ.push(lambdaStage(0));
     const z = { source: SOURCE.pooled, offset: shape.pooledOffset, stride: H };
     if (onZ.length) group('heads.z', z, onZ, lambda);
-    for (let i = 1; i < (layers?.length ?? 0); i++) {
+    for (let i = 1; i <= lastStage; i++) {
       const input = { source: SOURCE.scratch, offset: lambda!.hiddenOffset + ((i - 1) % 2) * region };
       group(`heads.lambda${i}`, { ...input, stride: layers![i]!.inFeatures }, [lambdaStage(i)]);
     }
@@ -256,6 +296,9 @@ export class HeadsKernel {
     prev: HeadsShape['lambda'],
   ): KernelDispatch {
     if (stages.length > MAX_STAGES) throw new Error(`heads: ${stages.length} stages in one dispatch`);
+    const foldAt = stages.findIndex((s) => s.fold);
+    const fold = stages[foldAt]?.fold;
+    if (stages.filter((s) => s.fold).length > 1) throw new Error('heads: two folded stages in one dispatch');
     const words = new Uint32Array(PARAM_WORDS + MAX_STAGES * STAGE_WORDS);
     words.set([
       input.source,
@@ -266,6 +309,10 @@ export class HeadsKernel {
       prev?.prevOffset ?? 0,
       prev?.prevSlots ?? 0,
       stages.length,
+      foldAt + 1, // 0: none
+      fold?.output.weight ?? 0,
+      fold?.output.bias ?? 0,
+      fold?.offset ?? 0,
     ]);
     let blocks = 0;
     stages.forEach((s, i) => {
@@ -275,7 +322,10 @@ export class HeadsKernel {
       blocks += Math.ceil(l.outFeatures / ROWS);
     });
     const checked = [...words, blocks, input.offset + batch * input.stride];
-    for (const s of stages) checked.push(s.dstOffset + batch * s.linear.outFeatures);
+    for (const s of stages) {
+      checked.push(s.dstOffset + batch * s.linear.outFeatures);
+      if (s.fold) checked.push(s.fold.offset + batch * Math.ceil(s.linear.outFeatures / ROWS));
+    }
     for (const v of checked) {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
         throw new PonderError('invalid-input', `heads: offset or size out of u32 range: ${v}`);

@@ -3,7 +3,12 @@
 //   group 1  z = tanh(Wp · h_cls + bp) → `pooled`             (h_cls: the slot's [CLS] row of `hidden`)
 //   group 2  every stage that reads z: the classifier (→ `logits`), the per-layer head and the λ MLP's
 //            first Linear (→ `scratch`), on z or, for the λ layer, [z ; z_prev]
-//   group 3+ each further λ layer, on the previous one's output in `scratch`
+//   group 3+ each further λ hidden layer, on the previous one's output in `scratch`
+// λ's output layer (Linear → 1) has no dispatch of its own: the stage of the last hidden layer (in
+// group 2 or the last group) multiplies its rows' tanh outputs by the output weights, and each of its
+// workgroups writes one partial sum of the logit per slot (workgroup 0 adds the bias); exit.wgsl's
+// decide adds them in a fixed order. As a dispatch of its own (one dot product per slot) it took
+// 28 µs per depth in the H200 kernel profile, as long as a 1024² λ layer: dispatch overhead.
 // Why not one workgroup per slot for all stages (the previous design): one SM cannot stream the head
 // matrices fast enough. On an H200 (batch 1, seq 128) that kernel took 536 µs per depth for the
 // shipped PALBERT heads (H 512, λ MLP 1024² ×3) against ≈ 170 µs for the 7 separate dispatches it
@@ -34,7 +39,7 @@ struct Stage {
   bias: u32, // offset of its bias in `biases`
   n: u32,
   k: u32,
-  dst: u32, // 0 pooled, 1 logits, 2 scratch
+  dst: u32, // 0 pooled, 1 logits, 2 scratch, 3 none (the folded λ stage)
   dstOffset: u32, // slot 0's first output; slot b's is at dstOffset + b · n
   act: u32, // 0 none, 1 tanh
   firstBlock: u32, // the stage's first workgroup x
@@ -50,10 +55,10 @@ struct Params {
   prevOffset: u32, // the previous depth's z of slot 0 in `pooled`
   prevSlots: u32, // counters[prevSlots + b]: the slot that slot b's example had at the previous depth
   numStages: u32,
-  pad0: u32,
-  pad1: u32,
-  pad2: u32,
-  pad3: u32,
+  foldStage: u32, // 1 + the stage that λ's output layer is folded into; 0: none
+  foldWeight: u32, // element offset of the output layer's [1, n] weights in `weights`
+  foldBias: u32, // its bias in `biases`
+  foldOffset: u32, // slot 0's partial sums in `scratch`; slot b's at foldOffset + b · the stage's row blocks
   stages: array<Stage, MAX_STAGES>,
 }
 
@@ -69,6 +74,8 @@ struct Params {
 
 var<workgroup> vin: array<f32, CAP>;
 var<workgroup> partial: array<f32, THREADS>;
+// The folded λ stage: each row's output times its output weight.
+var<workgroup> folded: array<f32, ROWS>;
 
 // tanh with the argument clamped, as matmul.wgsl (some drivers overflow to NaN for large |x|).
 fn safe_tanh(x: f32) -> f32 {
@@ -157,12 +164,13 @@ fn heads(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: 
   }
   partial[tid] = acc;
   workgroupBarrier();
+  var v = 0.0;
   if (lane == 0u && live) {
     var sum = 0.0;
     for (var l = 0u; l < LANES; l++) {
       sum += partial[tid + l];
     }
-    var v = sum + biases[st.bias + n];
+    v = sum + biases[st.bias + n];
     if (st.act == 1u) {
       v = safe_tanh(v);
     }
@@ -174,9 +182,27 @@ fn heads(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: 
       case 1u: {
         logits[at] = v;
       }
-      default: {
+      case 2u: {
         scratch[at] = v;
       }
+      default: {}
+    }
+  }
+  // λ's output layer, folded: this workgroup's share of the logit (s is uniform: workgroup id and
+  // uniforms only). Rows are added in order, so the partial sum is deterministic.
+  if (params.foldStage == s + 1u) {
+    if (lane == 0u) {
+      // Rows past n (the last block's) add 0; their weight index is clamped only to stay in range.
+      folded[tid / LANES] = select(0.0, v * weight_at(params.foldWeight + min(n, st.n - 1u)), live);
+    }
+    workgroupBarrier();
+    if (tid == 0u) {
+      let block = wid.x - st.firstBlock;
+      var sum = select(0.0, biases[params.foldBias], block == 0u);
+      for (var r = 0u; r < ROWS; r++) {
+        sum += folded[r];
+      }
+      scratch[params.foldOffset + slot * ((st.n + ROWS - 1u) / ROWS) + block] = sum;
     }
   }
 }

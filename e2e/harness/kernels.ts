@@ -11,7 +11,14 @@ import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul
 import { AttentionKernel, type AttentionPath } from '../../shaders/attention';
 import { AddLayerNormKernel } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
-import { HeadsKernel, lambdaHiddenFloats, packHeads, type PackedLinear } from '../../shaders/heads';
+import {
+  HeadsKernel,
+  lambdaFolded,
+  lambdaHiddenFloats,
+  lambdaLogitParts,
+  packHeads,
+  type PackedLinear,
+} from '../../shaders/heads';
 import * as ops from '../../tests/reference/ops';
 import { mulberry32 as rng } from '../../tests/reference/random';
 
@@ -536,10 +543,14 @@ export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
   const prevSlots = c.prevSlots ?? Array.from({ length: batch }, (_, b) => batch - 1 - b);
   const countersData = new Uint32Array(3 * L + batch);
   countersData.set(prevSlots, 3 * L);
-  // As plan.ts lays out `scratch`: λ logits [L][batch], heads [L][batch][C], λ hidden per slot.
+  // As plan.ts lays out `scratch`: λ logits [L][batch], heads [L][batch][C], λ hidden per slot,
+  // then the λ logit's partial sums per slot (the output layer folded into the last hidden one).
   const headOffset = L * batch;
   const hiddenAt = L * batch * (1 + C);
-  const scratchFloats = hiddenAt + batch * lambdaHiddenFloats(layout);
+  const partsAt = hiddenAt + batch * lambdaHiddenFloats(layout);
+  const lambdaParts = lambdaLogitParts(layout);
+  const lambdaAt = lambdaFolded(layout) ? partsAt : depth * batch;
+  const scratchFloats = partsAt + (lambdaFolded(layout) ? batch * lambdaParts : 0);
 
   let kernelPromise = headsKernels.get(dtype);
   if (!kernelPromise) {
@@ -566,7 +577,7 @@ export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
       ...(c.lambda
         ? {
             lambda: {
-              offset: depth * batch,
+              offset: lambdaAt,
               hiddenOffset: hiddenAt,
               prevSlots: 3 * L,
               ...(depth > 0 ? { prevOffset: (depth - 1) * batch * H } : {}),
@@ -618,7 +629,9 @@ export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
         layout.lambda.forEach((l, i) => {
           x = apply(l, x, i === layout.lambda!.length - 1 ? 'none' : 'tanh', source);
         });
-        add('lambda', gotScratch.subarray(depth * batch + b, depth * batch + b + 1), x);
+        // The logit as decide (exit.wgsl) gets it: the slot's partial sums added up.
+        const logitParts = gotScratch.subarray(lambdaAt + b * lambdaParts, lambdaAt + (b + 1) * lambdaParts);
+        add('lambda', new Float32Array([logitParts.reduce((sum, v) => sum + v, 0)]), x);
       }
     }
     // The worst part, each relative to its own scale.

@@ -7,7 +7,8 @@
  *   pass 0: embeddings (+ ALBERT's E → H projection)
  *   pass n (depth n − 1): [compact out/in] · layer kernels · heads · decide (+ the work counter)
  * `heads` (shaders/heads.wgsl) is one dispatch per stage group: pooler → z_n; shared classifier,
- * per-layer head and λ layer 0 (on z_n or [z_n ; z_{n−1}]) together; each further λ layer.
+ * per-layer head and λ layer 0 (on z_n or [z_n ; z_{n−1}]) together; each further λ hidden layer
+ * (λ's output layer rides with the last one as partial sums, which decide adds).
  * Early exit: every dispatch of depths 2..L is indirect, its workgroup counts read from the
  * `indirect` buffer, which the CPU fills with the full counts before each pass. `decide` (the exit
  * kernel) keeps each example's exit state and, once every example of the batch has exited, writes
@@ -28,7 +29,7 @@
 import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
 import type { MatmulKernel } from '../../shaders/matmul';
 import { attentionPathFor } from '../../shaders/attention';
-import { headsDispatchCount, lambdaHiddenFloats } from '../../shaders/heads';
+import { headsDispatchCount, lambdaFolded, lambdaHiddenFloats, lambdaLogitParts } from '../../shaders/heads';
 import { encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -188,11 +189,17 @@ export class ExecutionPlan {
     this.pooledStaging = staging('pooledStaging', L * batch * H * 4);
     const packed = weights.packedHeads;
     const lambda = exitWeights?.lambda;
-    // λ logits [L][batch], the per-layer heads' logits [L][batch][C], then the λ hidden vectors.
+    // λ logits [L][batch] (a λ without hidden layers), the per-layer heads' logits [L][batch][C],
+    // the λ hidden vectors, then the λ logit's partial sums per slot, which heads.wgsl's folded
+    // output layer writes and decide adds up at the same depth (so one region serves every depth).
     this.headOffset = L * batch;
     const lambdaHiddenAt = L * batch * (1 + Math.max(C, 1));
     const lambdaHiddenWidth = packed && lambda ? lambdaHiddenFloats(packed.layout) : 0;
-    this.scratch = storage('exitScratch', lambdaHiddenAt + batch * lambdaHiddenWidth, COPY_SRC);
+    const folded = packed && lambda ? lambdaFolded(packed.layout) : false;
+    const lambdaParts = packed && lambda ? lambdaLogitParts(packed.layout) : 1;
+    const lambdaPartsAt = lambdaHiddenAt + batch * lambdaHiddenWidth;
+    const lambdaOffset = (depth: number) => (folded ? lambdaPartsAt : depth * batch);
+    this.scratch = storage('exitScratch', lambdaPartsAt + (folded ? batch * lambdaParts : 0), COPY_SRC);
     this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST);
     this.records = storage('exitRecords', L * batch * this.recordFloats, COPY_SRC | COPY_DST);
     this.counters = storage('workCounters', 3 * L + batch, COPY_SRC | COPY_DST);
@@ -413,6 +420,8 @@ export class ExecutionPlan {
             hidden: H,
             headOffset: this.headOffset,
             seqLen,
+            lambdaOffset: lambdaOffset(depth),
+            lambdaParts,
           })
         : null;
       if (layerUniform) this.buffers.push(layerUniform); // freed with the plan
@@ -463,7 +472,7 @@ export class ExecutionPlan {
                 ...(layerUniform && lambda
                   ? {
                       lambda: {
-                        offset: depth * batch,
+                        offset: lambdaOffset(depth),
                         hiddenOffset: lambdaHiddenAt,
                         prevSlots: 3 * L,
                         ...(depth > 0 ? { prevOffset: (depth - 1) * batch * H } : {}),
