@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { parseCheckpoint } from '../src/loading';
 import { defaultCriteria, percentile, summarize, tokenBatch } from './common';
 import { randomAlbert } from './random-model';
-import { kernelPath, renderMarkdown } from './report';
+import { perDispatchUs, type DispatchProbeReport } from './dispatch-probe';
+import { dispatchSection, kernelPath, renderMarkdown } from './report';
 import type { BenchReport } from './run';
 import { gpuStats } from './suite';
 
@@ -96,11 +97,46 @@ describe('report helpers', () => {
     ).toEqual({ n: 3, p50: 2, min: 1, embeddingsP50: 0.1 });
   });
 
+  it('dispatch probe: µs per dispatch less the empty pass, and its section', () => {
+    expect(perDispatchUs(12, 11, 100)).toBeCloseTo(10);
+    expect(perDispatchUs(10, 11, 100)).toBe(1e-3);
+    const record = (id: 'direct' | 'direct-chain', gpuUs: number) => ({
+      id,
+      what: id,
+      calls: 'dispatch',
+      workgroups: 1,
+      invocations: 1,
+      gpuUs,
+      gpuAllUs: [gpuUs],
+      wallUs: 2 * gpuUs,
+      wallAllUs: [2 * gpuUs],
+      encodeUs: 1,
+      encodeAllUs: [1],
+      submitUs: 0.1,
+      checkError: null,
+    });
+    const probe: DispatchProbeReport = {
+      n: 100,
+      passes: 1,
+      warmUpSec: 1.5,
+      timestamps: true,
+      records: [record('direct', 10), record('direct-chain', 14)],
+    };
+    const md = dispatchSection(probe, false).join('\n');
+    expect(md).toContain('| 1. `direct` | direct | dispatch | 10.00 | 20.00 | 1.00 | 0.10 | ok |');
+    expect(md).toContain(
+      '| direct-chain − direct | a dependency on the previous dispatch | 4.00 | 8.00 | 0.00 |',
+    );
+    expect(dispatchSection({ ...probe, error: 'lost' }, false)).toEqual(['Could not run: lost']);
+  });
+
   it('renders every committed run, with both < 2 ms target rows for the ALBERT-base shape', () => {
     for (const f of readdirSync('bench/results').filter((x) => x.endsWith('.json'))) {
       const report = JSON.parse(readFileSync(`bench/results/${f}`, 'utf8')) as BenchReport;
       const md = renderMarkdown(report, `bench/results/${f}`);
       expect(md).toContain('Runtime floor');
+      // Runs made before bench/dispatch-probe.ts have no such field, and no section.
+      expect(md.includes('Dispatch probe')).toBe(report.dispatchProbe !== undefined);
       if (report.models.some((m) => m.hiddenSize === 768 && m.layers === 12)) {
         expect(md).toContain('< 2 ms per forward pass — **wall time**');
         expect(md).toContain('< 2 ms per forward pass — **GPU time**');

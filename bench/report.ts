@@ -12,6 +12,7 @@ import {
   type SweepReport,
 } from './common';
 import { knownPeak } from './shapes';
+import type { DispatchProbeReport } from './dispatch-probe';
 import type { MatmulProbeRecord } from './gpu-matmul';
 import type { BenchReport } from './run';
 
@@ -372,6 +373,13 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     lines.push('');
   }
 
+  if (report.dispatchProbe) {
+    lines.push(`${h(2)} Dispatch probe`);
+    lines.push('');
+    lines.push(...dispatchSection(report.dispatchProbe, report.software));
+    lines.push('');
+  }
+
   if (report.matmulSweep) {
     lines.push(`${h(2)} Matmul tile sweep`);
     lines.push('');
@@ -421,6 +429,73 @@ function probeSection(probe: MatmulProbeRecord[]): string[] {
       ]),
     ),
   ];
+}
+
+/** What one near-empty dispatch costs (bench/dispatch-probe.ts), with the differences between cases. */
+export function dispatchSection(probe: DispatchProbeReport, software: boolean): string[] {
+  if (probe.error) return [`Could not run: ${probe.error}`];
+  const us = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(2));
+  const lines = [
+    `${probe.n} dispatches in one compute pass, µs per dispatch, median of ${probe.passes} passes` +
+      (probe.warmUpSec ? ` after ${probe.warmUpSec} s of warm-up work` : '') +
+      ': GPU by timestamp queries at the pass’s ends' +
+      (probe.timestamps ? '' : ' (not available here)') +
+      '; wall from queue.submit() to onSubmittedWorkDone(), the median empty pass subtracted; encode is the CPU time from ' +
+      'createCommandEncoder() to finish() and submit the queue.submit() call, both less an empty pass’s. ' +
+      'Each case runs once untimed first and its buffers are checked (`--dispatch-probe`).' +
+      (software ? ' Software adapter: informative only.' : ''),
+    '',
+    table(
+      [
+        'case',
+        'what each dispatch does',
+        'calls per dispatch',
+        'GPU µs',
+        'wall µs',
+        'encode µs',
+        'submit µs',
+        'check',
+      ],
+      probe.records.map((r, i) => [
+        `${i + 1}. \`${r.id}\``,
+        r.what,
+        r.calls,
+        us(r.gpuUs),
+        us(r.wallUs),
+        us(r.encodeUs),
+        us(r.submitUs),
+        r.checkError ? `**failed**: ${r.checkError}` : 'ok',
+      ]),
+    ),
+  ];
+  if (probe.empty)
+    lines.push(
+      '',
+      `The empty pass, whole: wall ${us(probe.empty.wallUs)} µs, encode ${us(probe.empty.encodeUs)} µs, ` +
+        `submit ${us(probe.empty.submitUs)} µs` +
+        (probe.empty.gpuUs === undefined ? '' : `, GPU ${us(probe.empty.gpuUs)} µs`) +
+        '.',
+    );
+  // The differences the cases were built for, per dispatch.
+  const of = (id: string) => probe.records.find((r) => r.id === id);
+  const diffs: [string, string, string][] = [
+    ['direct-chain', 'direct', 'a dependency on the previous dispatch'],
+    ['indirect-chain', 'direct-chain', 'dispatching indirectly'],
+    ['direct-chain-grid', 'direct-chain', 'a 384 × 128-invocation grid instead of one invocation'],
+    ['direct-chain-switch', 'direct-chain', 'setPipeline + setBindGroup before each dispatch'],
+    ['direct', 'direct-own-buffers', 'one shared buffer instead of one per dispatch'],
+  ];
+  const rows = diffs.flatMap(([a, b, why]) => {
+    const x = of(a);
+    const y = of(b);
+    if (!x || !y) return [];
+    const d = (p: number | undefined, q: number | undefined) =>
+      p === undefined || q === undefined ? '–' : (p - q).toFixed(2);
+    return [[`${a} − ${b}`, why, d(x.gpuUs, y.gpuUs), d(x.wallUs, y.wallUs), d(x.encodeUs, y.encodeUs)]];
+  });
+  if (rows.length)
+    lines.push('', table(['difference', 'what it adds', 'GPU µs', 'wall µs', 'encode µs'], rows));
+  return lines;
 }
 
 /** The path part of a matmul dispatch label (what follows the M×N×K shape), else the whole label. */

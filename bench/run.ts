@@ -9,7 +9,8 @@
  *
  * Steps: prepare the models (golden fixtures, shipped models, the seeded ALBERT-base; ONNX exports)
  * in node_modules/.cache/ponder-bench, build bench/page with bench/vite.config.ts, serve both from
- * 127.0.0.1, and run one fresh page per (model, runtime). On a software adapter (SwiftShader) the
+ * 127.0.0.1, and run one fresh page per (model, runtime), then one each for the matmul table and
+ * the dispatch probe (bench/dispatch-probe.ts). On a software adapter (SwiftShader) the
  * default suite keeps the ALBERT-base shape at sequence 16 and small batches; --full lifts that.
  */
 import { execFileSync } from 'node:child_process';
@@ -29,6 +30,7 @@ import {
 } from './common';
 import { modelShapes, squareShapes, type MatmulShapeSpec } from './shapes';
 import { GOLDEN_FIXTURES, prepareModels } from './models';
+import type { DispatchProbeReport } from './dispatch-probe';
 import type { MatmulProbeRecord } from './gpu-matmul';
 import type { BenchPage } from './page/main';
 import { writeDocs } from './docs';
@@ -61,6 +63,8 @@ export interface BenchReport {
   matmulSweep?: SweepReport;
   /** bench/deno --matmul-probe: one product's time at several reps per pass, by GPU and wall clock. */
   matmulProbe?: MatmulProbeRecord[];
+  /** What one near-empty dispatch costs, per clock (bench/dispatch-probe.ts; Deno --dispatch-probe). */
+  dispatchProbe?: DispatchProbeReport;
   elapsedSec: number;
 }
 
@@ -232,6 +236,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       note: '',
       error: 'not run (the run stopped before it)',
     };
+    let dispatchProbe: BenchReport['dispatchProbe'];
     const suites: BenchReport['suites'] = [];
     // Written after every suite too, so an interrupted run keeps what it measured.
     const save = (): BenchReport => {
@@ -255,6 +260,7 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
         suites,
         matmul,
         runtimeFloor,
+        ...(dispatchProbe ? { dispatchProbe } : {}),
         elapsedSec: (Date.now() - started) / 1000,
       };
       mkdirSync(dirname(opts.out), { recursive: true });
@@ -320,6 +326,34 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       matmul = { records: [], error: (error as Error).message.split('\n')[0], note: '' };
       console.log(`FAILED: ${matmul.error}`);
     }
+
+    // What one near-empty dispatch costs (bench/dispatch-probe.ts): informative only on SwiftShader;
+    // the smoke run keeps N tiny so that CI exercises the code.
+    const probeOptions =
+      opts.mode === 'smoke'
+        ? { n: 8, passes: 3, warmUpSec: 0 }
+        : { n: 100, passes: 5, warmUpSec: software ? 0 : 1.5 };
+    try {
+      process.stdout.write('dispatch probe… ');
+      const page = await openPage(browser, url);
+      dispatchProbe = await withTimeout(
+        page.evaluate(
+          (o) => (window as unknown as { bench: BenchPage }).bench.dispatchProbe(o),
+          probeOptions,
+        ),
+        opts.suiteTimeoutSec,
+        'dispatch probe',
+      );
+      await page.close();
+    } catch (error) {
+      dispatchProbe = {
+        ...probeOptions,
+        timestamps: false,
+        records: [],
+        error: (error as Error).message.split('\n')[0],
+      };
+    }
+    console.log(dispatchProbe.error ? `FAILED: ${dispatchProbe.error}` : 'ok');
 
     const report = save();
     console.log(`wrote ${opts.out}`);

@@ -44,7 +44,31 @@ test('bench harness smoke run: every runtime yields well-formed numbers and the 
   for (const c of ponder.criteria) expect(c.meanExitLayer >= 1 && c.meanExitLayer <= layers).toBe(true);
   expect(report.matmul.error).toBeUndefined();
   expect(report.matmul.records.every((r) => positive(r.gflops))).toBe(true);
+  // The dispatch probe at N 8: every case ran, left the right words, and gave finite positive times.
+  const probe = report.dispatchProbe!;
+  expect(probe.error).toBeUndefined();
+  expect(probe.n).toBe(8);
+  expect(probe.records.map((r) => r.id)).toEqual([
+    'direct',
+    'direct-chain',
+    'indirect-chain',
+    'indirect-zero',
+    'direct-chain-grid',
+    'direct-chain-switch',
+    'direct-own-buffers',
+  ]);
+  for (const r of probe.records) {
+    console.log(
+      `dispatch probe ${r.id}: GPU ${r.gpuUs?.toFixed(2)} µs, wall ${r.wallUs.toFixed(2)} µs, encode ${r.encodeUs.toFixed(2)} µs`,
+    );
+    expect(r.checkError).toBeNull();
+    for (const x of [r.wallUs, r.encodeUs, r.submitUs, ...r.wallAllUs, ...r.encodeAllUs])
+      expect(positive(x)).toBe(true);
+    expect(r.wallAllUs).toHaveLength(probe.passes);
+    if (probe.timestamps) expect([r.gpuUs, ...r.gpuAllUs!].every(positive)).toBe(true);
+  }
   const md = renderMarkdown(report, 'test-results/bench-smoke.json');
   expect(md).toContain('## golden-bert-regression');
   expect(md).toContain('SwiftShader: ratios only');
+  expect(md).toContain('## Dispatch probe');
 });

@@ -14,13 +14,14 @@
  *            [--runtimes ponder,ort-webgpu,ort-wasm] [--models albert-base-random,golden-bert-odd]
  *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]
  *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square]] [--no-suite]
- *            [--matmul-probe]
+ *            [--matmul-probe] [--dispatch-probe [--dispatch-n 100]]
  *
  * Order: the runtime's round-trip floor (bench/floor.ts), the matmul table, one suite per
  * (model, runtime) until --budget-sec (counted from the start) is spent, then, with --matmul-sweep,
  * the matmul tile sweep (bench/matmul-sweep.ts), which starts no cell after --sweep-budget-sec of
  * its own or after --deadline-sec from the start, whichever comes first. --no-suite skips the
- * models (matmul table and suites): floor and sweep only.
+ * models (matmul table and suites): floor and sweep only. --matmul-probe and --dispatch-probe run
+ * right after the floor.
  *
  * Prints one JSON report (the same shape as bench/results/chromium.json) to --out (default
  * bench-deno.json), rewritten after every step, and a markdown summary to stdout.
@@ -32,6 +33,7 @@ import { parseCheckpoint } from '../../src/loading';
 import type { EncoderModel } from '../../src/model/types';
 import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
 import { measureRuntimeFloor } from '../floor';
+import { dispatchProbe, dispatchProbeLines } from '../dispatch-probe';
 import { leastReps, matmulBench, matmulProbe, warmUpGpu, type MatmulProbeRecord } from '../gpu-matmul';
 import { runMatmulSweep, type SweepConfig } from '../matmul-sweep';
 import { exportOnnx } from '../onnx/export';
@@ -105,6 +107,20 @@ if (args.includes('--matmul-probe')) {
       `probe ${r.what} ${r.kernel} reps ${r.reps} ${r.timing}: ${r.ms.toFixed(3)} ms (${gflops.toFixed(0)} GFLOP/s); passes ${r.allMs.map((x) => x.toFixed(3)).join(' ')}`,
     );
   }
+}
+
+// --dispatch-probe: what one near-empty dispatch costs (direct, chained, indirect, zero-sized
+// indirect, a full-size grid, pipeline switches) by GPU clock, wall clock and CPU encode time, after
+// the same warm-up (none with --quick: 1024³ products take seconds on a software adapter).
+let dispatches: BenchReport['dispatchProbe'];
+if (args.includes('--dispatch-probe')) {
+  dispatches = await dispatchProbe(ctx.device, {
+    n: Number(get('--dispatch-n') ?? 100),
+    passes: 5,
+    timestamps: ctx.adapter.hasTimestampQuery,
+    warmUpSec: quick ? 0 : 1.5,
+  });
+  for (const line of dispatchProbeLines(dispatches)) console.log(line);
 }
 
 interface Loaded {
@@ -198,6 +214,7 @@ function buildReport(): BenchReport {
     runtimeFloor,
     ...(matmulSweep ? { matmulSweep } : {}),
     ...(probe ? { matmulProbe: probe } : {}),
+    ...(dispatches ? { dispatchProbe: dispatches } : {}),
     elapsedSec: (performance.now() - started) / 1000,
   };
 }

@@ -7,6 +7,7 @@
  * classify() reads back once; ONNX Runtime returns CPU tensors), with performance.now().
  */
 import type { MatmulRecord, RuntimeFloor, SuiteResult, SuiteSpec } from '../common';
+import { dispatchProbe as runDispatchProbe, type DispatchProbeReport } from '../dispatch-probe';
 import { measureRuntimeFloor } from '../floor';
 import { matmulBench, type MatmulShapeSpec } from '../gpu-matmul';
 import { ortRunner } from '../ort-runner';
@@ -107,6 +108,20 @@ async function floor(): Promise<RuntimeFloor> {
   }
 }
 
+async function dispatchProbe(options: {
+  n: number;
+  passes: number;
+  warmUpSec: number;
+}): Promise<DispatchProbeReport> {
+  const { requestGpu } = await import('../../src/index');
+  const ctx = await requestGpu();
+  try {
+    return await runDispatchProbe(ctx.device, { ...options, timestamps: ctx.adapter.hasTimestampQuery });
+  } finally {
+    ctx.device.destroy();
+  }
+}
+
 function suite(spec: SuiteSpec): Promise<SuiteResult> {
   return runSuite(spec, (s) => {
     switch (s.runtime) {
@@ -122,7 +137,7 @@ function suite(spec: SuiteSpec): Promise<SuiteResult> {
   });
 }
 
-const bench = { runSuite: suite, adapterInfo, matmul, floor };
+const bench = { runSuite: suite, adapterInfo, matmul, floor, dispatchProbe };
 (window as unknown as { bench: typeof bench }).bench = bench;
 (window as unknown as { benchReady: boolean }).benchReady = true;
 export type BenchPage = typeof bench;
