@@ -118,12 +118,18 @@ test('attention: padding, an all-masked sequence, seqLen 128, both entry points'
   );
 });
 
-test('residual add + LayerNorm: widths 120, 384, 333', async () => {
-  for (const width of [120, 384, 333]) {
-    expectClose(
-      `add-layernorm width ${width}`,
-      await callHarness(page, 'testAddLayerNorm', { rows: 9, width }),
-    );
+test('residual add + LayerNorm: widths 120, 384, 333, 1028, 2052; both variants', async () => {
+  // vec4 variant: width % 4 == 0 and at most 4 vec4 per invocation (2048 at 128 invocations).
+  for (const [width, variant] of [
+    [120, 'vec4'],
+    [384, 'vec4'],
+    [333, 'scalar'],
+    [1028, 'vec4'], // 3 vec4 per invocation, the last one partly
+    [2052, 'scalar'], // past the vec4 variant's registers
+  ] as const) {
+    const r = await callHarness(page, 'testAddLayerNorm', { rows: 9, width });
+    expectClose(`add-layernorm width ${width}`, r);
+    expect(r.path).toBe(`${variant} row`);
   }
   // A large common offset: the variance must be computed from deviations, not E[x²] - E[x]².
   expectClose(
@@ -136,6 +142,18 @@ test('residual add + LayerNorm: widths 120, 384, 333', async () => {
       `add-layernorm ${splits} partial sums`,
       await callHarness(page, 'testAddLayerNorm', { rows: 7, width: 130, splits }),
     );
+  }
+  // vec4 variant: slices four at a time, then the rest (splits 3, 4, 9); a misaligned slice stride
+  // (gap 3) falls back to the scalar variant.
+  for (const [splits, sliceGap, variant] of [
+    [3, 4, 'vec4'],
+    [4, 4, 'vec4'],
+    [9, 8, 'vec4'],
+    [4, 3, 'scalar'],
+  ] as const) {
+    const r = await callHarness(page, 'testAddLayerNorm', { rows: 7, width: 132, splits, sliceGap });
+    expectClose(`add-layernorm ${splits} partial sums, slice gap ${sliceGap}`, r);
+    expect(r.path).toBe(`${variant} row, ${splits} partial sums + bias`);
   }
 });
 

@@ -4,6 +4,7 @@
  */
 import { PonderError } from '../src/errors';
 import { bindBuffers, createPipeline, createUniformBuffer, type KernelDispatch } from './kernel';
+import { specialize } from './preprocess';
 import code from './layernorm.wgsl?raw';
 
 const MAX_WORKGROUPS = 65535;
@@ -22,21 +23,42 @@ export interface AddLayerNormShape {
   partialStride?: number;
 }
 
+/** layernorm.wgsl's MAX_CHUNKS: vec4 an invocation of the VEC4 variant keeps in registers. */
+const MAX_CHUNKS = 4;
+
 export class AddLayerNormKernel {
   private constructor(
     private readonly device: GPUDevice,
-    private readonly pipeline: GPUComputePipeline,
+    private readonly workgroupSize: number,
+    private readonly scalar: GPUComputePipeline | null,
+    private readonly vec4: GPUComputePipeline | null,
   ) {}
 
+  /**
+   * `widths`: the row widths the caller will normalise, so that only the variants they need are
+   * compiled (each pipeline costs about a second on software adapters); default: both.
+   */
   static async create(
     device: GPUDevice,
-    options: { workgroupSize?: number } = {},
+    options: { workgroupSize?: number; widths?: readonly number[] } = {},
   ): Promise<AddLayerNormKernel> {
     const wg = options.workgroupSize ?? 128;
     if (!Number.isInteger(Math.log2(wg)))
       throw new PonderError('gpu-error', `layernorm: workgroup size ${wg} is not a power of two`);
-    const pipeline = await createPipeline(device, { label: 'add-layernorm', code, constants: { WG: wg } });
-    return new AddLayerNormKernel(device, pipeline);
+    const widths = options.widths;
+    const needVec4 = !widths || widths.some((w) => vec4Fits(w, wg));
+    const needScalar = !widths || widths.some((w) => !vec4Fits(w, wg));
+    const compile = (vec4: boolean) =>
+      createPipeline(device, {
+        label: vec4 ? 'add-layernorm-vec4' : 'add-layernorm',
+        code: specialize(code, { VEC4: vec4 }),
+        constants: { WG: wg },
+      });
+    const [scalar, vec4] = await Promise.all([
+      needScalar ? compile(false) : null,
+      needVec4 ? compile(true) : null,
+    ]);
+    return new AddLayerNormKernel(device, wg, scalar, vec4);
   }
 
   prepare(
@@ -71,7 +93,14 @@ export class AddLayerNormKernel {
         'add-layernorm: output must be a different buffer from its inputs',
       );
     }
-    const label = `add-layernorm-${rows}x${width}${splits > 1 ? `-splits${splits}` : ''}`;
+    // The VEC4 variant needs 16-byte aligned rows and slices (partialStride is unused at 1 split).
+    const vec4 = vec4Fits(width, this.workgroupSize) && (splits === 1 || partialStride % 4 === 0);
+    const pipeline = vec4 && this.vec4 ? this.vec4 : this.scalar;
+    if (!pipeline) {
+      throw new PonderError('invalid-input', `add-layernorm: no compiled variant serves width ${width}`);
+    }
+    const variant = pipeline === this.vec4 ? '-vec4' : '';
+    const label = `add-layernorm${variant}-${rows}x${width}${splits > 1 ? `-splits${splits}` : ''}`;
     const uniforms = createUniformBuffer(this.device, `${label}-params`, [
       ['u32', rows],
       ['u32', width],
@@ -80,7 +109,7 @@ export class AddLayerNormKernel {
       ['u32', partialStride],
       ['u32', args.bias ? 1 : 0],
     ]);
-    const bindGroup = bindBuffers(this.device, label, this.pipeline, [
+    const bindGroup = bindBuffers(this.device, label, pipeline, [
       uniforms,
       args.input,
       args.residual,
@@ -90,6 +119,16 @@ export class AddLayerNormKernel {
       // Without a bias the flag keeps it unread; gamma (read-only, `width` long) stands in.
       args.bias ?? args.gamma,
     ]);
-    return { label, pipeline: this.pipeline, bindGroup, workgroups: rowWorkgroups(rows) };
+    return { label, pipeline, bindGroup, workgroups: rowWorkgroups(rows) };
   }
+}
+
+/** Which variant rows of `width` take at the default workgroup size (for kernel cache keys). */
+export function addLayerNormVariant(width: number): 'vec4' | 'scalar' {
+  return vec4Fits(width, 128) ? 'vec4' : 'scalar';
+}
+
+/** Whether a row of `width` suits the VEC4 variant at this workgroup size. */
+function vec4Fits(width: number, workgroupSize: number): boolean {
+  return width % 4 === 0 && width / 4 <= MAX_CHUNKS * workgroupSize;
 }

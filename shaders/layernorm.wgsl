@@ -5,6 +5,11 @@
 //
 // `input` may hold the raw split-K partial sums of the matmul before it (matmul.wgsl): x then adds
 // `splits` slices, `partialStride` apart, and the matmul's bias, which saves a reduction dispatch.
+//
+// VEC4 (width and partialStride multiples of 4, width <= 4·MAX_CHUNKS·WG): an invocation keeps its
+// at most MAX_CHUNKS vec4 of x in registers from the sum to the output, and reads the partial sums
+// four slices at a time, so that their loads are in flight together: at batch 1 this kernel waits
+// on memory latency, not bandwidth. Otherwise x is kept in `output` (scalar, any width).
 
 struct Params {
   rows: u32,
@@ -16,12 +21,22 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
+#if VEC4
+@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> gamma: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> beta: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> bias: array<vec4<f32>>;
+const MAX_CHUNKS: u32 = 4u;
+#else
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read> residual: array<f32>;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
+#endif
 
 override WG: u32 = 128u; // a power of two
 var<workgroup> red: array<f32, WG>;
@@ -52,6 +67,48 @@ fn main(
     return;
   }
   let tid = lid.x;
+#if VEC4
+  let width4 = params.width / 4u;
+  let base4 = row * width4;
+  let stride4 = params.partialStride / 4u;
+  var xs: array<vec4<f32>, MAX_CHUNKS>;
+  var sum = 0.0;
+  for (var j = 0u; j < MAX_CHUNKS; j++) {
+    let i = tid + j * WG;
+    if (i < width4) {
+      var x = residual[base4 + i];
+      if (params.hasBias != 0u) {
+        x += bias[i];
+      }
+      let at = base4 + i;
+      var s = 0u;
+      for (; s + 4u <= params.splits; s += 4u) {
+        let a = at + s * stride4;
+        x += (input[a] + input[a + stride4]) + (input[a + 2u * stride4] + input[a + 3u * stride4]);
+      }
+      for (; s < params.splits; s++) {
+        x += input[at + s * stride4];
+      }
+      xs[j] = x;
+      sum += (x.x + x.y) + (x.z + x.w);
+    }
+  }
+  let mean = workgroup_sum(tid, sum) / f32(params.width);
+  var sq = 0.0;
+  for (var j = 0u; j < MAX_CHUNKS; j++) {
+    if (tid + j * WG < width4) {
+      let d = xs[j] - vec4<f32>(mean);
+      sq += dot(d, d);
+    }
+  }
+  let inv = inverseSqrt(workgroup_sum(tid, sq) / f32(params.width) + params.eps);
+  for (var j = 0u; j < MAX_CHUNKS; j++) {
+    let i = tid + j * WG;
+    if (i < width4) {
+      output[base4 + i] = (xs[j] - vec4<f32>(mean)) * inv * gamma[i] + beta[i];
+    }
+  }
+#else
   let width = params.width;
   let base = row * width;
 
@@ -79,4 +136,5 @@ fn main(
     let d = output[base + i] - mean;
     output[base + i] = d * inv * gamma[i] + beta[i];
   }
+#endif
 }

@@ -353,8 +353,10 @@ export interface LayerNormCase {
   eps?: number;
   /** Added to every input value: a large mean tests the variance computation. */
   offset?: number;
-  /** The input as this many split-K partial sums (slices `rows·width + 3` apart) plus a bias. */
+  /** The input as this many split-K partial sums (slices `rows·width + sliceGap` apart) plus a bias. */
   splits?: number;
+  /** Elements between one slice's end and the next one's start (default 3: misaligned for vec4). */
+  sliceGap?: number;
   seed?: number;
 }
 
@@ -379,7 +381,7 @@ export async function testAddLayerNorm(c: LayerNormCase): Promise<KernelComparis
   let dispatch: KernelDispatch;
   if (c.splits) {
     // `a` is split into random slices whose sum (plus the bias) is a again.
-    const stride = rows * width + 3;
+    const stride = rows * width + (c.sliceGap ?? 3);
     const slices = new Float32Array(c.splits * stride).fill(NaN);
     const biasData = randomArray(next, width, 0.5);
     for (let i = 0; i < rows * width; i++) {
@@ -404,7 +406,9 @@ export async function testAddLayerNorm(c: LayerNormCase): Promise<KernelComparis
   const got = await runAndRead(device, [dispatch], output, rows * width);
   destroy(input, residual, gamma, beta, output, ...(bias ? [bias] : []));
   const expected = ops.addLayerNorm(a, r, g, be, rows, width, eps);
-  const path = c.splits ? `row, ${c.splits} partial sums + bias` : 'row';
+  // The label names the variant (add-layernorm-vec4-… or add-layernorm-…).
+  const variant = dispatch.label.startsWith('add-layernorm-vec4') ? 'vec4' : 'scalar';
+  const path = `${variant} row${c.splits ? `, ${c.splits} partial sums + bias` : ''}`;
   return { ...ops.compare(got, expected), path, adapter, ms: performance.now() - start };
 }
 

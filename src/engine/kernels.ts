@@ -2,7 +2,7 @@
  * The compiled kernels one model needs, created once at load (asynchronously, in parallel) and
  * shared by every execution plan of that model.
  */
-import { AddLayerNormKernel } from '../../shaders/layernorm';
+import { AddLayerNormKernel, addLayerNormVariant } from '../../shaders/layernorm';
 import { AttentionKernel, attentionLoadWidth, type AttentionPath } from '../../shaders/attention';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import { ExitKernel } from '../../shaders/exit';
@@ -56,7 +56,9 @@ export function createKernels(
     kernelCache.set(device, cache);
   }
   const headDim = config.hiddenSize / config.numAttentionHeads;
-  const key = `${weightDtype}-${config.hiddenAct}-${attentionLoadWidth(headDim)}-${JSON.stringify(tuning)}`;
+  // Kernels compile only the load widths this model needs (attention by head size, add+LayerNorm by H).
+  const widths = `${attentionLoadWidth(headDim)}-${addLayerNormVariant(config.hiddenSize)}`;
+  const key = `${weightDtype}-${config.hiddenAct}-${widths}-${JSON.stringify(tuning)}`;
   let kernels = cache.get(key);
   if (!kernels) {
     kernels = compileKernels(device, config, weightDtype, tuning);
@@ -79,7 +81,7 @@ async function compileKernels(
     MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
     AttentionKernel.create(device, [config.hiddenSize / config.numAttentionHeads]),
-    AddLayerNormKernel.create(device),
+    AddLayerNormKernel.create(device, { widths: [config.hiddenSize] }),
     ExitKernel.create(device),
     HeadsKernel.create(device, weightDtype),
   ]);
