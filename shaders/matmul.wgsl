@@ -440,7 +440,8 @@ fn store4(m: u32, n: u32, split: u32, v: vec4<f32>) {
 
 // output[outputOffset + m*N + n] = act(sum over splits of the raw partial sums + bias[n]); the partial
 // sums are read from `input` at inputOffset + s*partialStride + m*N + n. Workgroup (x, y): columns
-// x*64 .. x*64+63, rows y*REDUCE_ROWS .. +REDUCE_ROWS-1.
+// x*64 .. x*64+63, rows y*REDUCE_ROWS .. +REDUCE_ROWS-1. Four slices a step, so that their loads are
+// in flight together: at batch 1 this kernel waits on memory latency, not bandwidth.
 @compute @workgroup_size(64, 1, 1)
 fn reduce_partials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let n = wid.x * 64u + lid.x;
@@ -449,9 +450,16 @@ fn reduce_partials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
   }
   let mEnd = min(params.M, (wid.y + 1u) * REDUCE_ROWS);
   for (var m = wid.y * REDUCE_ROWS; m < mEnd; m++) {
+    let at = params.inputOffset + m * params.N + n;
+    let stride = params.partialStride;
     var sum = 0.0;
-    for (var s = 0u; s < params.splits; s++) {
-      sum += partials[params.inputOffset + s * params.partialStride + m * params.N + n];
+    var s = 0u;
+    for (; s + 4u <= params.splits; s += 4u) {
+      let a = at + s * stride;
+      sum += (partials[a] + partials[a + stride]) + (partials[a + 2u * stride] + partials[a + 3u * stride]);
+    }
+    for (; s < params.splits; s++) {
+      sum += partials[at + s * stride];
     }
     output[params.outputOffset + m * params.N + n] = activate(sum + bias[n]);
   }
