@@ -78,6 +78,11 @@ export interface SuiteSpec {
   throughputSeq: number;
   warmup: number;
   iterations: number;
+  /**
+   * ORT WebGPU: extra batch-1 calls per length whose GPU time is measured by bracketing every submit
+   * (bench/ort-gpu-time.ts), after the timed ones (default: min(10, iterations)).
+   */
+  gpuTimeCalls?: number;
   /** ponder only: exit criteria to time at batch 1, at `criteriaSeqs` (default: every seq in `seqs`). */
   criteria?: { label: string; criterion: ExitCriterion }[];
   criteriaSeqs?: number[];
@@ -97,9 +102,12 @@ export interface LatencyRecord {
   /**
    * ponder-web, where timestamp-query exists: GPU time of the timed calls (ms, sum over the call's
    * passes: embeddings and every layer, `ClassificationResult.timing.gpuMs`); `embeddingsP50` is the
-   * embeddings pass alone.
+   * embeddings pass alone. ORT WebGPU (batch 1): GPU time of `gpuTimeCalls` extra calls after the
+   * timed ones, every submit bracketed by timestamp marks (`method: 'submit-brackets'`).
    */
   gpu?: GpuTimeStats;
+  /** ORT WebGPU: WebGPU calls per timed call, counted by bench/ort-gpu-time.ts's prototype wrappers. */
+  calls?: CallCountStats;
 }
 
 export interface GpuTimeStats {
@@ -109,6 +117,41 @@ export interface GpuTimeStats {
   embeddingsP50?: number;
   /** CPU time to encode and submit a call (p50), where the build reports it. */
   submitP50?: number;
+  /**
+   * How it was measured: absent, the runtime's own pass timestamps (ponder-web: the sum of its
+   * passes' spans); 'submit-brackets', from outside (bench/ort-gpu-time.ts): the sum over the call's
+   * submits of the span between timestamp marks put before and after each submit's command buffers,
+   * so the gaps between passes inside a submit count too.
+   */
+  method?: 'submit-brackets';
+  /** 'submit-brackets': first mark to last mark of a call (p50, ms), i.e. p50 plus GPU idle between submits. */
+  spanP50?: number;
+}
+
+/** WebGPU calls per call of the runtime (ORT WebGPU), over `n` timed calls. */
+export interface CallCountStats {
+  n: number;
+  /** queue.submit() calls on the runtime's device per call (p50, max). */
+  submitsP50: number;
+  submitsMax: number;
+  /** Command buffers in those submits (p50). */
+  commandBuffersP50: number;
+  /**
+   * Time inside those submit() calls per call (p50, ms): CPU work the wall time pays on top of the
+   * GPU's (on lavapipe it holds the work itself: it ran inside submit there).
+   */
+  submitMsP50: number;
+  /** GPUBuffer.mapAsync() calls per call (p50, max): each is a GPU → CPU round trip. */
+  mapAsyncP50: number;
+  mapAsyncMax: number;
+  /**
+   * Per call, the sum over its mapAsync calls of the time from the call to its promise settling
+   * (p50, ms): the wall time spent waiting on readbacks (≥ 10 ms each in Deno, which sleeps 10 ms
+   * per poll).
+   */
+  mapAsyncMsP50: number;
+  /** GPUQueue.onSubmittedWorkDone() calls per call (p50): the other way to wait on the GPU. */
+  workDoneP50: number;
 }
 
 /** One runtime round trip, timed `n` times (ms). */

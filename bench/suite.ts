@@ -10,6 +10,7 @@
 import type { ExitCriterion } from '../src/exit';
 import {
   percentile,
+  type CallCountStats,
   RUNTIME_LABELS,
   summarize,
   tokenBatch,
@@ -18,6 +19,7 @@ import {
   type SuiteResult,
   type SuiteSpec,
 } from './common';
+import type { MeteredRun, RunCounts } from './ort-gpu-time';
 
 /** GPU time of one call (ms): the sum over its passes, and the embeddings pass when known. */
 export interface CallGpuTime {
@@ -40,6 +42,14 @@ export interface Runner {
   lastGpuTime?(): CallGpuTime | null;
   /** ponder-web: every dispatch of a full-depth call timed on its own (timestamp-query). */
   profile?(ids: number[][]): Promise<KernelProfileRecord>;
+  /** ORT WebGPU: the last run()'s submits and mapAsync calls (bench/ort-gpu-time.ts). */
+  lastCalls?(): RunCounts | null;
+  /**
+   * ORT WebGPU: GPU time measured from outside, each submit bracketed by timestamp marks. Adds CPU
+   * work per submit, so the suite uses it only on extra calls after the timed ones. `unavailable`
+   * says why it cannot run here (the suite notes it).
+   */
+  outsideGpuTime?: { unavailable: string | null; run(ids: number[][]): Promise<MeteredRun> };
   dispose(): Promise<void> | void;
 }
 
@@ -136,27 +146,78 @@ export function gpuStats(samples: (CallGpuTime | null | undefined)[]): GpuTimeSt
   return stats;
 }
 
+/** Per-run submits and mapAsync calls (p50/max); undefined when the runner counts none. */
+export function callStats(samples: (RunCounts | null | undefined)[]): CallCountStats | undefined {
+  const got = samples.filter((x): x is RunCounts => !!x);
+  if (!got.length) return undefined;
+  const sorted = (f: (x: RunCounts) => number) => got.map(f).sort((a, b) => a - b);
+  const p50 = (f: (x: RunCounts) => number) => percentile(sorted(f), 50);
+  return {
+    n: got.length,
+    submitsP50: p50((x) => x.submits),
+    submitsMax: sorted((x) => x.submits).pop()!,
+    commandBuffersP50: p50((x) => x.commandBuffers),
+    submitMsP50: p50((x) => x.submitMs),
+    mapAsyncP50: p50((x) => x.mapAsync),
+    mapAsyncMax: sorted((x) => x.mapAsync).pop()!,
+    mapAsyncMsP50: p50((x) => x.mapAsyncMs),
+    workDoneP50: p50((x) => x.workDone),
+  };
+}
+
 async function timeCalls(
   runner: Runner,
   ids: number[][],
   warmup: number,
   iterations: number,
-): Promise<{ times: number[]; gpu: GpuTimeStats | undefined }> {
+): Promise<{ times: number[]; gpu: GpuTimeStats | undefined; calls: CallCountStats | undefined }> {
   for (let i = 0; i < warmup; i++) await runner.run(ids);
   const times: number[] = [];
   const gpu: (CallGpuTime | null | undefined)[] = [];
+  const calls: (RunCounts | null | undefined)[] = [];
   for (let i = 0; i < iterations; i++) {
     const t = performance.now();
     await runner.run(ids);
     times.push(performance.now() - t);
     gpu.push(runner.lastGpuTime?.());
+    calls.push(runner.lastCalls?.());
   }
-  return { times, gpu: gpuStats(gpu) };
+  return { times, gpu: gpuStats(gpu), calls: callStats(calls) };
 }
 
-/** A latency record with the calls' GPU time, when there is one. */
-function withGpu<T extends object>(rec: T, gpu: GpuTimeStats | undefined): T & { gpu?: GpuTimeStats } {
-  return gpu ? { ...rec, gpu } : rec;
+/**
+ * GPU time of `n` extra calls by the runner's outside measurement (after the timed ones, whose wall
+ * time it would inflate). A stats record, or why there is none (noted by the caller).
+ */
+async function outsideGpuStats(runner: Runner, ids: number[][], n: number): Promise<GpuTimeStats | string> {
+  const meter = runner.outsideGpuTime!;
+  if (meter.unavailable) return meter.unavailable;
+  const totals: number[] = [];
+  const spans: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const run = await meter.run(ids);
+    if (run.gpuMs === null) return run.error ?? 'no GPU time';
+    totals.push(run.gpuMs);
+    if (run.gpuSpanMs !== null) spans.push(run.gpuSpanMs);
+  }
+  totals.sort((a, b) => a - b);
+  spans.sort((a, b) => a - b);
+  return {
+    n,
+    p50: percentile(totals, 50),
+    min: totals[0]!,
+    method: 'submit-brackets',
+    ...(spans.length ? { spanP50: percentile(spans, 50) } : {}),
+  };
+}
+
+/** A latency record with the calls' GPU time and call counts, when there are any. */
+function withGpu<T extends object>(
+  rec: T,
+  gpu: GpuTimeStats | undefined,
+  calls?: CallCountStats,
+): T & { gpu?: GpuTimeStats; calls?: CallCountStats } {
+  return { ...rec, ...(gpu ? { gpu } : {}), ...(calls ? { calls } : {}) };
 }
 
 export async function runSuite(
@@ -194,11 +255,25 @@ export async function runSuite(
       await runner.run(ids);
       const firstCallMs = performance.now() - t;
       const timed = await timeCalls(runner, ids, spec.warmup, spec.iterations);
-      const rec = withGpu({ ...summarize(timed.times, seq, 1), firstCallMs }, timed.gpu);
+      let gpu = timed.gpu;
+      if (runner.outsideGpuTime) {
+        // After the timed calls: bracketing every submit would inflate their wall time.
+        const got = await outsideGpuStats(runner, ids, spec.gpuTimeCalls ?? Math.min(10, spec.iterations));
+        if (typeof got !== 'string') gpu = got;
+        // The runner's notes already say why when it cannot measure at all.
+        else if (!result.notes.some((n) => n.includes(got)))
+          result.notes.push(`GPU time at seq ${seq}: not measured: ${got}`);
+      }
+      const rec = withGpu({ ...summarize(timed.times, seq, 1), firstCallMs }, gpu, timed.calls);
       result.latency.push(rec);
       progress(
         `batch 1 seq ${seq}: first call ${firstCallMs.toFixed(1)} ms, p50 ${rec.p50.toFixed(1)} ms` +
-          (rec.gpu ? ` (GPU p50 ${rec.gpu.p50.toFixed(2)} ms)` : ''),
+          (rec.gpu ? ` (GPU p50 ${rec.gpu.p50.toFixed(2)} ms)` : '') +
+          (rec.calls
+            ? `, ${rec.calls.submitsP50} submits, ${rec.calls.mapAsyncP50} mapAsync and ` +
+              `${rec.calls.workDoneP50} onSubmittedWorkDone per call` +
+              ` (in submit ${rec.calls.submitMsP50.toFixed(2)} ms, awaiting mapAsync ${rec.calls.mapAsyncMsP50.toFixed(1)} ms)`
+            : ''),
       );
       if (i === 0) result.warmup = { firstCallMs: totalMs - loadMs, steadyP50Ms: rec.p50, seq };
     }
@@ -220,7 +295,7 @@ export async function runSuite(
     for (const batch of spec.batches) {
       const ids = tokenBatch(spec.seed, batch, tpSeq, vocab);
       const timed = await timeCalls(runner, ids, Math.max(1, spec.warmup), spec.iterations);
-      const rec = withGpu(summarize(timed.times, tpSeq, batch), timed.gpu);
+      const rec = withGpu(summarize(timed.times, tpSeq, batch), timed.gpu, timed.calls);
       result.throughput.push({ ...rec, itemsPerSec: (batch * 1000) / rec.p50 });
       progress(`batch ${batch} seq ${tpSeq}: p50 ${rec.p50.toFixed(1)} ms`);
     }
