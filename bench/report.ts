@@ -210,6 +210,8 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     }
     lines.push(table(['runtime', ...seqs.flatMap((q) => [`seq ${q}`, 'ratio'])], latencyRows));
     lines.push('');
+    const ortSection = ortGpuSection(suites);
+    if (ortSection.length) lines.push(...ortSection, '');
 
     const batches = [...new Set(suites.flatMap((s) => s.throughput.map((t) => t.batch)))].sort(
       (x, y) => x - y,
@@ -537,6 +539,61 @@ function floorSection(floor: RuntimeFloor | undefined, runtime: string): string[
   ];
 }
 
+/**
+ * ORT WebGPU's batch-1 GPU time per forward pass (its submits bracketed, bench/ort-gpu-time.ts) and
+ * its WebGPU calls per call, beside ponder-web's GPU time; empty for runs that predate them.
+ */
+function ortGpuSection(suites: SuiteResult[]): string[] {
+  const ort = suites.find((s) => s.runtime === 'ort-webgpu' && s.ok);
+  const ponder = suites.find((s) => s.runtime === 'ponder' && s.ok);
+  if (!ort?.latency.some((l) => l.calls || l.gpu)) return [];
+  const rows = ort.latency.map((l) => {
+    const c = l.calls;
+    const ours = ponder?.latency.find((x) => x.seq === l.seq)?.gpu?.p50;
+    return [
+      String(l.seq),
+      fmt(l.p50),
+      l.gpu ? `${fmt(l.gpu.p50)} (min ${fmt(l.gpu.min)}, n ${l.gpu.n})` : 'not measured (see notes)',
+      fmt(l.gpu?.spanP50),
+      c ? `${c.submitsP50}${c.submitsMax !== c.submitsP50 ? ` (max ${c.submitsMax})` : ''}` : '–',
+      c ? String(c.commandBuffersP50) : '–',
+      c ? fmt(c.submitMsP50) : '–',
+      c ? `${c.mapAsyncP50}${c.mapAsyncMax !== c.mapAsyncP50 ? ` (max ${c.mapAsyncMax})` : ''}` : '–',
+      c ? fmt(c.mapAsyncMsP50) : '–',
+      c ? String(c.workDoneP50) : '–',
+      fmt(ours),
+      ratio(ours, l.gpu?.p50),
+    ];
+  });
+  return [
+    "ORT WebGPU per forward pass (batch 1), measured from outside (bench/ort-gpu-time.ts wraps WebGPU's " +
+      "prototypes): GPU time is the sum over a call's submits of the span between two timestamp marks put " +
+      "before and after each submit's command buffers, p50 over extra calls made after the timed ones " +
+      '(bracketing adds CPU work); span is first mark to last, i.e. with the GPU idle between submits. ' +
+      'Submits, command buffers, the CPU time inside submit(), mapAsync readbacks (and the time their ' +
+      'promises took) and onSubmittedWorkDone waits are per timed call. ponder-web GPU is its full-depth `timing.gpuMs` (the sum ' +
+      "of its passes' own timestamps, which leaves out the µs between passes that the brackets include).",
+    '',
+    table(
+      [
+        'seq',
+        'wall p50 (ms)',
+        'GPU / forward (ms)',
+        'GPU span (ms)',
+        'submits',
+        'command buffers',
+        'CPU in submit (ms)',
+        'mapAsync',
+        'mapAsync wait (ms)',
+        'onSubmittedWorkDone',
+        'ponder-web GPU, full depth (ms)',
+        'GPU ratio (ponder / ORT)',
+      ],
+      rows,
+    ),
+  ];
+}
+
 /** The ponder-web suite of a model and its rows: full depth and the model's default criterion. */
 function gpuRows(
   model: BenchModel,
@@ -714,6 +771,8 @@ function targets(report: BenchReport): string[] {
       ? `${fmt(wall)} ms wall, GPU time not reported in this run`
       : `GPU ${approx ? '≈ ' : ''}${fmt(gpu)} ms + ${approx ? '≈ ' : ''}${fmt(wall - gpu)} ms around the kernels` +
         `${submit !== undefined ? ` (of which CPU encode + submit ${fmt(submit)} ms)` : ''} = ${fmt(wall)} ms wall`;
+  // Runs whose harness counted ORT's WebGPU calls (bench/ort-gpu-time.ts) get the GPU-time ratio rows.
+  const metered = report.suites.some((s) => s.runtime === 'ort-webgpu' && s.latency.some((l) => l.calls));
   for (const model of report.models) {
     const suites = report.suites.filter((s) => s.model === model.id && s.ok);
     const ponder = suites.find((s) => s.runtime === 'ponder');
@@ -721,7 +780,8 @@ function targets(report: BenchReport): string[] {
     const seq = Math.max(...(ponder?.latency.map((l) => l.seq) ?? [NaN]));
     const oursRec = ponder?.latency.find((l) => l.seq === seq);
     const ours = oursRec?.p50;
-    const theirs = ortGpu?.latency.find((l) => l.seq === seq)?.p50;
+    const theirsRec = ortGpu?.latency.find((l) => l.seq === seq);
+    const theirs = theirsRec?.p50;
     const gpuRow = ponder
       ? gpuRows(model, ponder).find((r) => r.seq === seq && r.wall === oursRec)
       : undefined;
@@ -734,6 +794,8 @@ function targets(report: BenchReport): string[] {
         ? `ours: ${split(ours!, gpuRow?.gpu, gpuRow?.approx ?? false, gpuRow?.submit)}; ${copy ? `${floorText}, which ORT pays too` : floorText}`
         : '',
     ]);
+    if (metered)
+      rows.push(gpuRatioRow(`${model.id}: full depth`, 0.5, oursRec?.gpu?.p50, theirsRec, verdict));
     const q = ponder?.criteria.find((c) => c.label.startsWith('palbert') && c.seq === seq);
     const rq = q && theirs !== undefined ? q.p50 / theirs : undefined;
     rows.push([
@@ -744,6 +806,11 @@ function targets(report: BenchReport): string[] {
         ? `exit at ${q.meanExitLayer.toFixed(1)}/${model.layers}: ${split(q.p50, q.gpu?.p50, false, q.gpu?.submitP50)}; ${floorText}`
         : '',
     ]);
+    if (metered && q) rows.push(gpuRatioRow(`${model.id}: ${q.label}`, 0.3, q.gpu?.p50, theirsRec, verdict));
+    // The model's default criterion when it is not the Q-exit row's: no target, for the record.
+    const d = ponder?.criteria.find((c) => c.label.includes('model default') && c.seq === seq);
+    if (metered && d && d !== q)
+      rows.push(gpuRatioRow(`${model.id}: ${d.label}`, undefined, d.gpu?.p50, theirsRec, verdict));
     if (model.hiddenSize === 768 && model.layers === 12) {
       const at128 = ponder?.latency.find((l) => l.seq === 128);
       const t = at128?.p50;
@@ -782,7 +849,42 @@ function targets(report: BenchReport): string[] {
     big && peak ? verdict(bigOk) : 'not measured here (no 4096³ run or unknown peak)',
     big && bigOk === false && !report.software && big.kernel ? `kernel path: ${kernelPath(big.kernel)}` : '',
   ]);
-  return table(['target', 'this run', 'status', 'why (where missed)'], rows).split('\n');
+  const why =
+    'in Deno every readback costs ≥ 10 ms (its mapAsync sleeps 10 ms per poll): a floor each runtime pays ' +
+    'per call (the runtime floor above) that says nothing about its kernels and pulls wall-time ratios ' +
+    'towards 1×.';
+  return [
+    ...table(['target', 'this run', 'status', 'why (where missed)'], rows).split('\n'),
+    '',
+    metered
+      ? 'The GPU-time rows divide GPU time by GPU time (ours: the sum of our passes; ORT: the sum of its submits, ' +
+        `bracketed by timestamp marks, bench/ort-gpu-time.ts) because ${why}`
+      : "The ratios against ORT are on wall time only: this run's harness predates bench/ort-gpu-time.ts, " +
+        "which measures ORT's GPU time.",
+  ];
+}
+/** A targets row: ours / ORT WebGPU by GPU time, judged on the same bound as its wall-time row. */
+function gpuRatioRow(
+  what: string,
+  bound: number | undefined,
+  ours: number | undefined,
+  theirsRec: LatencyRecord | undefined,
+  verdict: (ok: boolean | undefined) => string,
+): string[] {
+  const theirs = theirsRec?.gpu?.p50;
+  const r = ours !== undefined && theirs !== undefined && theirs > 0 ? ours / theirs : undefined;
+  const c = theirsRec?.calls;
+  const calls = c ? `; ORT per call: ${c.submitsP50} submits, ${c.mapAsyncP50} mapAsync` : '';
+  return [
+    `${what}${bound === undefined ? ' vs' : ` ≤ ${bound}×`} ORT WebGPU — **GPU time** (ours / ORT's, batch 1)`,
+    r === undefined
+      ? ours === undefined
+        ? 'our GPU time not reported'
+        : "ORT's GPU time not measured in this run"
+      : `${r.toFixed(2)}× (${fmt(ours)} / ${fmt(theirs)} ms)${calls}`,
+    bound === undefined ? 'no target (for the record)' : verdict(r === undefined ? undefined : r <= bound),
+    '',
+  ];
 }
 
 /** "; its 4 matmuls at R rows take X ms (matmul table)" for the weight dtype the model ran with. */
