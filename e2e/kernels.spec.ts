@@ -259,3 +259,14 @@ test('heads: pooler, classifier, per-layer head and λ MLP, a dispatch per stage
   ] as const;
   for (const c of cases) expectClose(`heads ${JSON.stringify(c)}`, await callHarness(page, 'testHeads', c));
 });
+
+test('exit gate: behind a shut gate every gated kernel writes nothing; open, it computes', async () => {
+  const results = await callHarness(page, 'testExitGate');
+  for (const r of results)
+    console.log(`${r.kernel}: shut untouched ${r.shutUntouched}, open wrote ${r.openWrote}`);
+  expect(results.length).toBe(9);
+  for (const r of results) {
+    expect(r.shutUntouched, `${r.kernel} behind a shut gate`).toBe(true);
+    expect(r.openWrote, `${r.kernel} behind the open gate`).toBe(true);
+  }
+});

@@ -3,7 +3,15 @@
  * (semantics: tests/reference/ops.ts `attention`).
  */
 import { PonderError } from '../src/errors';
-import { bindBuffers, createPipeline, createUniformBuffer, divUp, type KernelDispatch } from './kernel';
+import {
+  bindBuffers,
+  createPipeline,
+  createUniformBuffer,
+  divUp,
+  exitGateWgsl,
+  openExitGate,
+  type KernelDispatch,
+} from './kernel';
 import { specialize } from './preprocess';
 import code from './attention.wgsl?raw';
 
@@ -11,6 +19,8 @@ import code from './attention.wgsl?raw';
 export const ATTENTION_MAX_HEAD_DIM = 128;
 const Q_TILE = 16;
 const MAX_WORKGROUPS = 65535;
+/** attention.wgsl's binding of the exit gate (shaders/kernel.ts). */
+const GATE_BINDING = 4;
 /** The `short` entry point's limit (SHORT_MAX_T in attention.wgsl). */
 export const ATTENTION_SHORT_MAX_LEN = 512;
 
@@ -70,7 +80,7 @@ export class AttentionKernel {
         const [path, width] = variant.split('-') as [AttentionPath, string];
         return createPipeline(device, {
           label: `attention-${path}${width === 'vec4' ? '-vec4' : ''}`,
-          code: specialize(code, { VEC4: width === 'vec4' }),
+          code: specialize(code, { VEC4: width === 'vec4' }) + exitGateWgsl(GATE_BINDING),
           entryPoint: path === 'short' ? 'short' : 'main',
         });
       }),
@@ -80,7 +90,7 @@ export class AttentionKernel {
 
   /** `path` defaults to defaultAttentionPath(shape). */
   prepare(
-    args: { qkv: GPUBuffer; mask: GPUBuffer; output: GPUBuffer },
+    args: { qkv: GPUBuffer; mask: GPUBuffer; output: GPUBuffer; gate?: GPUBufferBinding },
     shape: AttentionShape,
     path: AttentionPath = defaultAttentionPath(shape),
   ): KernelDispatch {
@@ -122,7 +132,13 @@ export class AttentionKernel {
       ['u32', headDim],
       ['f32', 1 / Math.sqrt(headDim)],
     ]);
-    const bindGroup = bindBuffers(this.device, label, pipeline, [uniforms, args.qkv, args.mask, args.output]);
+    const bindGroup = bindBuffers(
+      this.device,
+      label,
+      pipeline,
+      [uniforms, args.qkv, args.mask, args.output],
+      [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
+    );
     const workgroups: [number, number, number] =
       path === 'short' ? [seqLen, heads, batch] : [divUp(seqLen, Q_TILE), heads, batch];
     return { label, pipeline, bindGroup, workgroups };

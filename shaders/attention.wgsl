@@ -84,6 +84,10 @@ fn stage_keys(tid: u32, rowBase: u32, first: u32, base: u32, d4n: u32) {
 
 @compute @workgroup_size(THREADS, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  // Batch 1 after the exit: nothing left to do (shaders/kernel.ts exitGate).
+  if (gate_shut()) {
+    return;
+  }
   let T = params.seqLen;
   let D = params.headDim;
   let H = params.heads * D;
@@ -201,6 +205,9 @@ fn short_reduce(tid: u32, v: f32, isMax: bool) -> f32 {
 
 @compute @workgroup_size(SHORT_THREADS, 1, 1)
 fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (gate_shut()) {
+    return;
+  }
   let T = params.seqLen;
   let D = params.headDim;
   let H = params.heads * D;

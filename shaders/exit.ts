@@ -50,6 +50,11 @@ export interface ExitLayerShape {
    */
   lambdaOffset: number;
   lambdaParts: number;
+  /**
+   * Batch 1 with direct dispatches (shaders/kernel.ts exit gate): once the example has exited,
+   * `decide` at later depths returns at once (no work counted, nothing written).
+   */
+  gatedByExit: boolean;
 }
 
 /** How a dispatch's workgroup counts follow the rows still needed (exit.wgsl `slotKinds`). */
@@ -146,6 +151,7 @@ export class ExitKernel {
       ['u32', s.seqLen],
       ['u32', s.lambdaOffset],
       ['u32', s.lambdaParts],
+      ['u32', s.gatedByExit ? 1 : 0],
     ]);
   }
 

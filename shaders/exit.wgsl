@@ -33,6 +33,9 @@ struct Layer {
   // partial sums that heads.wgsl's folded output layer wrote (1 part: the logit itself).
   lambdaAt: u32,
   lambdaParts: u32,
+  // 1: batch 1, every depth dispatched directly; decide returns at once after the exit, like the
+  // layer kernels behind their exit gate (shaders/kernel.ts).
+  gatedByExit: u32,
 }
 
 struct Criterion {
@@ -93,6 +96,7 @@ var<workgroup> live: atomic<u32>;
 var<workgroup> lastSlot: atomic<u32>;
 // What invocation 0 worked out for the later depths' counts: [rows, slots, moveGroups].
 var<workgroup> nextCounts: array<u32, 3>;
+var<workgroup> gateShut: u32;
 
 const NAN_BITS: u32 = 0x7fc00000u;
 
@@ -333,6 +337,12 @@ fn step(b: u32) {
 
 @compute @workgroup_size(64)
 fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
+  if (lid.x == 0u) {
+    gateShut = select(0u, 1u, layer.gatedByExit == 1u && state[0].exitLayer != 0u);
+  }
+  if (workgroupUniformLoad(&gateShut) == 1u) {
+    return;
+  }
   if (lid.x == 0u) {
     // The work counter: the rows this depth's kernels covered (trimmed by the previous decide, or all).
     let trimmed = atomicLoad(&counters[2u * layer.numLayers + layer.depth]);

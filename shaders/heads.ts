@@ -17,7 +17,14 @@
  */
 import type { LinearWeights } from '../src/model/types';
 import { PonderError } from '../src/errors';
-import { bindBuffers, createPipeline, type KernelDispatch, type WeightDtype } from './kernel';
+import {
+  bindBuffers,
+  createPipeline,
+  exitGateWgsl,
+  openExitGate,
+  type KernelDispatch,
+  type WeightDtype,
+} from './kernel';
 import { specialize } from './preprocess';
 import code from './heads.wgsl?raw';
 
@@ -26,6 +33,8 @@ const ROWS = 8;
 const MAX_STAGES = 4;
 const PARAM_WORDS = 12;
 const STAGE_WORDS = 8;
+/** heads.wgsl's binding of the exit gate (shaders/kernel.ts). */
+const GATE_BINDING = 8;
 // none: the folded λ stage, whose outputs only feed its partial sums.
 const DST = { pooled: 0, logits: 1, scratch: 2, none: 3 } as const;
 const SOURCE = { hidden: 0, pooled: 1, scratch: 2 } as const;
@@ -207,7 +216,7 @@ export class HeadsKernel {
   static async create(device: GPUDevice, weightDtype: WeightDtype): Promise<HeadsKernel> {
     const pipeline = await createPipeline(device, {
       label: `heads-${weightDtype}`,
-      code: specialize(code, { F16: weightDtype === 'f16' }),
+      code: specialize(code, { F16: weightDtype === 'f16' }) + exitGateWgsl(GATE_BINDING),
       entryPoint: 'heads',
     });
     return new HeadsKernel(device, weightDtype, pipeline);
@@ -229,6 +238,8 @@ export class HeadsKernel {
       logits: GPUBuffer;
       scratch: GPUBuffer;
       counters: GPUBuffer;
+      /** The exit gate (shaders/kernel.ts); default: never shut. */
+      gate?: GPUBufferBinding;
     },
     layout: HeadsLayout,
     shape: HeadsShape,
@@ -241,9 +252,10 @@ export class HeadsKernel {
     const H = layout.pooler.outFeatures;
     const { batch } = shape;
     const buffers = [b.weights, b.biases, b.hidden, b.pooled, b.logits, b.scratch, b.counters];
+    const gate = b.gate ?? openExitGate(this.device);
     const dispatches: KernelDispatch[] = [];
     const group = (name: string, input: InputSpec, stages: StageSpec[], prev?: HeadsShape['lambda']) => {
-      dispatches.push(this.dispatch(`${name}-${batch}x${H}`, buffers, H, batch, input, stages, prev));
+      dispatches.push(this.dispatch(`${name}-${batch}x${H}`, buffers, gate, H, batch, input, stages, prev));
     };
 
     group('heads.pooler', { source: SOURCE.hidden, offset: 0, stride: shape.rowStride }, [
@@ -289,6 +301,7 @@ export class HeadsKernel {
   private dispatch(
     label: string,
     buffers: readonly GPUBuffer[],
+    gate: GPUBufferBinding,
     H: number,
     batch: number,
     input: InputSpec,
@@ -338,7 +351,13 @@ export class HeadsKernel {
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     this.device.queue.writeBuffer(uniform, 0, words);
-    const bindGroup = bindBuffers(this.device, label, this.pipeline, [uniform, ...buffers]);
+    const bindGroup = bindBuffers(
+      this.device,
+      label,
+      this.pipeline,
+      [uniform, ...buffers],
+      [[GATE_BINDING, gate]],
+    );
     return { label, pipeline: this.pipeline, bindGroup, workgroups: [blocks, 1, batch] };
   }
 }

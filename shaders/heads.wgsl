@@ -116,6 +116,10 @@ fn vin4(i: u32) -> vec4<f32> {
 
 @compute @workgroup_size(256)
 fn heads(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  // Batch 1 after the exit: nothing left to do (shaders/kernel.ts exitGate).
+  if (gate_shut()) {
+    return;
+  }
   let slot = wid.z;
   var s = 0u;
   for (var i = 1u; i < params.numStages; i++) {

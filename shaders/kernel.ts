@@ -100,18 +100,67 @@ export function createUniformBuffer(
   return buffer;
 }
 
-/** Creates a bind group for binding indices 0..n-1 in the given order. */
+/**
+ * Creates a bind group for binding indices 0..n-1 in the given order, plus `extra` entries at
+ * explicit binding indices (e.g. the exit gate).
+ */
 export function bindBuffers(
   device: GPUDevice,
   label: string,
   pipeline: GPUComputePipeline,
   buffers: readonly GPUBuffer[],
+  extra: readonly [binding: number, resource: GPUBufferBinding][] = [],
 ): GPUBindGroup {
   return device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: [
+      ...buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      ...extra.map(([binding, resource]) => ({ binding, resource })),
+    ],
   });
+}
+
+/**
+ * The exit gate: a 32-byte uniform that the layer kernels (matmul, attention, add+LayerNorm, heads)
+ * read first, returning at once when its word 5 is not 0. At batch 1 it is the example's exit state
+ * (shaders/exit.wgsl State: word 5 is exitLayer), so once `decide` records the exit every later
+ * dispatch ends at its first instruction. That lets a batch-1 plan dispatch every depth directly:
+ * on wgpu an indirect dispatch costs ~6 µs of GPU time more than a direct one, its arguments being
+ * validated by an extra internal dispatch (bench --dispatch-probe: 9.1 against 2.7 µs on an H200),
+ * and a returning 384-workgroup grid costs less than a zero-count indirect one (3.4 against 8.0 µs).
+ * Elsewhere the gate is `openExitGate`: zeros, never shut.
+ */
+export const EXIT_GATE_BYTES = 32;
+
+/** The WGSL of the gate at `binding` (appended to a kernel's module: WGSL has no includes). */
+export function exitGateWgsl(binding: number): string {
+  return `
+// The exit gate (shaders/kernel.ts): word 5 set means the example has exited; return at once.
+struct ExitGate {
+  words: array<vec4<u32>, 2>,
+}
+@group(0) @binding(${binding}) var<uniform> exitGate: ExitGate;
+fn gate_shut() -> bool {
+  return exitGate.words[1].y != 0u;
+}
+`;
+}
+
+const openGates = new WeakMap<GPUDevice, GPUBuffer>();
+
+/** A gate that never shuts (zeros), one per device, for dispatches that must always run. */
+export function openExitGate(device: GPUDevice): GPUBufferBinding {
+  let buffer = openGates.get(device);
+  if (!buffer) {
+    buffer = device.createBuffer({
+      label: 'open-exit-gate',
+      size: EXIT_GATE_BYTES,
+      usage: GPUBufferUsage.UNIFORM,
+    });
+    openGates.set(device, buffer);
+  }
+  return { buffer, offset: 0, size: EXIT_GATE_BYTES };
 }
 
 /** ceil(a / b) for workgroup counts. */

@@ -3,11 +3,20 @@
  * after the feed-forward block.
  */
 import { PonderError } from '../src/errors';
-import { bindBuffers, createPipeline, createUniformBuffer, type KernelDispatch } from './kernel';
+import {
+  bindBuffers,
+  createPipeline,
+  createUniformBuffer,
+  exitGateWgsl,
+  openExitGate,
+  type KernelDispatch,
+} from './kernel';
 import { specialize } from './preprocess';
 import code from './layernorm.wgsl?raw';
 
 const MAX_WORKGROUPS = 65535;
+/** layernorm.wgsl's binding of the exit gate (shaders/kernel.ts). */
+const GATE_BINDING = 7;
 
 /** One workgroup per row, wrapping into y beyond the per-dimension workgroup limit. */
 export function rowWorkgroups(rows: number): readonly [number, number, number] {
@@ -51,7 +60,7 @@ export class AddLayerNormKernel {
     const compile = (vec4: boolean) =>
       createPipeline(device, {
         label: vec4 ? 'add-layernorm-vec4' : 'add-layernorm',
-        code: specialize(code, { VEC4: vec4 }),
+        code: specialize(code, { VEC4: vec4 }) + exitGateWgsl(GATE_BINDING),
         constants: { WG: wg },
       });
     const [scalar, vec4] = await Promise.all([
@@ -70,6 +79,8 @@ export class AddLayerNormKernel {
       output: GPUBuffer;
       /** Added to every row before the norm (the preceding matmul's bias, when it wrote partial sums). */
       bias?: GPUBuffer;
+      /** The exit gate (shaders/kernel.ts); default: never shut. */
+      gate?: GPUBufferBinding;
     },
     shape: AddLayerNormShape,
   ): KernelDispatch {
@@ -109,16 +120,22 @@ export class AddLayerNormKernel {
       ['u32', partialStride],
       ['u32', args.bias ? 1 : 0],
     ]);
-    const bindGroup = bindBuffers(this.device, label, pipeline, [
-      uniforms,
-      args.input,
-      args.residual,
-      args.gamma,
-      args.beta,
-      args.output,
-      // Without a bias the flag keeps it unread; gamma (read-only, `width` long) stands in.
-      args.bias ?? args.gamma,
-    ]);
+    const bindGroup = bindBuffers(
+      this.device,
+      label,
+      pipeline,
+      [
+        uniforms,
+        args.input,
+        args.residual,
+        args.gamma,
+        args.beta,
+        args.output,
+        // Without a bias the flag keeps it unread; gamma (read-only, `width` long) stands in.
+        args.bias ?? args.gamma,
+      ],
+      [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
+    );
     return { label, pipeline, bindGroup, workgroups: rowWorkgroups(rows) };
   }
 }

@@ -61,6 +61,10 @@ fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
+  // Batch 1 after the exit: nothing left to do (shaders/kernel.ts exitGate).
+  if (gate_shut()) {
+    return;
+  }
   // Rows beyond 65535 workgroups wrap into the y dimension.
   let row = wid.y * nwg.x + wid.x;
   if (row >= params.rows) {

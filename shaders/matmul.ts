@@ -9,6 +9,8 @@ import {
   createPipeline,
   createUniformBuffer,
   divUp,
+  exitGateWgsl,
+  openExitGate,
   type KernelDispatch,
   type WeightDtype,
 } from './kernel';
@@ -83,6 +85,8 @@ const LARGE_TILE = 128;
 /** Staged vec4 per invocation and operand of the tiled path with prefetch (matmul.wgsl). */
 const TILED_STAGE_MAX = 4;
 const REDUCE_ROWS = 8;
+/** matmul.wgsl's binding of the exit gate (shaders/kernel.ts). */
+const GATE_BINDING = 6;
 
 /** Compiled pipelines per device, shared by all MatmulKernels of that device. */
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
@@ -214,7 +218,8 @@ export class MatmulKernel {
       const key = `${label}-${entryPoint}-${JSON.stringify(constants)}`;
       let pipeline = cache.get(key);
       if (!pipeline) {
-        const source = specialize(code, { F16: weightDtype === 'f16', VEC4: vec4 });
+        const source =
+          specialize(code, { F16: weightDtype === 'f16', VEC4: vec4 }) + exitGateWgsl(GATE_BINDING);
         pipeline = createPipeline(device, {
           label: `${label}-${entryPoint}`,
           code: source,
@@ -295,7 +300,13 @@ export class MatmulKernel {
    * 128 x 128 tiles where pathFor() says so, else the 64 x 32 tiles.
    */
   prepare(
-    args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+    args: {
+      input: GPUBuffer;
+      weight: GPUBuffer;
+      bias: GPUBuffer;
+      output: GPUBuffer;
+      gate?: GPUBufferBinding;
+    },
     shape: MatmulShape,
   ): KernelDispatch {
     return this.encode(args, shape, 1, false);
@@ -307,20 +318,31 @@ export class MatmulKernel {
    * add+LayerNorm kernel. `bias` is not read (any read-only buffer may stand in; default weight).
    */
   preparePartials(
-    args: { input: GPUBuffer; weight: GPUBuffer; partials: GPUBuffer; bias?: GPUBuffer },
+    args: {
+      input: GPUBuffer;
+      weight: GPUBuffer;
+      partials: GPUBuffer;
+      bias?: GPUBuffer;
+      gate?: GPUBufferBinding;
+    },
     shape: MatmulShape,
     splits: number,
   ): KernelDispatch {
     if (!Number.isInteger(splits) || splits < 1 || splits > shape.K) {
       throw new PonderError('invalid-input', `matmul: bad split count ${splits} for K = ${shape.K}`);
     }
-    const { input, weight, partials } = args;
-    return this.encode({ input, weight, bias: args.bias ?? weight, output: partials }, shape, splits, true);
+    const { input, weight, partials, gate } = args;
+    return this.encode(
+      { input, weight, bias: args.bias ?? weight, output: partials, ...(gate ? { gate } : {}) },
+      shape,
+      splits,
+      true,
+    );
   }
 
   /** output[outputOffset + m·N + n] = act(Σ_s partials[s·M·N + m·N + n] + bias[n]). */
   prepareReduce(
-    args: { partials: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+    args: { partials: GPUBuffer; bias: GPUBuffer; output: GPUBuffer; gate?: GPUBufferBinding },
     shape: Pick<MatmulShape, 'M' | 'N' | 'outputOffset'>,
     splits: number,
   ): KernelDispatch {
@@ -339,6 +361,7 @@ export class MatmulKernel {
         { binding: 3, resource: { buffer: args.bias } },
         { binding: 4, resource: { buffer: args.output } },
         { binding: 5, resource: { buffer: args.partials } },
+        { binding: GATE_BINDING, resource: args.gate ?? openExitGate(this.device) },
       ],
     });
     const workgroups: readonly [number, number, number] = [divUp(N, 64), divUp(M, REDUCE_ROWS), 1];
@@ -372,7 +395,13 @@ export class MatmulKernel {
   }
 
   private encode(
-    args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+    args: {
+      input: GPUBuffer;
+      weight: GPUBuffer;
+      bias: GPUBuffer;
+      output: GPUBuffer;
+      gate?: GPUBufferBinding;
+    },
     shape: MatmulShape,
     splits: number,
     raw: boolean,
@@ -413,13 +442,13 @@ export class MatmulKernel {
       partialStride: raw ? M * N : 0,
       splits,
     });
-    const bindGroup = bindBuffers(this.device, label, pipeline, [
-      uniforms,
-      args.input,
-      args.weight,
-      args.bias,
-      args.output,
-    ]);
+    const bindGroup = bindBuffers(
+      this.device,
+      label,
+      pipeline,
+      [uniforms, args.input, args.weight, args.bias, args.output],
+      [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
+    );
     const t = this.tiles;
     const rowsPerWorkgroup = path === 'gemv' ? undefined : path === 'large' ? LARGE_TILE : 4 * t.wgY;
     const workgroups: readonly [number, number, number] =

@@ -242,6 +242,10 @@ fn put_chunk(e: u32, t: u32, sizes: vec2<u32>, s: Staged) {
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  // Batch 1 after the exit: nothing left to do (shaders/kernel.ts exitGate).
+  if (gate_shut()) {
+    return;
+  }
   let tileM = WG_Y * 4u;
   let tileN = WG_X * 4u;
   let k4 = TILE_K / 4u;
@@ -306,6 +310,9 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
 
 @compute @workgroup_size(GEMV_LANES, GEMV_COLS, 1)
 fn gemv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (gate_shut()) {
+    return;
+  }
   let lane = lid.x;
   let n = wid.x * GEMV_COLS + lid.y;
   var acc: array<f32, GEMV_MAX_M>;
@@ -352,6 +359,9 @@ fn stage_large(r: u32, kc: u32, a: vec4<f32>, w: vec4<f32>) {
 
 @compute @workgroup_size(16, 16, 1)
 fn tiled_large(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (gate_shut()) {
+    return;
+  }
   let m0 = wid.y * LARGE_TILE;
   let n0 = wid.x * LARGE_TILE;
   let tid = lid.y * 16u + lid.x;
@@ -444,6 +454,9 @@ fn store4(m: u32, n: u32, split: u32, v: vec4<f32>) {
 // in flight together: at batch 1 this kernel waits on memory latency, not bandwidth.
 @compute @workgroup_size(64, 1, 1)
 fn reduce_partials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (gate_shut()) {
+    return;
+  }
   let n = wid.x * 64u + lid.x;
   if (n >= params.N) {
     return;

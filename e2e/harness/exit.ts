@@ -308,6 +308,22 @@ export async function workAfterExit(name: string, count: number) {
     const fullOut = await engine.run(batch, { criterion: { kind: 'none' } });
     const mixed = summary(mixedOut);
     const full = summary(fullOut);
+    // Batch 1: the same accounting and the same numbers as a full-depth run (this engine has the
+    // software adapter's tuning, batchOneExit 'indirect'; the GPU tuning's 'gated' path is checked by
+    // exitAgreement with maxBatch 1 and by kernels.spec's exit gate test).
+    const one = encodedBatch(examplesOf(name, 1, 3));
+    const oneFullOut = await engine.run(one, { criterion: { kind: 'none' } });
+    const oneFixed2Out = await engine.run(one, { criterion: { kind: 'fixed', layer: 2 } });
+    const oneFixed2 = summary(oneFixed2Out);
+    const onePalbert = summary(await engine.run(one, { criterion: { kind: 'palbert', q: 0.5 } }));
+    const single = {
+      fixed2: oneFixed2,
+      palbert: onePalbert,
+      full: summary(oneFullOut),
+      sameAsFull: oneFixed2Out.examples[0]!.layers.every(
+        (l, n) => JSON.stringify(l.logits) === JSON.stringify(oneFullOut.examples[0]!.layers[n]!.logits),
+      ),
+    };
     const mixedSameAsFull = mixedOut.examples.every((x, e) =>
       x.layers.every(
         (l, n) =>
@@ -360,6 +376,7 @@ export async function workAfterExit(name: string, count: number) {
       mixed,
       mixedSameAsFull,
       full,
+      single,
       timing,
       profile,
     };

@@ -657,3 +657,117 @@ export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
   if (dtype === 'f16') result.unroundedMaxRel = reference(packed.weights).maxRel;
   return result;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Exit gate
+
+export interface ExitGateResult {
+  kernel: string;
+  /** Shut gate (word 5 set): the output still holds its NaN fill everywhere. */
+  shutUntouched: boolean;
+  /** Open gate: every output element written (finite). */
+  openWrote: boolean;
+}
+
+/**
+ * Every gated entry point (shaders/kernel.ts exit gate) once behind a shut gate and once behind the
+ * open one: shut, it must return before writing anything; open, it computes as usual.
+ */
+export async function testExitGate(): Promise<ExitGateResult[]> {
+  const { device } = await deviceFor('f32');
+  const shutWords = new Uint32Array(8);
+  shutWords[5] = 2; // exitLayer of example 0
+  const shutBuffer = device.createBuffer({
+    label: 'shut-gate',
+    size: shutWords.byteLength,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
+  device.queue.writeBuffer(shutBuffer, 0, shutWords);
+  const shut: GPUBufferBinding = { buffer: shutBuffer, offset: 0, size: shutWords.byteLength };
+  const next = rng(11);
+  const results: ExitGateResult[] = [];
+  const owned: GPUBuffer[] = [shutBuffer];
+  const data = (n: number) => {
+    const b = upload(device, randomArray(next, n, 1), 'data');
+    owned.push(b);
+    return b;
+  };
+  /** `make(gate)` builds the dispatches writing `floats` elements of the buffer it returns. */
+  const check = async (
+    kernel: string,
+    floats: number,
+    make: (output: GPUBuffer, gate?: GPUBufferBinding) => KernelDispatch[],
+  ) => {
+    const read = async (gate?: GPUBufferBinding) => {
+      const output = emptyBuffer(device, floats, `${kernel}-out`);
+      owned.push(output);
+      return runAndRead(device, make(output, gate), output, floats);
+    };
+    const closed = await read(shut);
+    const open = await read();
+    results.push({
+      kernel,
+      shutUntouched: closed.every((x) => Number.isNaN(x)),
+      openWrote: open.every((x) => Number.isFinite(x)),
+    });
+  };
+
+  const matmul = await MatmulKernel.create(device, { weightDtype: 'f32', activation: 'none' });
+  const large = await MatmulKernel.create(device, {
+    weightDtype: 'f32',
+    activation: 'none',
+    tiles: { largeMinWorkgroups: 1 },
+  });
+  for (const [name, kernel, M] of [
+    ['matmul tiled', matmul, 37],
+    ['matmul gemv', matmul, 3],
+    ['matmul large', large, 130],
+  ] as const) {
+    const [N, K] = [40, 64];
+    const input = data(M * K);
+    const weight = data(N * K);
+    const bias = data(N);
+    await check(name, M * N, (output, gate) => [
+      kernel.prepare({ input, weight, bias, output, ...(gate ? { gate } : {}) }, { M, N, K }),
+    ]);
+  }
+  {
+    const [M, N, K, splits] = [20, 40, 64, 3];
+    const input = data(M * K);
+    const weight = data(N * K);
+    const bias = data(N);
+    await check('matmul split-K partials', splits * M * N, (partials, gate) => [
+      matmul.preparePartials({ input, weight, partials, ...(gate ? { gate } : {}) }, { M, N, K }, splits),
+    ]);
+    const partials = data(splits * M * N);
+    await check('matmul split-K reduction', M * N, (output, gate) => [
+      matmul.prepareReduce({ partials, bias, output, ...(gate ? { gate } : {}) }, { M, N }, splits),
+    ]);
+  }
+  const attention = await AttentionKernel.create(device);
+  for (const path of ['short', 'flash'] as const) {
+    const shape = { batch: 1, seqLen: 9, heads: 2, headDim: 8 };
+    const qkv = data(9 * 3 * 16);
+    const mask = upload(device, new Uint32Array(9).fill(1), 'mask');
+    owned.push(mask);
+    await check(`attention ${path}`, 9 * 16, (output, gate) => [
+      attention.prepare({ qkv, mask, output, ...(gate ? { gate } : {}) }, shape, path),
+    ]);
+  }
+  const layerNorm = await AddLayerNormKernel.create(device);
+  for (const width of [132, 130]) {
+    const rows = 3;
+    const input = data(rows * width);
+    const residual = data(rows * width);
+    const gamma = data(width);
+    const beta = data(width);
+    await check(`add-layernorm width ${width}`, rows * width, (output, gate) => [
+      layerNorm.prepare(
+        { input, residual, gamma, beta, output, ...(gate ? { gate } : {}) },
+        { rows, width, eps: 1e-12 },
+      ),
+    ]);
+  }
+  destroy(...owned);
+  return results;
+}
