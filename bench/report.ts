@@ -672,8 +672,9 @@ function gpuSection(report: BenchReport): string[] {
     "GPU time is the sum of the forward pass's compute passes (embeddings and every layer run, " +
       '`ClassificationResult.timing.gpuMs`, from timestamp queries; p50 over the timed calls); wall time is ' +
       'the whole awaited `classify()` call. Wall − GPU is what the runtime spends around the kernels ' +
-      '(submit, mapAsync, scheduling): compare it with the runtime floor above; of it, "CPU encode + submit" is ' +
-      "the call's synchronous part (`timing.submitMs`: uploads, encoding every dispatch, submit). Per layer: " +
+      '(submit, mapAsync, scheduling): compare it with the runtime floor above; of it, "CPU before the GPU" is ' +
+      "the call's synchronous part up to its submit (`timing.submitMs`: uploads and submit; encoding only where no " +
+      "command buffer was encoded ahead, since a plan encodes the next call's while the GPU runs this one). Per layer: " +
       '(GPU − embeddings) / layers run. The model-default row appears for models that declare a default criterion.',
     '',
     table(
@@ -686,7 +687,7 @@ function gpuSection(report: BenchReport): string[] {
         'GPU / forward (ms)',
         'GPU share',
         'wall − GPU (ms)',
-        'CPU encode + submit (ms)',
+        'CPU before the GPU (ms)',
         'embeddings (ms)',
         'GPU / layer (ms)',
       ],
@@ -765,12 +766,12 @@ function targets(report: BenchReport): string[] {
   const floorText = copy
     ? `runtime floor (submit + mapAsync, no GPU work) ${fmt(copy.p50)} ms`
     : 'runtime floor not measured in this run';
-  /** "GPU X ms + Y ms around the kernels (of which CPU encode + submit S ms) = Z ms wall", as known. */
+  /** "GPU X ms + Y ms around the kernels (of which CPU before the GPU S ms) = Z ms wall", as known. */
   const split = (wall: number, gpu: number | undefined, approx: boolean, submit?: number) =>
     gpu === undefined
       ? `${fmt(wall)} ms wall, GPU time not reported in this run`
       : `GPU ${approx ? '≈ ' : ''}${fmt(gpu)} ms + ${approx ? '≈ ' : ''}${fmt(wall - gpu)} ms around the kernels` +
-        `${submit !== undefined ? ` (of which CPU encode + submit ${fmt(submit)} ms)` : ''} = ${fmt(wall)} ms wall`;
+        `${submit !== undefined ? ` (of which CPU before the GPU ${fmt(submit)} ms)` : ''} = ${fmt(wall)} ms wall`;
   // Runs whose harness counted ORT's WebGPU calls (bench/ort-gpu-time.ts) get the GPU-time ratio rows.
   const metered = report.suites.some((s) => s.runtime === 'ort-webgpu' && s.latency.some((l) => l.calls));
   for (const model of report.models) {
