@@ -132,6 +132,16 @@ export interface MatmulShape {
   inputOffset?: number;
 }
 
+/** The buffers of one product: output = act(input · weightᵀ + bias), behind an optional exit gate. */
+export interface MatmulArgs {
+  input: GPUBuffer;
+  weight: GPUBuffer;
+  bias: GPUBuffer;
+  output: GPUBuffer;
+  /** The exit gate (shaders/kernel.ts); default: never shut. */
+  gate?: GPUBufferBinding;
+}
+
 /** Which entry point prepare() takes for a shape, and the K splits that splitsFor() suggests. */
 export type MatmulPath = 'gemv' | 'tiled' | 'large';
 
@@ -299,16 +309,7 @@ export class MatmulKernel {
    * One dispatch computing output = act(input · Wᵀ + bias) in full (no split): GEMV for M <= 8, the
    * 128 x 128 tiles where pathFor() says so, else the 64 x 32 tiles.
    */
-  prepare(
-    args: {
-      input: GPUBuffer;
-      weight: GPUBuffer;
-      bias: GPUBuffer;
-      output: GPUBuffer;
-      gate?: GPUBufferBinding;
-    },
-    shape: MatmulShape,
-  ): KernelDispatch {
+  prepare(args: MatmulArgs, shape: MatmulShape): KernelDispatch {
     return this.encode(args, shape, 1, false);
   }
 
@@ -374,7 +375,7 @@ export class MatmulKernel {
    * buffer created here (the caller destroys it) and their reduction.
    */
   prepareAuto(
-    args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
+    args: MatmulArgs,
     shape: MatmulShape,
   ): { dispatches: KernelDispatch[]; scratch: GPUBuffer | null } {
     const splits = this.splitsFor(shape);
@@ -387,25 +388,14 @@ export class MatmulKernel {
     const { outputOffset, ...rest } = shape;
     const partials = this.preparePartials({ ...args, partials: scratch }, rest, splits);
     const reduce = this.prepareReduce(
-      { partials: scratch, bias: args.bias, output: args.output },
+      { partials: scratch, bias: args.bias, output: args.output, ...(args.gate ? { gate: args.gate } : {}) },
       { M: shape.M, N: shape.N, outputOffset },
       splits,
     );
     return { dispatches: [partials, reduce], scratch };
   }
 
-  private encode(
-    args: {
-      input: GPUBuffer;
-      weight: GPUBuffer;
-      bias: GPUBuffer;
-      output: GPUBuffer;
-      gate?: GPUBufferBinding;
-    },
-    shape: MatmulShape,
-    splits: number,
-    raw: boolean,
-  ): KernelDispatch {
+  private encode(args: MatmulArgs, shape: MatmulShape, splits: number, raw: boolean): KernelDispatch {
     const { M, N, K } = shape;
     const inputRowStride = shape.inputRowStride ?? K;
     const outputOffset = shape.outputOffset ?? 0;
