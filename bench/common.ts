@@ -208,6 +208,25 @@ export interface SuiteResult {
   sampleLogits?: number[];
   /** ponder-web: one full-depth batch-1 call at the longest length, each dispatch timed alone. */
   kernelProfile?: KernelProfileRecord;
+  /** ponder-web: full-depth batch-1 passes back to back in one submit (PonderClassifier.timeBackToBack). */
+  backToBack?: BackToBackRecord;
+}
+
+/**
+ * Full-depth batch-1 passes run back to back in one submit, so that the GPU reaches the clocks of
+ * sustained work (one short call runs at whatever clocks the idle GPU has; on the H200 nvidia-smi read
+ * 345–600 MHz during the batch-1 calls, 1980 MHz max).
+ */
+export interface BackToBackRecord {
+  seq: number;
+  /** Passes per submit. */
+  passes: number;
+  /** Submits timed (after one untimed). */
+  tries: number;
+  /** The last pass's GPU time (its passes' timestamps), p50 over the tries, where timestamps exist. */
+  lastPassGpuMsP50?: number;
+  /** Wall time of the awaited call / passes, p50 over the tries. */
+  wallMsPerPassP50: number;
 }
 
 export interface KernelProfileRecord {

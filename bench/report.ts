@@ -319,6 +319,22 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
         );
         lines.push('');
       }
+      const b2b = ponder.backToBack;
+      if (b2b) {
+        const single = ponder.latency.find((l) => l.seq === b2b.seq)?.gpu?.p50;
+        lines.push(
+          `Back to back (\`timeBackToBack()\`): ${b2b.passes} full-depth passes at batch 1, sequence ${b2b.seq}, in one ` +
+            `submit, p50 over ${b2b.tries} submits: ` +
+            (b2b.lastPassGpuMsP50 !== undefined
+              ? `the last pass took ${fmt(b2b.lastPassGpuMsP50)} ms of GPU time` +
+                (single !== undefined ? ` (one call alone: ${fmt(single)} ms)` : '') +
+                ', '
+              : '') +
+            `${fmt(b2b.wallMsPerPassP50)} ms of wall time a pass. One short call runs at the clocks the idle GPU ` +
+            'has; passes back to back run at the clocks of sustained work, as when many texts are classified in a row.',
+        );
+        lines.push('');
+      }
     }
     const notes = [...new Set(suites.flatMap((s) => s.notes))];
     if (notes.length) {
@@ -832,7 +848,11 @@ function targets(report: BenchReport): string[] {
         verdict(gpu === undefined ? undefined : gpu < 2),
         gpu !== undefined && gpu >= 2 && !report.software
           ? `${model.layers} layers × ${g?.approx ? '≈ ' : ''}${fmt(perLayer)} ms${g?.emb !== undefined ? ` + embeddings ${fmt(g.emb)} ms` : ''}` +
-            matmulShare(report, model, 128, perLayer)
+            matmulShare(report, model, 128, perLayer) +
+            (ponder?.backToBack?.seq === 128 && ponder.backToBack.lastPassGpuMsP50 !== undefined
+              ? `; back to back (${ponder.backToBack.passes} passes a submit, sustained GPU clocks) ` +
+                `${fmt(ponder.backToBack.lastPassGpuMsP50)} ms a pass`
+              : '')
           : '',
       ]);
     }

@@ -40,6 +40,11 @@ test('bench harness smoke run: every runtime yields well-formed numbers and the 
   const ponder = report.suites[0]!;
   expect(positive(ponder.gpuBytes)).toBe(true);
   expect(ponder.criteria.length).toBeGreaterThan(0);
+  // Back-to-back passes in one submit (timeBackToBack): a wall time per pass, and the last pass's
+  // GPU time where timestamps exist.
+  expect(ponder.backToBack?.passes).toBe(2);
+  expect(positive(ponder.backToBack?.wallMsPerPassP50)).toBe(true);
+  if (ponder.kernelProfile) expect(positive(ponder.backToBack?.lastPassGpuMsP50)).toBe(true);
   const layers = report.models[0]!.layers;
   for (const c of ponder.criteria) expect(c.meanExitLayer >= 1 && c.meanExitLayer <= layers).toBe(true);
   expect(report.matmul.error).toBeUndefined();

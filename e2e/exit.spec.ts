@@ -216,3 +216,13 @@ test('criterion errors before GPU work; default criterion from config; supported
   expect(regression.supported).toEqual(['palbert', 'pondernet-sample', 'pabee', 'fixed', 'none']);
   expect(regression.gate.code).toBe('unsupported-criterion');
 });
+
+test('back-to-back passes in one submit give the same results as one call', async ({ page }) => {
+  await openHarness(page);
+  const r = await callHarness(page, 'backToBackSameAsSingle', 'albert-exit');
+  console.log(JSON.stringify(r));
+  expect(r.length).toBe(4);
+  for (const x of r) expect(x.same, `${x.tuning} tuning, batch ${x.batch}`).toBe(true);
+  // The criterion did exit somewhere before the last layer, so the reset of the exit state mattered.
+  expect(Math.min(...r.flatMap((x) => x.exitLayers))).toBeLessThan(6);
+});

@@ -183,6 +183,25 @@ export class PonderClassifier {
     };
   }
 
+  /**
+   * Runs the input at full depth `passes` times back to back in one submit and reports the last
+   * pass's GPU time (timestamp-query) and the wall time per pass. A GPU runs one short call at low
+   * clocks; back to back it reaches the clocks of sustained work, as when many texts are classified
+   * one after another. For diagnosis and benchmarks (bench/suite.ts); the results are not returned.
+   */
+  async timeBackToBack(
+    input: ClassifierInput | ClassifierInput[],
+    passes: number,
+  ): Promise<{ passes: number; wallMsPerPass: number; lastPassGpuMs?: number }> {
+    const { batch } = this.encodeBatch(input);
+    const started = performance.now();
+    const output = await this.engine.run(batch, { criterion: { kind: 'none' }, backToBack: passes });
+    const wallMsPerPass = (performance.now() - started) / passes;
+    const w = output.work[output.work.length - 1]!;
+    const lastPassGpuMs = w.layerMs ? (w.embeddingMs ?? 0) + w.layerMs.reduce((a, b) => a + b, 0) : undefined;
+    return lastPassGpuMs === undefined ? { passes, wallMsPerPass } : { passes, wallMsPerPass, lastPassGpuMs };
+  }
+
   private encodeBatch(input: ClassifierInput | ClassifierInput[]) {
     const inputs = Array.isArray(input) ? input : [input];
     if (inputs.length === 0) throw new PonderError('invalid-input', 'classify() was given an empty batch.');

@@ -511,3 +511,46 @@ export async function shippedModel(texts: string[], url = '/models/palbert-sst2/
     classifier.dispose();
   }
 }
+
+/**
+ * Back-to-back runs (PlanRunOptions.backToBack): several passes in one submit, each reset to the
+ * initial exit state on the GPU, give the same results as one call, at batch 1 and in a batch, with
+ * the software tuning (indirect counts) and the GPU tuning (batch-1 exit gate).
+ */
+export async function backToBackSameAsSingle(name: string) {
+  const model = fixtureModel(name);
+  const results: { tuning: string; batch: number; same: boolean; exitLayers: number[] }[] = [];
+  for (const tuning of ['default', 'gpu'] as const) {
+    const engine = await Engine.create(
+      await gpu(),
+      model,
+      tuning === 'gpu' ? { kernelTuning: GPU_TUNING } : {},
+      false,
+    );
+    try {
+      for (const count of [1, 3]) {
+        const batch = encodedBatch(examplesOf(name, count, 6));
+        const criterion: ExitCriterion = { kind: 'palbert', q: 0.5 };
+        const single = await engine.run(batch, { criterion });
+        const repeated = await engine.run(batch, { criterion, backToBack: 3 });
+        const strip = (out: EngineOutput) =>
+          JSON.stringify([
+            out.examples.map((x) => [
+              x.exitLayer,
+              x.layers.map((l) => [l.logits, l.lambda, l.haltingProbability]),
+            ]),
+            out.work.map((w) => [w.rowsPerLayer, w.runningPerLayer]),
+          ]);
+        results.push({
+          tuning,
+          batch: count,
+          same: strip(single) === strip(repeated),
+          exitLayers: repeated.examples.map((x) => x.exitLayer),
+        });
+      }
+    } finally {
+      engine.dispose();
+    }
+  }
+  return results;
+}

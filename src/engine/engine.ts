@@ -115,6 +115,8 @@ export interface RunOptions {
   onLayer?: (event: EngineLayerEvent) => void;
   /** Time every dispatch on its own (BatchWork.dispatchMs); see PlanRunOptions.profile. */
   profile?: boolean;
+  /** Diagnostic: that many forward passes back to back in one submit; see PlanRunOptions.backToBack. */
+  backToBack?: number;
 }
 
 export interface EngineOptions {
@@ -427,6 +429,7 @@ export class Engine {
         out = await plan.run(padded, {
           readPooled: options.readPooled === true,
           profile: options.profile === true,
+          ...(options.backToBack !== undefined ? { backToBack: options.backToBack } : {}),
           criterion,
           mode: streaming ? 'streaming' : 'single-submit',
           onDepth:

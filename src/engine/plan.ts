@@ -64,6 +64,12 @@ export interface PlanRunOptions {
    * timestamp-query). Slower than a normal run, for profiles only; ignores streaming.
    */
   profile?: boolean;
+  /**
+   * Diagnostic (single-submit only): this many full forward passes back to back in one submit, each
+   * starting from the initial exit state as a call does, so that the GPU runs at the clocks of
+   * sustained work rather than of one short burst; outputs and timestamps are the last pass's.
+   */
+  backToBack?: number;
 }
 
 /** GPU time of one dispatch of a profiled run. */
@@ -673,7 +679,31 @@ export class ExecutionPlan {
     const depthReads: Promise<void>[] = [];
     // Taken before any mapAsync: some runtimes (Deno) wait for the GPU inside that call.
     let submitMs: number;
-    if (!streaming) {
+    const repeats = options.backToBack ?? 1;
+    if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000) {
+      throw new PonderError('invalid-input', `backToBack must be an integer in 1..1000, got ${repeats}`);
+    }
+    if (repeats > 1 && !streaming && !profile) {
+      // Each pass first gets the state a call's uploads give it, by copies on the GPU.
+      const initial = this.initialCopies();
+      const commands = Array.from({ length: repeats }, () => {
+        const encoder = device.createCommandEncoder({ label: 'forward.backToBack' });
+        if (initial) {
+          encoder.copyBufferToBuffer(initial.state, 0, this.state, 0, this.initialState.byteLength);
+          if (!this.gated) {
+            const bytes = this.initialIndirect.byteLength;
+            encoder.copyBufferToBuffer(initial.indirect, 0, this.indirect, 0, bytes);
+            encoder.copyBufferToBuffer(initial.indirect, 0, this.indirectNext, 0, bytes);
+          }
+        }
+        clear(encoder);
+        for (let i = 0; i < this.passes.length; i++) encodePass(encoder, i);
+        encodeFinal(encoder);
+        return encoder.finish();
+      });
+      queue.submit(commands);
+      submitMs = performance.now() - started;
+    } else if (!streaming) {
       // A forward pass's commands do not depend on its inputs (they are uploaded above; exit decisions
       // are read on the GPU), so the command buffer encoded after the previous call serves this one.
       const ready = profile ? null : this.takeEncoded(readPooled);
@@ -760,6 +790,31 @@ export class ExecutionPlan {
     return output;
   }
 
+  private initialBuffers: { state: GPUBuffer; indirect: GPUBuffer } | null = null;
+
+  /** GPU copies of the initial exit state and indirect counts (back-to-back runs), made on first use. */
+  private initialCopies(): { state: GPUBuffer; indirect: GPUBuffer } | null {
+    if (!this.exitEnabled) return null;
+    if (!this.initialBuffers) {
+      const make = (label: string, data: Uint32Array) => {
+        const buffer = this.device.createBuffer({
+          label: `plan${this.batch}x${this.seqLen}.${label}`,
+          size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
+          usage: GPUBufferUsage.COPY_SRC,
+          mappedAtCreation: true,
+        });
+        new Uint32Array(buffer.getMappedRange()).set(data);
+        buffer.unmap();
+        return buffer;
+      };
+      this.initialBuffers = {
+        state: make('initialState', this.initialState),
+        indirect: make('initialIndirect', this.initialIndirect),
+      };
+    }
+    return this.initialBuffers;
+  }
+
   /** The next single-submit call's command buffer, encoded ahead (see run()); used at most once. */
   private encoded: { readPooled: boolean; commands: GPUCommandBuffer } | null = null;
 
@@ -806,6 +861,8 @@ export class ExecutionPlan {
 
   destroy(): void {
     this.encoded = null;
+    this.initialBuffers?.state.destroy();
+    this.initialBuffers?.indirect.destroy();
     for (const b of this.buffers) b.destroy();
     this.querySet?.destroy();
     if (this.profileState) {
