@@ -3,6 +3,7 @@
  * description, the result records, the seeded inputs every runtime is fed, and the statistics.
  * No DOM, no Node APIs.
  */
+import type { SmClockRecord } from './gpu-clocks';
 import { criteriaDeclaredBy, describeCriterion, type ExitCriterion } from '../src/exit';
 import type { EncoderModel } from '../src/model/types';
 import { mulberry32 } from '../tests/reference/random';
@@ -105,6 +106,8 @@ export interface LatencyRecord {
    * embeddings pass alone. ORT WebGPU (batch 1): GPU time of `gpuTimeCalls` extra calls after the
    * timed ones, every submit bracketed by timestamp marks (`method: 'submit-brackets'`).
    */
+  /** The GPU's SM clock during the timed calls (bench/gpu-clocks.ts; Deno on the GPU machine). */
+  smClock?: SmClockRecord;
   gpu?: GpuTimeStats;
   /** ORT WebGPU: WebGPU calls per timed call, counted by bench/ort-gpu-time.ts's prototype wrappers. */
   calls?: CallCountStats;
@@ -227,6 +230,8 @@ export interface BackToBackRecord {
   lastPassGpuMsP50?: number;
   /** Wall time of the awaited call / passes, p50 over the tries. */
   wallMsPerPassP50: number;
+  /** The GPU's SM clock during the timed submits (bench/gpu-clocks.ts). */
+  smClock?: SmClockRecord;
 }
 
 export interface KernelProfileRecord {

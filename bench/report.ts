@@ -212,6 +212,8 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     lines.push('');
     const ortSection = ortGpuSection(suites);
     if (ortSection.length) lines.push(...ortSection, '');
+    const clockLine = smClockLine(suites);
+    if (clockLine) lines.push(clockLine, '');
 
     const batches = [...new Set(suites.flatMap((s) => s.throughput.map((t) => t.batch)))].sort(
       (x, y) => x - y,
@@ -885,6 +887,29 @@ function targets(report: BenchReport): string[] {
   ];
 }
 /** A targets row: ours / ORT WebGPU by GPU time, judged on the same bound as its wall-time row. */
+/** The GPU's SM clock during each runtime's timed batch-1 calls (bench/gpu-clocks.ts), where sampled. */
+function smClockLine(suites: readonly SuiteResult[]): string | null {
+  const max = suites.flatMap((s) => s.latency).find((l) => l.smClock?.maxClockMhz)?.smClock?.maxClockMhz;
+  const parts = suites.flatMap((s) => {
+    const at = s.latency.filter((l) => l.smClock?.p50Mhz !== undefined);
+    if (!at.length) return [];
+    const seqs = at.map(
+      (l) =>
+        `seq ${l.seq} ${l.smClock!.p50Mhz} (${l.smClock!.minMhz}–${l.smClock!.maxMhz}, ${l.smClock!.samples} samples)`,
+    );
+    return [`${RUNTIME_LABELS[s.runtime]}: ${seqs.join(', ')}`];
+  });
+  const b2b = suites.find((s) => s.backToBack?.smClock?.p50Mhz !== undefined)?.backToBack;
+  if (!parts.length) return null;
+  return (
+    `SM clock during the timed batch-1 calls (MHz, p50 (min–max) of nvidia-smi samples every 50 ms` +
+    `${max ? `; the card's maximum ${max} MHz` : ''}): ${parts.join('; ')}.` +
+    (b2b?.smClock
+      ? ` Back to back (${b2b.passes} passes a submit, seq ${b2b.seq}): ${b2b.smClock.p50Mhz} (${b2b.smClock.minMhz}–${b2b.smClock.maxMhz}).`
+      : '')
+  );
+}
+
 function gpuRatioRow(
   what: string,
   bound: number | undefined,

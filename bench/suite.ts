@@ -7,6 +7,7 @@
  * Timings are wall time around one awaited call that returns logits to JavaScript (ponder-web's
  * classify() reads back once; ONNX Runtime returns CPU tensors).
  */
+import type { ClockWindow } from './gpu-clocks';
 import type { ExitCriterion } from '../src/exit';
 import {
   percentile,
@@ -232,6 +233,8 @@ function withGpu<T extends object>(
 export async function runSuite(
   spec: SuiteSpec,
   load: (spec: SuiteSpec) => Promise<Runner>,
+  /** Where the runtime can read the GPU's clock (bench/deno: nvidia-smi), a window around timed calls. */
+  hooks: { clockWindow?: () => ClockWindow } = {},
 ): Promise<SuiteResult> {
   const result: SuiteResult = {
     runtime: spec.runtime,
@@ -263,7 +266,9 @@ export async function runSuite(
       const t = performance.now();
       await runner.run(ids);
       const firstCallMs = performance.now() - t;
+      const clock = hooks.clockWindow?.();
       const timed = await timeCalls(runner, ids, spec.warmup, spec.iterations);
+      const smClock = clock?.close();
       let gpu = timed.gpu;
       if (runner.outsideGpuTime) {
         // After the timed calls: bracketing every submit would inflate their wall time.
@@ -273,7 +278,11 @@ export async function runSuite(
         else if (!result.notes.some((n) => n.includes(got)))
           result.notes.push(`GPU time at seq ${seq}: not measured: ${got}`);
       }
-      const rec = withGpu({ ...summarize(timed.times, seq, 1), firstCallMs }, gpu, timed.calls);
+      const rec = withGpu(
+        { ...summarize(timed.times, seq, 1), firstCallMs, ...(smClock ? { smClock } : {}) },
+        gpu,
+        timed.calls,
+      );
       result.latency.push(rec);
       progress(
         `batch 1 seq ${seq}: first call ${firstCallMs.toFixed(1)} ms, p50 ${rec.p50.toFixed(1)} ms` +
@@ -307,7 +316,9 @@ export async function runSuite(
       const tries = spec.iterations >= 20 ? 5 : 1;
       await runner.backToBack(ids, passes);
       const runs = [];
+      const clock = hooks.clockWindow?.();
       for (let i = 0; i < tries; i++) runs.push(await runner.backToBack(ids, passes));
+      const smClock = clock?.close();
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const gpu = runs.map((r) => r.lastPassGpuMs).filter((x): x is number => x !== undefined);
       result.backToBack = {
@@ -315,6 +326,7 @@ export async function runSuite(
         passes,
         tries,
         wallMsPerPassP50: median(runs.map((r) => r.wallMsPerPass)),
+        ...(smClock ? { smClock } : {}),
         ...(gpu.length === runs.length ? { lastPassGpuMsP50: median(gpu) } : {}),
       };
       progress(

@@ -43,6 +43,7 @@ import { renderMarkdown } from '../report';
 import type { BenchReport } from '../run';
 import { modelShapes, squareShapes } from '../shapes';
 import { ponderRunner, runSuite } from '../suite';
+import { startClockLog } from '../gpu-clocks';
 
 declare const Deno: {
   args: string[];
@@ -54,7 +55,43 @@ declare const Deno: {
   version: { deno: string; v8: string };
   systemMemoryInfo(): { total: number };
   exit(code: number): never;
+  Command: new (
+    cmd: string,
+    options: { args: string[]; stdout: 'piped'; stderr: 'null' },
+  ) => {
+    spawn(): { stdout: ReadableStream<Uint8Array>; kill(signal?: string): void; status: Promise<unknown> };
+  };
 };
+
+/** nvidia-smi in the background, its stdout as lines (bench/gpu-clocks.ts); null where it is missing. */
+async function spawnNvidiaSmi(args: string[]) {
+  try {
+    const child = new Deno.Command('nvidia-smi', { args, stdout: 'piped', stderr: 'null' }).spawn();
+    async function* lines(): AsyncIterable<string> {
+      const reader = child.stdout.getReader();
+      const decoder = new TextDecoder();
+      let rest = '';
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        const parts = (rest + decoder.decode(value, { stream: true })).split('\n');
+        rest = parts.pop() ?? '';
+        yield* parts;
+      }
+      if (rest) yield rest;
+    }
+    return {
+      lines: lines(),
+      async stop() {
+        // SIGINT, as Ctrl-C: nvidia-smi flushes what it sampled and exits.
+        child.kill('SIGINT');
+        await child.status;
+      },
+    };
+  } catch {
+    return null;
+  }
+}
 
 const args = Deno.args;
 const get = (name: string): string | undefined => {
@@ -83,6 +120,10 @@ const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
 ortWebgpu.env.wasm.wasmPaths = new URL(/* @vite-ignore */ './ort/', import.meta.url).href;
 
 const ctx = await requestGpu();
+// The GPU's SM clock during the timed calls, where nvidia-smi exists (the GPU machine).
+const clocks = noSuite ? null : await startClockLog(spawnNvidiaSmi);
+if (!noSuite)
+  console.log(`GPU clocks: ${clocks ? 'nvidia-smi sampling' : 'no nvidia-smi here, not sampled'}`);
 console.log(`adapter: ${JSON.stringify(ctx.adapter)}`);
 
 // Once per run: what one round trip costs this runtime before any kernel runs.
@@ -297,18 +338,22 @@ for (const { bench, model, onnx } of chosen) {
       spec.criteria = criteriaFor(bench);
     }
     const t = performance.now();
-    const result = await runSuite(spec, async (s) => {
-      switch (s.runtime) {
-        case 'ponder':
-          return ponderRunner(await createClassifier(ctx, model, undefined, {}));
-        case 'ort-webgpu':
-          return ortRunner(ortWebgpu, onnx, 'webgpu', ['Deno: ORT requests its own WebGPU device']);
-        case 'ort-wasm':
-          return ortRunner(ortWebgpu, onnx, 'wasm');
-        default:
-          throw new Error(`${s.runtime} is not run on Deno (wasm-only; see the ORT wasm row)`);
-      }
-    });
+    const result = await runSuite(
+      spec,
+      async (s) => {
+        switch (s.runtime) {
+          case 'ponder':
+            return ponderRunner(await createClassifier(ctx, model, undefined, {}));
+          case 'ort-webgpu':
+            return ortRunner(ortWebgpu, onnx, 'webgpu', ['Deno: ORT requests its own WebGPU device']);
+          case 'ort-wasm':
+            return ortRunner(ortWebgpu, onnx, 'wasm');
+          default:
+            throw new Error(`${s.runtime} is not run on Deno (wasm-only; see the ORT wasm row)`);
+        }
+      },
+      clocks ? { clockWindow: () => clocks.window() } : {},
+    );
     const { model: _m, ...rest } = spec;
     void _m;
     suites.push({ ...result, spec: rest });
@@ -365,6 +410,11 @@ if (sweep && sweepLeft < 5) {
   );
 }
 
+// The clock windows' statistics, now that the sampler has stopped (its output comes in blocks).
+if (clocks) {
+  await clocks.finish();
+  console.log('GPU clocks: sampled by nvidia-smi every 50 ms');
+}
 const report = await save();
 console.log(renderMarkdown(report, out));
 ctx.device.destroy();
