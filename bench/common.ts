@@ -217,8 +217,9 @@ export interface SuiteResult {
 
 /**
  * Full-depth batch-1 passes run back to back in one submit, so that the GPU reaches the clocks of
- * sustained work (one short call runs at whatever clocks the idle GPU has; on the H200 nvidia-smi read
- * 345–600 MHz during the batch-1 calls, 1980 MHz max).
+ * sustained work (one short call runs at whatever clocks the idle GPU has: in bench/results/deno-gpu.json
+ * ponder-web's batch-1 calls on the H200 ran at SM clock p50s of 480–930 MHz from seq 64 up, of 1980 max;
+ * its back-to-back passes at 1755–1980 MHz).
  */
 export interface BackToBackRecord {
   seq: number;
