@@ -218,8 +218,8 @@ export interface SuiteResult {
 /**
  * Full-depth batch-1 passes run back to back in one submit, so that the GPU reaches the clocks of
  * sustained work (one short call runs at whatever clocks the idle GPU has: in bench/results/deno-gpu.json
- * ponder-web's batch-1 calls on the H200 ran at SM clock p50s of 570–930 MHz from seq 64 up, of 1980 max;
- * its back-to-back passes at 1755–1980 MHz).
+ * ponder-web's batch-1 calls on the H200 ran at SM clock p50s of 570–930 MHz for the shipped model and
+ * ALBERT-base at seq 64 and 128, of 1980 max; their back-to-back passes at 1755–1980 MHz).
  */
 export interface BackToBackRecord {
   seq: number;
