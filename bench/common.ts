@@ -307,6 +307,12 @@ export function tokenBatch(seed: number, batch: number, seq: number, vocab: numb
   );
 }
 
+/** The middle element of xs (the upper one of the two middles for an even count). */
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

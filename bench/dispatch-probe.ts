@@ -17,6 +17,7 @@
  * zeros into their args): the cases separate launch, barrier, indirect and pipeline-switch costs.
  */
 import { createPipeline } from '../shaders/kernel';
+import { median } from './common';
 import { warmUpGpu } from './gpu-matmul';
 
 export type DispatchCaseId =
@@ -361,11 +362,6 @@ async function checkPass(device: GPUDevice, c: ProbeCase): Promise<string | null
   readback.unmap();
   readback.destroy();
   return c.verify(words);
-}
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** µs per dispatch from whole-pass ms, less the empty pass; clamped positive as timePasses() does. */

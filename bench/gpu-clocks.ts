@@ -7,6 +7,8 @@
  * (nvidia-smi's output through a pipe arrives in blocks, not line by line).
  */
 
+import { median } from './common';
+
 /** One part of the run and the SM clock nvidia-smi saw during it. */
 export interface SmClockRecord {
   /** Date.now() at the start and end of the window. */
@@ -46,13 +48,13 @@ export function parseClockLine(line: string): [number, number, number] | null {
 export function windowStats(samples: readonly [number, number, number][], rec: SmClockRecord): SmClockRecord {
   const inside = samples.filter(([t]) => t >= rec.fromMs && t <= rec.toMs);
   if (!inside.length) return { ...rec, samples: 0 };
-  const mhz = inside.map(([, v]) => v).sort((a, b) => a - b);
+  const mhz = inside.map(([, v]) => v);
   return {
     ...rec,
     samples: mhz.length,
-    minMhz: mhz[0]!,
-    p50Mhz: mhz[Math.floor(mhz.length / 2)]!,
-    maxMhz: mhz[mhz.length - 1]!,
+    minMhz: Math.min(...mhz),
+    p50Mhz: median(mhz),
+    maxMhz: Math.max(...mhz),
     maxClockMhz: inside[0]![2],
   };
 }

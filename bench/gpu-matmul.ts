@@ -8,7 +8,7 @@
  */
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../shaders/kernel';
 import { MatmulKernel } from '../shaders/matmul';
-import type { MatmulRecord } from './common';
+import { median, type MatmulRecord } from './common';
 import type { MatmulShapeSpec } from './shapes';
 
 export type { MatmulShapeSpec } from './shapes';
@@ -114,11 +114,6 @@ export async function timeDispatches(
   passes: number,
 ): Promise<number> {
   return median(await timePasses(timer, dispatches, reps, passes));
-}
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /**

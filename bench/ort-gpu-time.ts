@@ -19,6 +19,8 @@
  * extra calls made after the timed ones; counting alone (a counter per call) is on in every run.
  */
 
+import { median } from './common';
+
 /** What one run handed to WebGPU. */
 export interface RunCounts {
   /** queue.submit() calls on the metered device's queue (on any queue before a device is attached). */
@@ -402,8 +404,7 @@ export async function selfCheck(meter: GpuMeter): Promise<MeterCheck> {
       if (run.gpuMs === null) return fail(`empty bracket: ${run.error ?? 'no time'}`);
       empties.push(run.gpuMs);
     }
-    empties.sort((a, b) => a - b);
-    const emptyBracketMs = empties[2]!;
+    const emptyBracketMs = median(empties);
     const { run } = await meter.measure(workload, true);
     await innerRead.mapAsync(GPUMapMode.READ);
     const t = new BigUint64Array(innerRead.getMappedRange().slice(0));

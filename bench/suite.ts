@@ -10,6 +10,7 @@
 import type { ClockWindow } from './gpu-clocks';
 import type { ExitCriterion } from '../src/exit';
 import {
+  median,
   percentile,
   type CallCountStats,
   RUNTIME_LABELS,
@@ -319,7 +320,6 @@ export async function runSuite(
       const clock = hooks.clockWindow?.();
       for (let i = 0; i < tries; i++) runs.push(await runner.backToBack(ids, passes));
       const smClock = clock?.close();
-      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const gpu = runs.map((r) => r.lastPassGpuMs).filter((x): x is number => x !== undefined);
       result.backToBack = {
         seq,
