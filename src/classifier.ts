@@ -7,7 +7,7 @@
  *   const [result] = await classifier.classify('a gorgeous, witty, seductive movie');
  *   result.label, result.exitLayer, result.layers[3].probabilities
  */
-import { Engine, type EncodedBatch, type EngineLayer, type EngineOptions } from './engine/engine';
+import { Engine, workGpuMs, type EncodedBatch, type EngineLayer, type EngineOptions } from './engine/engine';
 import type { DispatchTime } from './engine/plan';
 import { PonderError } from './errors';
 import { requestGpu, type AdapterDescription, type GpuContext } from './gpu/device';
@@ -123,7 +123,8 @@ export class PonderClassifier {
     let gpuMs: number | undefined;
     let submitMs = 0;
     for (const w of output.work) {
-      if (w.layerMs) gpuMs = (gpuMs ?? 0) + (w.embeddingMs ?? 0) + w.layerMs.reduce((a, b) => a + b, 0);
+      const ms = workGpuMs(w);
+      if (ms !== undefined) gpuMs = (gpuMs ?? 0) + ms;
       submitMs += w.submitMs;
     }
     return encoded.map((e, i) => {
@@ -198,7 +199,7 @@ export class PonderClassifier {
     const output = await this.engine.run(batch, { criterion: { kind: 'none' }, backToBack: passes });
     const wallMsPerPass = (performance.now() - started) / passes;
     const w = output.work[output.work.length - 1]!;
-    const lastPassGpuMs = w.layerMs ? (w.embeddingMs ?? 0) + w.layerMs.reduce((a, b) => a + b, 0) : undefined;
+    const lastPassGpuMs = workGpuMs(w);
     return lastPassGpuMs === undefined ? { passes, wallMsPerPass } : { passes, wallMsPerPass, lastPassGpuMs };
   }
 

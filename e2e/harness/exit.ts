@@ -4,7 +4,7 @@
  * reference of the heads (tests/reference/forward.ts) and with src/exit's evaluateExit (f32).
  */
 import { createClassifier, type PonderClassifier } from '../../src/classifier';
-import { Engine, type EngineOutput } from '../../src/engine/engine';
+import { Engine, workGpuMs, type EngineOutput } from '../../src/engine/engine';
 import { isPonderError } from '../../src/errors';
 import { argmax, evaluateExit, type ExitCriterion, type LayerOutputs } from '../../src/exit';
 import { requestGpu } from '../../src/gpu/device';
@@ -345,7 +345,8 @@ export async function workAfterExit(name: string, count: number) {
         const out = await engine.run(batch, { criterion });
         wall.push(performance.now() - t);
         const w = out.work[0]!;
-        if (w.layerMs) gpu.push((w.embeddingMs ?? 0) + w.layerMs.reduce((a, b) => a + b, 0));
+        const ms = workGpuMs(w);
+        if (ms !== undefined) gpu.push(ms);
         submit.push(w.submitMs);
       }
       const median = (xs: number[]) =>

@@ -92,6 +92,11 @@ export interface BatchWork {
   dispatchMs?: DispatchTime[];
 }
 
+/** A batch's GPU time (embeddings + every depth), where the adapter has timestamp queries. */
+export function workGpuMs(w: BatchWork): number | undefined {
+  return w.layerMs ? (w.embeddingMs ?? 0) + w.layerMs.reduce((a, b) => a + b, 0) : undefined;
+}
+
 export interface EngineOutput {
   /** Per-layer logits for each example, layers 1..exitLayer: [example][layer][label]. */
   logits: number[][][];

@@ -667,9 +667,20 @@ export class ExecutionPlan {
       }
     };
 
-    /** The whole single-submit forward pass as one command buffer. */
-    const encodeForward = (): GPUCommandBuffer => {
+    /**
+     * The whole single-submit forward pass as one command buffer; with `reset`, it first copies the
+     * initial exit state (and indirect counts) there on the GPU, as a call's uploads would.
+     */
+    const encodeForward = (reset?: { state: GPUBuffer; indirect: GPUBuffer } | null): GPUCommandBuffer => {
       const encoder = device.createCommandEncoder({ label: 'forward' });
+      if (reset) {
+        encoder.copyBufferToBuffer(reset.state, 0, this.state, 0, this.initialState.byteLength);
+        if (!this.gated) {
+          const bytes = this.initialIndirect.byteLength;
+          encoder.copyBufferToBuffer(reset.indirect, 0, this.indirect, 0, bytes);
+          encoder.copyBufferToBuffer(reset.indirect, 0, this.indirectNext, 0, bytes);
+        }
+      }
       clear(encoder);
       for (let i = 0; i < this.passes.length; i++) encodePass(encoder, i);
       encodeFinal(encoder);
@@ -686,22 +697,7 @@ export class ExecutionPlan {
     if (repeats > 1 && !streaming && !profile) {
       // Each pass first gets the state a call's uploads give it, by copies on the GPU.
       const initial = this.initialCopies();
-      const commands = Array.from({ length: repeats }, () => {
-        const encoder = device.createCommandEncoder({ label: 'forward.backToBack' });
-        if (initial) {
-          encoder.copyBufferToBuffer(initial.state, 0, this.state, 0, this.initialState.byteLength);
-          if (!this.gated) {
-            const bytes = this.initialIndirect.byteLength;
-            encoder.copyBufferToBuffer(initial.indirect, 0, this.indirect, 0, bytes);
-            encoder.copyBufferToBuffer(initial.indirect, 0, this.indirectNext, 0, bytes);
-          }
-        }
-        clear(encoder);
-        for (let i = 0; i < this.passes.length; i++) encodePass(encoder, i);
-        encodeFinal(encoder);
-        return encoder.finish();
-      });
-      queue.submit(commands);
+      queue.submit(Array.from({ length: repeats }, () => encodeForward(initial)));
       submitMs = performance.now() - started;
     } else if (!streaming) {
       // A forward pass's commands do not depend on its inputs (they are uploaded above; exit decisions
