@@ -61,8 +61,9 @@ export interface ClassificationResult {
   skippedLayers: number;
   /**
    * Wall time of the classify() call; the GPU time of its passes where timestamp-query exists; and
-   * the CPU time spent encoding and submitting them (the rest of the wall time is waiting: on the
-   * GPU, and on the runtime's own round trip to it).
+   * the CPU time up to their submit: uploads and submit, plus encoding on the first call at a shape
+   * (later calls submit a command buffer encoded while the previous call's pass ran). The rest of
+   * the wall time is waiting: on the GPU, and on the runtime's own round trip to it.
    */
   timing?: { totalMs: number; gpuMs?: number; submitMs?: number };
   /** True when the text was longer than the model's positions and was cut. */

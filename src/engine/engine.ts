@@ -86,7 +86,7 @@ export interface BatchWork {
   layerMs?: number[];
   /** GPU time of the embeddings pass. */
   embeddingMs?: number;
-  /** CPU time of the run up to its submit: input uploads, encoding every pass and dispatch, submit. */
+  /** CPU time of the run up to its submit: uploads, submit, and encoding unless encoded ahead (plan.ts). */
   submitMs: number;
   /** Profiled runs: each dispatch's GPU time, in encoding order. */
   dispatchMs?: DispatchTime[];
