@@ -275,6 +275,8 @@ export interface SweepRecord {
   kernel?: string;
   /** Largest relative error of the output against the exact value (all inputs are constant). */
   maxRelError?: number;
+  /** With several rounds: each round's time (ms is their median). */
+  roundsMs?: number[];
 }
 
 export interface SweepReport {

@@ -19,6 +19,13 @@ import code from './matmul.wgsl?raw';
 
 const ACTIVATION_CODE: Record<Activation, number> = { none: 0, gelu: 1, gelu_new: 2, relu: 3, tanh: 4 };
 
+/** Invocations and K step of the register-blocked `tiled_large` entry point (matmul.wgsl). */
+export interface BlockTiles {
+  wgX: number;
+  wgY: number;
+  tileK: number;
+}
+
 /** Tile configuration (WGSL override constants) and path choice; see matmul.wgsl. */
 export interface MatmulTiles {
   wgX: number;
@@ -28,15 +35,21 @@ export interface MatmulTiles {
   gemvCols: number;
   /** The tiled path loads the next K chunk into registers while it computes the current one. */
   prefetch: boolean;
-  /** K step of the 128 x 128 `tiled_large` path: 4 or 8. */
+  /** K step of the 128 x 128 `tiled_large` path: 4, 8 or 16. */
   largeTileK: number;
   /** Use `tiled_large` when it yields at least this many workgroups (0: never). */
   largeMinWorkgroups: number;
   /**
-   * Shapes of at least 128 rows that are too small for `largeMinWorkgroups` take the 128 x 128 tiles
-   * too, split along K towards `splitKTarget` workgroups, instead of the split 64 x 32 tiles.
+   * Shapes of at least `8 * splitBlock.wgY` rows that are too small for `largeMinWorkgroups` take the
+   * register-blocked `tiled_large` entry point with `splitBlock`'s tiles, split along K towards
+   * `splitKTarget` workgroups, instead of the split 64 x 32 tiles.
    */
   largeSplitK: boolean;
+  /**
+   * The register-blocked tiles of `largeSplitK`: wgX x wgY invocations of 8 x 8 outputs (an
+   * 8·wgY x 8·wgX tile), K steps of tileK (4, 8 or 16). {16, 16, largeTileK} is the 128 x 128 path.
+   */
+  splitBlock: BlockTiles;
   /** Split K until about this many workgroups run (0: never split). */
   splitKTarget: number;
   /** The smallest K range of one split. */
@@ -61,9 +74,15 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   // reps per pass (bench/results/archive/2026-11-27-h200-large-tiles-sweep.json). Not below 256: a
   // grid of one wave and a bit (144 tiles on 132 SMs) would idle most of the GPU for a second wave.
   largeMinWorkgroups: 256,
-  largeSplitK: false,
+  // Below that, from 64 rows: 64 x 64 register-blocked tiles split along K, in K steps of 16, ranges
+  // of at least 64. Against the split 64 x 32 tiles on the H200 (Deno/wgpu, bench --matmul-sweep
+  // --sweep-shapes rows, three interleaved rounds): 1.45x at ALBERT-base's rows 128, 1.15x at
+  // rows 64, 1.9x at rows 1024, 1.1x at H 512 rows 128 (geometric means over the four linear layers,
+  // f32 and f16; bench/results/archive/2026-11-27-h200-split-block-sweep.json).
+  largeSplitK: true,
+  splitBlock: { wgX: 8, wgY: 8, tileK: 16 },
   splitKTarget: 512,
-  splitKMinChunk: 128,
+  splitKMinChunk: 64,
 };
 
 /** matmul.wgsl's Params struct, in order (all u32). */
@@ -80,8 +99,10 @@ const PARAM_FIELDS = [
   'splits',
 ] as const;
 
-/** Rows per workgroup of the tiled paths and of the split-K reduction (y dimension of their grids). */
-const LARGE_TILE = 128;
+/** Invocations per side of the 128 x 128 tiles (8 x 8 outputs each). */
+const LARGE_WG = 16;
+/** Outputs per invocation and side of the register-blocked path. */
+const BLOCK = 8;
 /** Staged vec4 per invocation and operand of the tiled path with prefetch (matmul.wgsl). */
 const TILED_STAGE_MAX = 4;
 const REDUCE_ROWS = 8;
@@ -98,6 +119,8 @@ interface Pipelines {
   tiled?: GPUComputePipeline;
   gemv?: GPUComputePipeline;
   large?: GPUComputePipeline;
+  /** `tiled_large` with `splitBlock`'s tiles (largeSplitK). */
+  splitLarge?: GPUComputePipeline;
   reduce?: GPUComputePipeline;
 }
 
@@ -181,7 +204,8 @@ export class MatmulKernel {
       // With prefetch the tiled path stages at most 4 vec4 per invocation and operand (matmul.wgsl).
       (tiles.prefetch && tiles.tileK > TILED_STAGE_MAX * Math.min(tiles.wgX, tiles.wgY)) ||
       tiles.gemvLanes < GEMV_MAX_M ||
-      (tiles.largeTileK !== 4 && tiles.largeTileK !== 8) ||
+      !validBlock({ wgX: LARGE_WG, wgY: LARGE_WG, tileK: tiles.largeTileK }) ||
+      (tiles.largeSplitK && !validBlock(tiles.splitBlock)) ||
       !(tiles.splitKMinChunk >= 1)
     ) {
       throw new PonderError('gpu-error', `Invalid matmul tiles ${JSON.stringify(tiles)}`);
@@ -214,18 +238,27 @@ export class MatmulKernel {
       cache = new Map();
       pipelineCache.set(device, cache);
     }
-    const constants = {
+    const constants: Record<string, number> = {
       WG_X: tiles.wgX,
       WG_Y: tiles.wgY,
       TILE_K: tiles.tileK,
       PREFETCH: tiles.prefetch ? 1 : 0,
       GEMV_LANES: tiles.gemvLanes,
       GEMV_COLS: tiles.gemvCols,
+      LARGE_WG_X: LARGE_WG,
+      LARGE_WG_Y: LARGE_WG,
       LARGE_TILE_K: tiles.largeTileK,
     };
+    const block = tiles.splitBlock;
+    const splitConstants = {
+      ...constants,
+      LARGE_WG_X: block.wgX,
+      LARGE_WG_Y: block.wgY,
+      LARGE_TILE_K: block.tileK,
+    };
     const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}`;
-    const get = (entryPoint: EntryPoint): Promise<GPUComputePipeline> => {
-      const key = `${label}-${entryPoint}-${JSON.stringify(constants)}`;
+    const get = (entryPoint: EntryPoint, overrides = constants): Promise<GPUComputePipeline> => {
+      const key = `${label}-${entryPoint}-${JSON.stringify(overrides)}`;
       let pipeline = cache.get(key);
       if (!pipeline) {
         const source =
@@ -234,7 +267,7 @@ export class MatmulKernel {
           label: `${label}-${entryPoint}`,
           code: source,
           entryPoint,
-          constants,
+          constants: overrides,
         });
         cache.set(key, pipeline);
         // A failed compile is not cached: the error is reported, and a later create() tries again.
@@ -242,14 +275,17 @@ export class MatmulKernel {
       }
       return pipeline;
     };
-    const [tiled, gemv, large, reduce] = await Promise.all([
+    const [tiled, gemv, large, splitLarge, reduce] = await Promise.all([
       paths.tiled ? get('tiled') : undefined,
       paths.gemv ? get('gemv') : undefined,
       paths.large && paths.tiled ? get('tiled_large') : undefined,
+      paths.large && paths.tiled && paths.splitK && tiles.largeSplitK
+        ? get('tiled_large', splitConstants)
+        : undefined,
       // The reduction reads only scalar partial sums: one pipeline (the scalar variant's) serves both.
       paths.splitK && paths.tiled && (!vec4 || !paths.scalar) ? get('reduce_partials') : undefined,
     ]);
-    return { tiled, gemv, large, reduce };
+    return { tiled, gemv, large, splitLarge, reduce };
   }
 
   /** The entry point prepare() uses for this shape (throws nothing; see prepare for checks). */
@@ -261,26 +297,45 @@ export class MatmulKernel {
   /** Enough 128 x 128 tiles to fill the GPU without splitting K. */
   private largeBySize({ M, N }: MatmulShape): boolean {
     const t = this.tiles;
-    const largeGroups = divUp(M, LARGE_TILE) * divUp(N, LARGE_TILE);
+    const tile = BLOCK * LARGE_WG;
+    const largeGroups = divUp(M, tile) * divUp(N, tile);
     return this.paths.large && t.largeMinWorkgroups > 0 && largeGroups >= t.largeMinWorkgroups;
   }
 
-  /** `largeSplitK`: the 128 x 128 tiles, split along K, for shapes of at least one full tile of rows. */
+  /**
+   * `largeSplitK`: `splitBlock`'s tiles, split along K, for shapes of at least one full tile of rows
+   * whose grid (tiles x splits) reaches a quarter of `splitKTarget`. Smaller grids are latency-bound,
+   * and there the 64 x 32 tiles' 16 outputs per invocation beat 64 (a 64x120x120 product of the
+   * golden test model took longer on the 64 x 64 tiles on the H200).
+   */
   private largeSplit(shape: MatmulShape): boolean {
     const t = this.tiles;
     return (
       this.paths.large &&
       this.paths.splitK &&
       t.largeSplitK &&
-      shape.M >= LARGE_TILE &&
-      !this.largeBySize(shape)
+      t.splitKTarget > 0 &&
+      shape.M >= BLOCK * t.splitBlock.wgY &&
+      !this.largeBySize(shape) &&
+      this.blockGroups(shape) * this.wantedSplits(shape, this.blockGroups(shape)) * 4 >= t.splitKTarget
     );
+  }
+
+  private blockGroups({ M, N }: MatmulShape): number {
+    const b = this.tiles.splitBlock;
+    return divUp(N, BLOCK * b.wgX) * divUp(M, BLOCK * b.wgY);
+  }
+
+  /** K ranges for about `splitKTarget` workgroups from `groups` tiles, each at least `splitKMinChunk`. */
+  private wantedSplits({ K }: MatmulShape, groups: number): number {
+    const t = this.tiles;
+    return Math.max(1, Math.min(divUp(t.splitKTarget, groups), Math.floor(K / t.splitKMinChunk)));
   }
 
   /**
    * How many K ranges the tiled path should split this shape into (1: none): enough that about
    * `splitKTarget` workgroups run, each range at least `splitKMinChunk` long. Only for shapes that
-   * prepare() would give to the 64 x 32 tiles, or with `largeSplitK` to the split 128 x 128 tiles.
+   * prepare() would give to the 64 x 32 tiles, or with `largeSplitK` to `splitBlock`'s tiles.
    */
   splitsFor(shape: MatmulShape): number {
     const { M, N, K } = shape;
@@ -288,20 +343,19 @@ export class MatmulKernel {
     if (!this.paths.splitK || t.splitKTarget <= 0) return 1;
     const split = this.largeSplit(shape);
     if (!split && this.pathFor(shape) !== 'tiled') return 1;
-    const groups = split
-      ? divUp(N, LARGE_TILE) * divUp(M, LARGE_TILE)
-      : divUp(N, 4 * t.wgX) * divUp(M, 4 * t.wgY);
-    const wanted = Math.min(divUp(t.splitKTarget, groups), Math.floor(K / t.splitKMinChunk));
+    const groups = split ? this.blockGroups(shape) : divUp(N, 4 * t.wgX) * divUp(M, 4 * t.wgY);
+    const wanted = this.wantedSplits(shape, groups);
     if (wanted <= 1) return 1;
     return divUp(K, this.chunkFor(K, wanted));
   }
 
   /**
-   * The K range of each split: whole TILE_K and LARGE_TILE_K steps, so that only the last range is
-   * ragged (the kernels zero-fill past K, not past a range's end).
+   * The K range of each split: whole K steps of every path, so that only the last range is ragged
+   * (the kernels zero-fill past K, not past a range's end).
    */
   private chunkFor(K: number, splits: number): number {
-    const step = lcm(this.tiles.tileK, this.tiles.largeTileK);
+    const t = this.tiles;
+    const step = lcm(lcm(t.tileK, t.largeTileK), t.largeSplitK ? t.splitBlock.tileK : 1);
     return divUp(divUp(K, splits), step) * step;
   }
 
@@ -410,7 +464,16 @@ export class MatmulKernel {
     let path = this.pathFor(shape);
     // Partial sums come from the tiled entry points only (GEMV already splits K across lanes).
     if (raw && path === 'gemv') path = 'tiled';
-    const pipeline = path === 'gemv' ? pipelines.gemv : path === 'large' ? pipelines.large : pipelines.tiled;
+    // The register-blocked path with splitBlock's tiles (largeSplitK), or the 128 x 128 ones.
+    const block = path === 'large' && this.largeSplit(shape) ? this.tiles.splitBlock : null;
+    const pipeline =
+      path === 'gemv'
+        ? pipelines.gemv
+        : path === 'large'
+          ? block
+            ? pipelines.splitLarge
+            : pipelines.large
+          : pipelines.tiled;
     if (!pipeline) {
       throw new PonderError(
         'invalid-input',
@@ -419,7 +482,11 @@ export class MatmulKernel {
     }
     // Every split writes its slice, an empty range (past K after rounding up) as zeros.
     const kChunk = splits > 1 ? this.chunkFor(K, splits) : K;
-    const suffix = `${path === 'tiled' ? '' : `-${path}`}${raw ? `-split${splits}` : ''}`;
+    const blockName =
+      block && (block.wgX !== LARGE_WG || block.wgY !== LARGE_WG || block.tileK !== this.tiles.largeTileK)
+        ? `${BLOCK * block.wgY}x${BLOCK * block.wgX}k${block.tileK}`
+        : '';
+    const suffix = `${path === 'tiled' ? '' : `-${path}${blockName}`}${raw ? `-split${splits}` : ''}`;
     const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}x${K}${suffix}`;
     const uniforms = this.params(label, {
       M,
@@ -440,13 +507,14 @@ export class MatmulKernel {
       [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
     );
     const t = this.tiles;
-    const rowsPerWorkgroup = path === 'gemv' ? undefined : path === 'large' ? LARGE_TILE : 4 * t.wgY;
+    // Output tile of a workgroup: rows x columns.
+    const [tileM, tileN] =
+      path === 'large'
+        ? [BLOCK * (block?.wgY ?? LARGE_WG), BLOCK * (block?.wgX ?? LARGE_WG)]
+        : [4 * t.wgY, 4 * t.wgX];
+    const rowsPerWorkgroup = path === 'gemv' ? undefined : tileM;
     const workgroups: readonly [number, number, number] =
-      path === 'gemv'
-        ? [divUp(N, t.gemvCols), 1, 1]
-        : path === 'large'
-          ? [divUp(N, LARGE_TILE), divUp(M, LARGE_TILE), splits]
-          : [divUp(N, 4 * t.wgX), divUp(M, 4 * t.wgY), splits];
+      path === 'gemv' ? [divUp(N, t.gemvCols), 1, 1] : [divUp(N, tileN), divUp(M, tileM), splits];
     this.checkWorkgroups(workgroups, shape);
     return { label, pipeline, bindGroup, workgroups, ...(rowsPerWorkgroup ? { rowsPerWorkgroup } : {}) };
   }
@@ -472,6 +540,25 @@ export class MatmulKernel {
       );
     }
   }
+}
+
+/**
+ * A register-blocked tile shape the WGSL supports: K steps of 4, 8 or 16, each invocation staging at
+ * most 4 vec4 per operand (8·wg·tileK/4 elements over wgX·wgY invocations), at most 256 invocations.
+ */
+function validBlock(b: BlockTiles): boolean {
+  const threads = b.wgX * b.wgY;
+  const staged = (wg: number) => divUp(BLOCK * wg * (b.tileK / 4), threads);
+  return (
+    [4, 8, 16].includes(b.tileK) &&
+    Number.isInteger(b.wgX) &&
+    Number.isInteger(b.wgY) &&
+    b.wgX >= 1 &&
+    b.wgY >= 1 &&
+    threads <= 256 &&
+    staged(b.wgX) <= 4 &&
+    staged(b.wgY) <= 4
+  );
 }
 
 function lcm(a: number, b: number): number {

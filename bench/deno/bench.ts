@@ -13,7 +13,7 @@
  *   deno run -A node_modules/.cache/ponder-bench/deno/bench.js [--quick] [--out FILE]
  *            [--runtimes ponder,ort-webgpu,ort-wasm] [--models albert-base-random,golden-bert-odd]
  *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]
- *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square]] [--no-suite]
+ *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square|batch1] [--sweep-rounds 1]] [--no-suite]
  *            [--matmul-probe] [--dispatch-probe [--dispatch-n 100]]
  *
  * Order: the runtime's round-trip floor (bench/floor.ts), the matmul table, one suite per
@@ -35,7 +35,7 @@ import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type 
 import { measureRuntimeFloor } from '../floor';
 import { dispatchProbe, dispatchProbeLines } from '../dispatch-probe';
 import { leastReps, matmulBench, matmulProbe, warmUpGpu, type MatmulProbeRecord } from '../gpu-matmul';
-import { runMatmulSweep, type SweepConfig } from '../matmul-sweep';
+import { runMatmulSweep, type SweepConfig, type SweepShapeSet } from '../matmul-sweep';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
 import { ALBERT_BASE, randomAlbert } from '../random-model';
@@ -109,7 +109,8 @@ const sweep = args.includes('--matmul-sweep');
 const sweepBudgetSec = Number(get('--sweep-budget-sec') ?? 120);
 // A JSON array of MatmulKernel `tiles` configs instead of SWEEP_CONFIGS, and which shapes to sweep.
 const sweepConfigs = get('--sweep-configs');
-const sweepShapeSet = (get('--sweep-shapes') ?? 'all') as 'all' | 'model' | 'square';
+const sweepShapeSet = (get('--sweep-shapes') ?? 'all') as SweepShapeSet;
+const sweepRounds = Number(get('--sweep-rounds') ?? 1);
 // The sweep starts no measurement after this many seconds from the start (default: no deadline).
 const deadlineSec = Number(get('--deadline-sec') ?? Infinity);
 const noSuite = args.includes('--no-suite');
@@ -390,6 +391,7 @@ if (sweep && sweepLeft < 5) {
       budgetSec: sweepSec,
       ...(sweepConfigs ? { configs: JSON.parse(sweepConfigs) as SweepConfig[] } : {}),
       shapes: sweepShapeSet,
+      rounds: sweepRounds,
       log: (line) => console.log(line),
     });
   } catch (error) {
