@@ -43,7 +43,7 @@ test('matmul: odd and round shapes, strides, offsets, small M, every activation'
       N: 45,
       K: 36,
       activation: 'none',
-      tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4, largeSplitK: false },
+      tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4, blockSplitK: false },
     },
     {
       M: 3,
@@ -53,8 +53,8 @@ test('matmul: odd and round shapes, strides, offsets, small M, every activation'
       tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4 },
     },
     // K steps of 32: four staged vec4 of A per invocation (the most prefetch holds); no prefetch.
-    { M: 70, N: 45, K: 100, activation: 'gelu', tiles: { tileK: 32, largeSplitK: false } },
-    { M: 70, N: 45, K: 101, activation: 'none', tiles: { prefetch: false, largeSplitK: false } },
+    { M: 70, N: 45, K: 100, activation: 'gelu', tiles: { tileK: 32, blockSplitK: false } },
+    { M: 70, N: 45, K: 101, activation: 'none', tiles: { prefetch: false, blockSplitK: false } },
   ] as const;
   for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
 });
@@ -64,9 +64,9 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
   // split short K. Ragged last K ranges, M below one tile, M <= 8 (raw sums take the tiled path).
   const large = { largeMinWorkgroups: 1 };
   const cases = [
-    // The 64 x 32 tiles split (largeSplitK off): scalar loads, ragged last range; vec4.
-    { M: 67, N: 45, K: 301, activation: 'gelu', mode: 3, tiles: { largeSplitK: false } },
-    { M: 130, N: 96, K: 200, activation: 'none', mode: 4, tiles: { largeSplitK: false } },
+    // The 64 x 32 tiles split (blockSplitK off): scalar loads, ragged last range; vec4.
+    { M: 67, N: 45, K: 301, activation: 'gelu', mode: 3, tiles: { blockSplitK: false } },
+    { M: 130, N: 96, K: 200, activation: 'none', mode: 4, tiles: { blockSplitK: false } },
     { M: 5, N: 33, K: 64, activation: 'tanh', mode: 2, outputOffset: 3 },
     { M: 40, N: 20, K: 64, activation: 'relu', mode: 5, inputRowStride: 72, outputOffset: 7 },
     { M: 16, N: 24, K: 48, activation: 'gelu_new', mode: 'auto', tiles: { splitKMinChunk: 16 } },
@@ -77,27 +77,27 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     { M: 150, N: 70, K: 120, activation: 'relu', tiles: large, mode: 3 }, // large tiles, split K
   ] as const;
   for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
-  // largeSplitK with the 128 x 128 tiles as splitBlock: prepareAuto splits them along K at a small
-  // grid (7 ranges, the last one ragged) instead of the split 64 x 32 tiles. splitKTarget 32 lets
-  // these small grids count as big enough for the register-blocked tiles.
-  const largeSplit = { M: 131, N: 70, K: 200, activation: 'gelu', mode: 'auto' } as const;
+  // blockSplitK with 128 x 128 blocks (16 x 16 invocations): prepareAuto splits them along K at a
+  // small grid (7 ranges, the last one ragged) instead of the split 64 x 32 tiles. splitKTarget 32
+  // lets these small grids count as big enough for the register-blocked tiles.
+  const blockSplit = { M: 131, N: 70, K: 200, activation: 'gelu', mode: 'auto' } as const;
   const r = await callHarness(page, 'testMatmul', {
-    ...largeSplit,
+    ...blockSplit,
     tiles: {
-      largeSplitK: true,
+      blockSplitK: true,
       splitKMinChunk: 16,
       splitKTarget: 32,
       splitBlock: { wgX: 16, wgY: 16, tileK: 8 },
     },
   });
-  expectClose(`matmul largeSplitK ${JSON.stringify(largeSplit)}`, r);
-  expect(r.path).toBe('-large-split7-reduce7-vec4');
+  expectClose(`matmul blockSplitK 128 x 128 ${JSON.stringify(blockSplit)}`, r);
+  expect(r.path).toBe('-block128x128k8-split7-reduce7-vec4');
   // splitBlock: smaller register-blocked tiles split along K, staging 2 (128 x 64, 64 x 128 at K
   // steps of 8) and 4 (64 x 64 at 16, the default) vec4 per operand and invocation; vec4 and scalar.
   const blocks = [
-    { splitBlock: { wgX: 8, wgY: 16, tileK: 8 }, name: '128x64k8', shape: largeSplit },
-    { splitBlock: { wgX: 16, wgY: 8, tileK: 8 }, name: '64x128k8', shape: largeSplit },
-    { splitBlock: { wgX: 8, wgY: 8, tileK: 16 }, name: '64x64k16', shape: largeSplit },
+    { splitBlock: { wgX: 8, wgY: 16, tileK: 8 }, name: '128x64k8', shape: blockSplit },
+    { splitBlock: { wgX: 16, wgY: 8, tileK: 8 }, name: '64x128k8', shape: blockSplit },
+    { splitBlock: { wgX: 8, wgY: 8, tileK: 16 }, name: '64x64k16', shape: blockSplit },
     {
       splitBlock: { wgX: 8, wgY: 8, tileK: 16 },
       name: '64x64k16',
@@ -105,10 +105,10 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     },
   ];
   for (const { splitBlock, name, shape } of blocks) {
-    const tiles = { largeSplitK: true, splitKMinChunk: 16, splitKTarget: 32, splitBlock };
+    const tiles = { blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32, splitBlock };
     const b = await callHarness(page, 'testMatmul', { ...shape, tiles });
     expectClose(`matmul splitBlock ${JSON.stringify({ ...shape, splitBlock })}`, b);
-    expect(b.path).toMatch(new RegExp(`^-large${name}-split\\d+-reduce\\d+-(vec4|scalar)$`));
+    expect(b.path).toMatch(new RegExp(`^-block${name}-split\\d+-reduce\\d+-(vec4|scalar)$`));
   }
   // Default tiles: a grid too small to fill a GPU (golden-model sized) keeps the 64 x 32 tiles, whose
   // 16 outputs per invocation finish sooner than 64 when the product is latency-bound.

@@ -19,7 +19,7 @@ import code from './matmul.wgsl?raw';
 
 const ACTIVATION_CODE: Record<Activation, number> = { none: 0, gelu: 1, gelu_new: 2, relu: 3, tanh: 4 };
 
-/** Invocations and K step of the register-blocked `tiled_large` entry point (matmul.wgsl). */
+/** Invocations and K step of the register-blocked `tiled_block` entry point (matmul.wgsl). */
 export interface BlockTiles {
   wgX: number;
   wgY: number;
@@ -35,19 +35,20 @@ export interface MatmulTiles {
   gemvCols: number;
   /** The tiled path loads the next K chunk into registers while it computes the current one. */
   prefetch: boolean;
-  /** K step of the 128 x 128 `tiled_large` path: 4, 8 or 16. */
+  /** K step of the 128 x 128 `tiled_large` path: 4 or 8. */
   largeTileK: number;
   /** Use `tiled_large` when it yields at least this many workgroups (0: never). */
   largeMinWorkgroups: number;
   /**
    * Shapes of at least `8 * splitBlock.wgY` rows that are too small for `largeMinWorkgroups` take the
-   * register-blocked `tiled_large` entry point with `splitBlock`'s tiles, split along K towards
-   * `splitKTarget` workgroups, instead of the split 64 x 32 tiles.
+   * `tiled_block` entry point (8 x 8 outputs per invocation like the 128 x 128 tiles) with
+   * `splitBlock`'s tiles, split along K towards `splitKTarget` workgroups, instead of the split
+   * 64 x 32 tiles, where the grid is big enough (see blockSplit()).
    */
-  largeSplitK: boolean;
+  blockSplitK: boolean;
   /**
-   * The register-blocked tiles of `largeSplitK`: wgX x wgY invocations of 8 x 8 outputs (an
-   * 8·wgY x 8·wgX tile), K steps of tileK (4, 8 or 16). {16, 16, largeTileK} is the 128 x 128 path.
+   * The tiles of `blockSplitK`: wgX x wgY invocations of 8 x 8 outputs (an 8·wgY x 8·wgX tile),
+   * K steps of tileK (4, 8 or 16).
    */
   splitBlock: BlockTiles;
   /** Split K until about this many workgroups run (0: never split). */
@@ -78,8 +79,9 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   // of at least 64. Against the split 64 x 32 tiles on the H200 (Deno/wgpu, bench --matmul-sweep
   // --sweep-shapes rows, three interleaved rounds): 1.45x at ALBERT-base's rows 128, 1.15x at
   // rows 64, 1.9x at rows 1024, 1.1x at H 512 rows 128 (geometric means over the four linear layers,
-  // f32 and f16; bench/results/archive/2026-11-27-h200-split-block-sweep.json).
-  largeSplitK: true,
+  // f32 and f16; bench/results/archive/2026-11-27-h200-split-block-sweep.json, where the option was
+  // called largeSplitK and ran in tiled_large).
+  blockSplitK: true,
   splitBlock: { wgX: 8, wgY: 8, tileK: 16 },
   splitKTarget: 512,
   splitKMinChunk: 64,
@@ -99,9 +101,9 @@ const PARAM_FIELDS = [
   'splits',
 ] as const;
 
-/** Invocations per side of the 128 x 128 tiles (8 x 8 outputs each). */
-const LARGE_WG = 16;
-/** Outputs per invocation and side of the register-blocked path. */
+/** Output rows and columns of a `tiled_large` workgroup. */
+const LARGE_TILE = 128;
+/** Outputs per invocation and side of `tiled_block`. */
 const BLOCK = 8;
 /** Staged vec4 per invocation and operand of the tiled path with prefetch (matmul.wgsl). */
 const TILED_STAGE_MAX = 4;
@@ -119,12 +121,12 @@ interface Pipelines {
   tiled?: GPUComputePipeline;
   gemv?: GPUComputePipeline;
   large?: GPUComputePipeline;
-  /** `tiled_large` with `splitBlock`'s tiles (largeSplitK). */
-  splitLarge?: GPUComputePipeline;
+  /** `tiled_block` with `splitBlock`'s tiles (blockSplitK). */
+  block?: GPUComputePipeline;
   reduce?: GPUComputePipeline;
 }
 
-type EntryPoint = 'tiled' | 'gemv' | 'tiled_large' | 'reduce_partials';
+type EntryPoint = 'tiled' | 'gemv' | 'tiled_large' | 'tiled_block' | 'reduce_partials';
 
 /**
  * Which code paths to compile (all by default). Each is a separate pipeline, and compiling one takes
@@ -137,7 +139,7 @@ export interface MatmulPaths {
   scalar: boolean;
   tiled: boolean;
   gemv: boolean;
-  /** The 128 x 128 tiles for large M x N (chosen by prepare() when compiled). */
+  /** The 128 x 128 tiles for large M x N and, with `blockSplitK`, the split blocks (prepare() chooses). */
   large: boolean;
   /** The split-K reduction (preparePartials/prepareReduce, prepareAuto). */
   splitK: boolean;
@@ -166,7 +168,7 @@ export interface MatmulArgs {
 }
 
 /** Which entry point prepare() takes for a shape, and the K splits that splitsFor() suggests. */
-export type MatmulPath = 'gemv' | 'tiled' | 'large';
+export type MatmulPath = 'gemv' | 'tiled' | 'large' | 'block';
 
 export class MatmulKernel {
   private constructor(
@@ -204,8 +206,8 @@ export class MatmulKernel {
       // With prefetch the tiled path stages at most 4 vec4 per invocation and operand (matmul.wgsl).
       (tiles.prefetch && tiles.tileK > TILED_STAGE_MAX * Math.min(tiles.wgX, tiles.wgY)) ||
       tiles.gemvLanes < GEMV_MAX_M ||
-      !validBlock({ wgX: LARGE_WG, wgY: LARGE_WG, tileK: tiles.largeTileK }) ||
-      (tiles.largeSplitK && !validBlock(tiles.splitBlock)) ||
+      (tiles.largeTileK !== 4 && tiles.largeTileK !== 8) ||
+      (tiles.blockSplitK && !validBlock(tiles.splitBlock)) ||
       !(tiles.splitKMinChunk >= 1)
     ) {
       throw new PonderError('gpu-error', `Invalid matmul tiles ${JSON.stringify(tiles)}`);
@@ -245,20 +247,14 @@ export class MatmulKernel {
       PREFETCH: tiles.prefetch ? 1 : 0,
       GEMV_LANES: tiles.gemvLanes,
       GEMV_COLS: tiles.gemvCols,
-      LARGE_WG_X: LARGE_WG,
-      LARGE_WG_Y: LARGE_WG,
       LARGE_TILE_K: tiles.largeTileK,
-    };
-    const block = tiles.splitBlock;
-    const splitConstants = {
-      ...constants,
-      LARGE_WG_X: block.wgX,
-      LARGE_WG_Y: block.wgY,
-      LARGE_TILE_K: block.tileK,
+      BLOCK_WG_X: tiles.splitBlock.wgX,
+      BLOCK_WG_Y: tiles.splitBlock.wgY,
+      BLOCK_TILE_K: tiles.splitBlock.tileK,
     };
     const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}`;
-    const get = (entryPoint: EntryPoint, overrides = constants): Promise<GPUComputePipeline> => {
-      const key = `${label}-${entryPoint}-${JSON.stringify(overrides)}`;
+    const get = (entryPoint: EntryPoint): Promise<GPUComputePipeline> => {
+      const key = `${label}-${entryPoint}-${JSON.stringify(constants)}`;
       let pipeline = cache.get(key);
       if (!pipeline) {
         const source =
@@ -267,7 +263,7 @@ export class MatmulKernel {
           label: `${label}-${entryPoint}`,
           code: source,
           entryPoint,
-          constants: overrides,
+          constants,
         });
         cache.set(key, pipeline);
         // A failed compile is not cached: the error is reported, and a later create() tries again.
@@ -275,45 +271,46 @@ export class MatmulKernel {
       }
       return pipeline;
     };
-    const [tiled, gemv, large, splitLarge, reduce] = await Promise.all([
+    const [tiled, gemv, large, block, reduce] = await Promise.all([
       paths.tiled ? get('tiled') : undefined,
       paths.gemv ? get('gemv') : undefined,
       paths.large && paths.tiled ? get('tiled_large') : undefined,
-      paths.large && paths.tiled && paths.splitK && tiles.largeSplitK
-        ? get('tiled_large', splitConstants)
+      // Only where blockSplit() can choose it (software adapters turn split-K off).
+      paths.large && paths.tiled && paths.splitK && tiles.blockSplitK && tiles.splitKTarget > 0
+        ? get('tiled_block')
         : undefined,
       // The reduction reads only scalar partial sums: one pipeline (the scalar variant's) serves both.
       paths.splitK && paths.tiled && (!vec4 || !paths.scalar) ? get('reduce_partials') : undefined,
     ]);
-    return { tiled, gemv, large, splitLarge, reduce };
+    return { tiled, gemv, large, block, reduce };
   }
 
   /** The entry point prepare() uses for this shape (throws nothing; see prepare for checks). */
   pathFor(shape: MatmulShape): MatmulPath {
     if (shape.M <= GEMV_MAX_M) return 'gemv';
-    return this.largeBySize(shape) || this.largeSplit(shape) ? 'large' : 'tiled';
+    if (this.largeBySize(shape)) return 'large';
+    return this.blockSplit(shape) ? 'block' : 'tiled';
   }
 
   /** Enough 128 x 128 tiles to fill the GPU without splitting K. */
   private largeBySize({ M, N }: MatmulShape): boolean {
     const t = this.tiles;
-    const tile = BLOCK * LARGE_WG;
-    const largeGroups = divUp(M, tile) * divUp(N, tile);
+    const largeGroups = divUp(M, LARGE_TILE) * divUp(N, LARGE_TILE);
     return this.paths.large && t.largeMinWorkgroups > 0 && largeGroups >= t.largeMinWorkgroups;
   }
 
   /**
-   * `largeSplitK`: `splitBlock`'s tiles, split along K, for shapes of at least one full tile of rows
+   * `blockSplitK`: `splitBlock`'s tiles, split along K, for shapes of at least one full tile of rows
    * whose grid (tiles x splits) reaches a quarter of `splitKTarget`. Smaller grids are latency-bound,
    * and there the 64 x 32 tiles' 16 outputs per invocation beat 64 (a 64x120x120 product of the
    * golden test model took longer on the 64 x 64 tiles on the H200).
    */
-  private largeSplit(shape: MatmulShape): boolean {
+  private blockSplit(shape: MatmulShape): boolean {
     const t = this.tiles;
     return (
       this.paths.large &&
       this.paths.splitK &&
-      t.largeSplitK &&
+      t.blockSplitK &&
       t.splitKTarget > 0 &&
       shape.M >= BLOCK * t.splitBlock.wgY &&
       !this.largeBySize(shape) &&
@@ -335,15 +332,15 @@ export class MatmulKernel {
   /**
    * How many K ranges the tiled path should split this shape into (1: none): enough that about
    * `splitKTarget` workgroups run, each range at least `splitKMinChunk` long. Only for shapes that
-   * prepare() would give to the 64 x 32 tiles, or with `largeSplitK` to `splitBlock`'s tiles.
+   * prepare() would give to the 64 x 32 tiles or to `splitBlock`'s tiles.
    */
   splitsFor(shape: MatmulShape): number {
     const { M, N, K } = shape;
     const t = this.tiles;
     if (!this.paths.splitK || t.splitKTarget <= 0) return 1;
-    const split = this.largeSplit(shape);
-    if (!split && this.pathFor(shape) !== 'tiled') return 1;
-    const groups = split ? this.blockGroups(shape) : divUp(N, 4 * t.wgX) * divUp(M, 4 * t.wgY);
+    const path = this.pathFor(shape);
+    if (path !== 'tiled' && path !== 'block') return 1;
+    const groups = path === 'block' ? this.blockGroups(shape) : divUp(N, 4 * t.wgX) * divUp(M, 4 * t.wgY);
     const wanted = this.wantedSplits(shape, groups);
     if (wanted <= 1) return 1;
     return divUp(K, this.chunkFor(K, wanted));
@@ -355,7 +352,7 @@ export class MatmulKernel {
    */
   private chunkFor(K: number, splits: number): number {
     const t = this.tiles;
-    const step = lcm(lcm(t.tileK, t.largeTileK), t.largeSplitK ? t.splitBlock.tileK : 1);
+    const step = lcm(lcm(t.tileK, t.largeTileK), t.blockSplitK ? t.splitBlock.tileK : 1);
     return divUp(divUp(K, splits), step) * step;
   }
 
@@ -464,16 +461,7 @@ export class MatmulKernel {
     let path = this.pathFor(shape);
     // Partial sums come from the tiled entry points only (GEMV already splits K across lanes).
     if (raw && path === 'gemv') path = 'tiled';
-    // The register-blocked path with splitBlock's tiles (largeSplitK), or the 128 x 128 ones.
-    const block = path === 'large' && this.largeSplit(shape) ? this.tiles.splitBlock : null;
-    const pipeline =
-      path === 'gemv'
-        ? pipelines.gemv
-        : path === 'large'
-          ? block
-            ? pipelines.splitLarge
-            : pipelines.large
-          : pipelines.tiled;
+    const pipeline = pipelines[path];
     if (!pipeline) {
       throw new PonderError(
         'invalid-input',
@@ -482,11 +470,17 @@ export class MatmulKernel {
     }
     // Every split writes its slice, an empty range (past K after rounding up) as zeros.
     const kChunk = splits > 1 ? this.chunkFor(K, splits) : K;
-    const blockName =
-      block && (block.wgX !== LARGE_WG || block.wgY !== LARGE_WG || block.tileK !== this.tiles.largeTileK)
-        ? `${BLOCK * block.wgY}x${BLOCK * block.wgX}k${block.tileK}`
-        : '';
-    const suffix = `${path === 'tiled' ? '' : `-${path}${blockName}`}${raw ? `-split${splits}` : ''}`;
+    const t = this.tiles;
+    const b = t.splitBlock;
+    // Output tile of a workgroup: rows x columns.
+    const [tileM, tileN] =
+      path === 'large'
+        ? [LARGE_TILE, LARGE_TILE]
+        : path === 'block'
+          ? [BLOCK * b.wgY, BLOCK * b.wgX]
+          : [4 * t.wgY, 4 * t.wgX];
+    const name = path === 'block' ? `block${tileM}x${tileN}k${b.tileK}` : path;
+    const suffix = `${path === 'tiled' ? '' : `-${name}`}${raw ? `-split${splits}` : ''}`;
     const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}x${K}${suffix}`;
     const uniforms = this.params(label, {
       M,
@@ -506,12 +500,6 @@ export class MatmulKernel {
       [uniforms, args.input, args.weight, args.bias, args.output],
       [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
     );
-    const t = this.tiles;
-    // Output tile of a workgroup: rows x columns.
-    const [tileM, tileN] =
-      path === 'large'
-        ? [BLOCK * (block?.wgY ?? LARGE_WG), BLOCK * (block?.wgX ?? LARGE_WG)]
-        : [4 * t.wgY, 4 * t.wgX];
     const rowsPerWorkgroup = path === 'gemv' ? undefined : tileM;
     const workgroups: readonly [number, number, number] =
       path === 'gemv' ? [divUp(N, t.gemvCols), 1, 1] : [divUp(N, tileN), divUp(M, tileM), splits];

@@ -4,9 +4,9 @@
 //
 // Variants (see shaders/preprocess.ts): F16 stores W as f16 (accumulation stays f32); VEC4 loads
 // input and W four K-elements at a time and requires K, inputRowStride and inputOffset % 4 == 0.
-// Entry points: `tiled` (any M, 64x32 tiles), `tiled_large` (8x8 outputs per invocation: 128x128
-// tiles for large M*N, 64x64 tiles split along K at batch 1), `gemv` (M <= 8: the pooler and
-// classifier run with M = batch) and `reduce_partials`.
+// Entry points: `tiled` (any M, 64x32 tiles), `tiled_large` (128x128 tiles of 8x8 blocks for large
+// M*N), `tiled_block` (8x8 blocks in smaller tiles, 64x64 by default, split along K at batch 1),
+// `gemv` (M <= 8: the pooler and classifier run with M = batch) and `reduce_partials`.
 //
 // Split-K: at small M (batch 1: M = sequence length) there are too few output tiles to fill a big GPU
 // and each workgroup walks all of K serially, so the time is latency, proportional to K. With
@@ -61,15 +61,20 @@ override TILE_K: u32 = 16u;
 // operand: TILE_K / WG_X of A and TILE_K / WG_Y of W (shaders/matmul.ts checks the tiles).
 override PREFETCH: bool = true;
 
-// Register-blocked path (`tiled_large`): LARGE_WG_X x LARGE_WG_Y invocations, each an 8x8 register
-// block, compute a (8*LARGE_WG_Y) x (8*LARGE_WG_X) output tile: 128 x 128 for large products, smaller
-// tiles split along K for few rows. The staged tiles are stored K-major so that the inner loop reads
-// two vec4 of A and two of W for 64 multiply-adds. The next chunk's global loads are issued before the
-// current chunk is computed.
-override LARGE_WG_X: u32 = 16u;
-override LARGE_WG_Y: u32 = 16u;
+// Large path: 16 x 16 invocations, each an 8x8 register block, compute a 128 x 128 output tile;
+// the staged tiles are stored K-major so that the inner loop reads two vec4 of A and two of W for
+// 64 multiply-adds. The next chunk's global loads are issued before the current chunk is computed.
+const LARGE_TILE: u32 = 128u;
+override LARGE_TILE_K: u32 = 8u; // 4 or 8, so that 256 invocations can stage 128 x LARGE_TILE_K / 4 vec4
+
+// Register-blocked path for few rows (`tiled_block`): BLOCK_WG_X x BLOCK_WG_Y invocations, each an
+// 8x8 register block as in the large path, compute a (8*BLOCK_WG_Y) x (8*BLOCK_WG_X) output tile,
+// split along K at batch 1. A separate entry point because its general staging (up to 4 vec4 per
+// operand and invocation) cost the 128 x 128 path 9% at 4096³ on the H200 when they shared one.
+override BLOCK_WG_X: u32 = 8u;
+override BLOCK_WG_Y: u32 = 8u;
 // 4, 8 or 16; each invocation stages at most 4 vec4 per operand (shaders/matmul.ts checks).
-override LARGE_TILE_K: u32 = 8u;
+override BLOCK_TILE_K: u32 = 16u;
 
 // Rows per workgroup of reduce_partials (one column per invocation, 64 columns per workgroup).
 const REDUCE_ROWS: u32 = 8u;
@@ -83,9 +88,11 @@ const GEMV_MAX_M: u32 = 8u;
 // Rows of the staged tiles are TILE_K/4 vec4 long plus one vec4 of padding against bank conflicts.
 var<workgroup> tileA: array<vec4<f32>, WG_Y * 4u * (TILE_K / 4u + 1u)>;
 var<workgroup> tileW: array<vec4<f32>, WG_X * 4u * (TILE_K / 4u + 1u)>;
-// K-major: element (k, r) of a tile sits in vec4 k * (rows / 4) + r / 4, lane r % 4.
-var<workgroup> largeA: array<vec4<f32>, LARGE_TILE_K * LARGE_WG_Y * 2u>;
-var<workgroup> largeW: array<vec4<f32>, LARGE_TILE_K * LARGE_WG_X * 2u>;
+var<workgroup> largeA: array<vec4<f32>, LARGE_TILE_K * LARGE_TILE / 4u>;
+var<workgroup> largeW: array<vec4<f32>, LARGE_TILE_K * LARGE_TILE / 4u>;
+// K-major like largeA/largeW: element (k, r) of a tile sits in vec4 k * (rows / 4) + r / 4, lane r % 4.
+var<workgroup> blockA: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_Y * 2u>;
+var<workgroup> blockW: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_X * 2u>;
 var<workgroup> partial: array<f32, GEMV_COLS * GEMV_MAX_M * GEMV_LANES>;
 
 // Four consecutive K-elements of input row m starting at k (k % 4 == 0), zero outside the matrix.
@@ -346,124 +353,224 @@ fn gemv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
 }
 
+// Stores the staged vec4s of A and W (K-elements kc*4 .. kc*4+3 of tile row r) K-major: element
+// (k, r) sits in vec4 k*32 + r/4, lane r%4.
+fn stage_large(r: u32, kc: u32, a: vec4<f32>, w: vec4<f32>) {
+  // Unrolled with constant component indices, as measured on the H200 (bench --matmul-sweep).
+  let at = kc * 4u * (LARGE_TILE / 4u) + r / 4u;
+  let step = LARGE_TILE / 4u;
+  let lane = r % 4u;
+  largeA[at][lane] = a.x;
+  largeW[at][lane] = w.x;
+  largeA[at + step][lane] = a.y;
+  largeW[at + step][lane] = w.y;
+  largeA[at + 2u * step][lane] = a.z;
+  largeW[at + 2u * step][lane] = w.z;
+  largeA[at + 3u * step][lane] = a.w;
+  largeW[at + 3u * step][lane] = w.w;
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn tiled_large(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (gate_shut()) {
+    return;
+  }
+  let m0 = wid.y * LARGE_TILE;
+  let n0 = wid.x * LARGE_TILE;
+  let tid = lid.y * 16u + lid.x;
+  let kBegin = wid.z * params.kChunk;
+  let kEnd = min(params.K, kBegin + params.kChunk);
+  // Staging: LARGE_TILE rows x LARGE_TILE_K/4 vec4 per operand, spread over the 256 invocations.
+  let k4 = LARGE_TILE_K / 4u;
+  let stageRow = tid / k4;
+  let stageCol = tid % k4;
+  let staging = tid < LARGE_TILE * k4;
+
+  var nextA = vec4<f32>(0.0);
+  var nextW = vec4<f32>(0.0);
+  if (staging) {
+    nextA = load_a(m0 + stageRow, kBegin + stageCol * 4u);
+    nextW = load_w(n0 + stageRow, kBegin + stageCol * 4u);
+  }
+  // acc[2*i + h]: row m0 + lid.y*4 + i (i < 4) or m0 + 64 + lid.y*4 + i-4 (i >= 4), columns
+  // n0 + h*64 + lid.x*4 .. +3.
+  var acc: array<vec4<f32>, 16>;
+  for (var k0 = kBegin; k0 < kEnd; k0 += LARGE_TILE_K) {
+    if (staging) {
+      stage_large(stageRow, stageCol, nextA, nextW);
+    }
+    workgroupBarrier();
+    let kNext = k0 + LARGE_TILE_K;
+    if (staging && kNext < kEnd) {
+      nextA = load_a(m0 + stageRow, kNext + stageCol * 4u);
+      nextW = load_w(n0 + stageRow, kNext + stageCol * 4u);
+    }
+    for (var k = 0u; k < LARGE_TILE_K; k++) {
+      let a0 = largeA[k * 32u + lid.y];
+      let a1 = largeA[k * 32u + 16u + lid.y];
+      let w0 = largeW[k * 32u + lid.x];
+      let w1 = largeW[k * 32u + 16u + lid.x];
+      // Constant indices only: a dynamically indexed accumulator array can end up in local memory.
+      acc[0] += a0.x * w0;
+      acc[1] += a0.x * w1;
+      acc[2] += a0.y * w0;
+      acc[3] += a0.y * w1;
+      acc[4] += a0.z * w0;
+      acc[5] += a0.z * w1;
+      acc[6] += a0.w * w0;
+      acc[7] += a0.w * w1;
+      acc[8] += a1.x * w0;
+      acc[9] += a1.x * w1;
+      acc[10] += a1.y * w0;
+      acc[11] += a1.y * w1;
+      acc[12] += a1.z * w0;
+      acc[13] += a1.z * w1;
+      acc[14] += a1.w * w0;
+      acc[15] += a1.w * w1;
+    }
+    workgroupBarrier();
+  }
+
+  let r0 = m0 + lid.y * 4u;
+  let r1 = m0 + 64u + lid.y * 4u;
+  let c0 = n0 + lid.x * 4u;
+  let c1 = n0 + 64u + lid.x * 4u;
+  store4(r0, c0, wid.z, acc[0]);
+  store4(r0, c1, wid.z, acc[1]);
+  store4(r0 + 1u, c0, wid.z, acc[2]);
+  store4(r0 + 1u, c1, wid.z, acc[3]);
+  store4(r0 + 2u, c0, wid.z, acc[4]);
+  store4(r0 + 2u, c1, wid.z, acc[5]);
+  store4(r0 + 3u, c0, wid.z, acc[6]);
+  store4(r0 + 3u, c1, wid.z, acc[7]);
+  store4(r1, c0, wid.z, acc[8]);
+  store4(r1, c1, wid.z, acc[9]);
+  store4(r1 + 1u, c0, wid.z, acc[10]);
+  store4(r1 + 1u, c1, wid.z, acc[11]);
+  store4(r1 + 2u, c0, wid.z, acc[12]);
+  store4(r1 + 2u, c1, wid.z, acc[13]);
+  store4(r1 + 3u, c0, wid.z, acc[14]);
+  store4(r1 + 3u, c1, wid.z, acc[15]);
+}
+
 // Writes element e of a staged chunk (tile row e / k4, K-elements (e % k4)*4 .. +3) K-major into
-// largeA (operand 0) or largeW (1), whose rows are `quads` vec4 long; nothing past `count`.
-fn put_large(operand: u32, e: u32, count: u32, v: vec4<f32>) {
+// blockA (operand 0) or blockW (1), whose rows are `quads` vec4 long; nothing past `count`.
+fn put_block(operand: u32, e: u32, count: u32, v: vec4<f32>) {
   if (e >= count) {
     return;
   }
-  let k4 = LARGE_TILE_K / 4u;
+  let k4 = BLOCK_TILE_K / 4u;
   let r = e / k4;
-  let quads = select(2u * LARGE_WG_Y, 2u * LARGE_WG_X, operand == 1u);
+  let quads = select(2u * BLOCK_WG_Y, 2u * BLOCK_WG_X, operand == 1u);
   let at = (e % k4) * 4u * quads + r / 4u;
   let lane = r % 4u;
   // Constant component indices, as measured on the H200 (bench --matmul-sweep).
   if (operand == 0u) {
-    largeA[at][lane] = v.x;
-    largeA[at + quads][lane] = v.y;
-    largeA[at + 2u * quads][lane] = v.z;
-    largeA[at + 3u * quads][lane] = v.w;
+    blockA[at][lane] = v.x;
+    blockA[at + quads][lane] = v.y;
+    blockA[at + 2u * quads][lane] = v.z;
+    blockA[at + 3u * quads][lane] = v.w;
   } else {
-    largeW[at][lane] = v.x;
-    largeW[at + quads][lane] = v.y;
-    largeW[at + 2u * quads][lane] = v.z;
-    largeW[at + 3u * quads][lane] = v.w;
+    blockW[at][lane] = v.x;
+    blockW[at + quads][lane] = v.y;
+    blockW[at + 2u * quads][lane] = v.z;
+    blockW[at + 3u * quads][lane] = v.w;
   }
 }
 
 // Element e of the A / W chunk at K offset k (tile row e / k4), zero past the tile.
-fn fetch_large_a(e: u32, count: u32, m0: u32, k: u32) -> vec4<f32> {
+fn fetch_block_a(e: u32, count: u32, m0: u32, k: u32) -> vec4<f32> {
   if (e >= count) {
     return vec4<f32>(0.0);
   }
-  let k4 = LARGE_TILE_K / 4u;
+  let k4 = BLOCK_TILE_K / 4u;
   return load_a(m0 + e / k4, k + (e % k4) * 4u);
 }
 
-fn fetch_large_w(e: u32, count: u32, n0: u32, k: u32) -> vec4<f32> {
+fn fetch_block_w(e: u32, count: u32, n0: u32, k: u32) -> vec4<f32> {
   if (e >= count) {
     return vec4<f32>(0.0);
   }
-  let k4 = LARGE_TILE_K / 4u;
+  let k4 = BLOCK_TILE_K / 4u;
   return load_w(n0 + e / k4, k + (e % k4) * 4u);
 }
 
 // The chunk at K offset k that invocation e of t stages: elements e, e + t, e + 2t, e + 3t. The
 // guards on j*t < size depend on override constants only, so the compiler drops the slots that a
-// tile shape never uses (the 128 x 128 tiles stage one vec4 per operand).
-fn fetch_large(e: u32, t: u32, sizes: vec2<u32>, m0: u32, n0: u32, k: u32) -> Staged {
+// tile shape never uses (64 x 64 tiles at K steps of 8 stage two per operand).
+fn fetch_block(e: u32, t: u32, sizes: vec2<u32>, m0: u32, n0: u32, k: u32) -> Staged {
   var s: Staged;
-  s.a0 = fetch_large_a(e, sizes.x, m0, k);
-  s.w0 = fetch_large_w(e, sizes.y, n0, k);
+  s.a0 = fetch_block_a(e, sizes.x, m0, k);
+  s.w0 = fetch_block_w(e, sizes.y, n0, k);
   if (t < sizes.x) {
-    s.a1 = fetch_large_a(e + t, sizes.x, m0, k);
+    s.a1 = fetch_block_a(e + t, sizes.x, m0, k);
   }
   if (2u * t < sizes.x) {
-    s.a2 = fetch_large_a(e + 2u * t, sizes.x, m0, k);
-    s.a3 = fetch_large_a(e + 3u * t, sizes.x, m0, k);
+    s.a2 = fetch_block_a(e + 2u * t, sizes.x, m0, k);
+    s.a3 = fetch_block_a(e + 3u * t, sizes.x, m0, k);
   }
   if (t < sizes.y) {
-    s.w1 = fetch_large_w(e + t, sizes.y, n0, k);
+    s.w1 = fetch_block_w(e + t, sizes.y, n0, k);
   }
   if (2u * t < sizes.y) {
-    s.w2 = fetch_large_w(e + 2u * t, sizes.y, n0, k);
-    s.w3 = fetch_large_w(e + 3u * t, sizes.y, n0, k);
+    s.w2 = fetch_block_w(e + 2u * t, sizes.y, n0, k);
+    s.w3 = fetch_block_w(e + 3u * t, sizes.y, n0, k);
   }
   return s;
 }
 
-fn put_large_chunk(e: u32, t: u32, sizes: vec2<u32>, s: Staged) {
-  put_large(0u, e, sizes.x, s.a0);
-  put_large(1u, e, sizes.y, s.w0);
+fn put_block_chunk(e: u32, t: u32, sizes: vec2<u32>, s: Staged) {
+  put_block(0u, e, sizes.x, s.a0);
+  put_block(1u, e, sizes.y, s.w0);
   if (t < sizes.x) {
-    put_large(0u, e + t, sizes.x, s.a1);
+    put_block(0u, e + t, sizes.x, s.a1);
   }
   if (2u * t < sizes.x) {
-    put_large(0u, e + 2u * t, sizes.x, s.a2);
-    put_large(0u, e + 3u * t, sizes.x, s.a3);
+    put_block(0u, e + 2u * t, sizes.x, s.a2);
+    put_block(0u, e + 3u * t, sizes.x, s.a3);
   }
   if (t < sizes.y) {
-    put_large(1u, e + t, sizes.y, s.w1);
+    put_block(1u, e + t, sizes.y, s.w1);
   }
   if (2u * t < sizes.y) {
-    put_large(1u, e + 2u * t, sizes.y, s.w2);
-    put_large(1u, e + 3u * t, sizes.y, s.w3);
+    put_block(1u, e + 2u * t, sizes.y, s.w2);
+    put_block(1u, e + 3u * t, sizes.y, s.w3);
   }
 }
 
-@compute @workgroup_size(LARGE_WG_X, LARGE_WG_Y, 1)
-fn tiled_large(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+@compute @workgroup_size(BLOCK_WG_X, BLOCK_WG_Y, 1)
+fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   if (gate_shut()) {
     return;
   }
-  let tileM = 8u * LARGE_WG_Y;
-  let tileN = 8u * LARGE_WG_X;
-  let quadsA = 2u * LARGE_WG_Y;
-  let quadsW = 2u * LARGE_WG_X;
+  let tileM = 8u * BLOCK_WG_Y;
+  let tileN = 8u * BLOCK_WG_X;
+  let quadsA = 2u * BLOCK_WG_Y;
+  let quadsW = 2u * BLOCK_WG_X;
   let m0 = wid.y * tileM;
   let n0 = wid.x * tileN;
-  let threads = LARGE_WG_X * LARGE_WG_Y;
-  let tid = lid.y * LARGE_WG_X + lid.x;
+  let threads = BLOCK_WG_X * BLOCK_WG_Y;
+  let tid = lid.y * BLOCK_WG_X + lid.x;
   let kBegin = wid.z * params.kChunk;
   let kEnd = min(params.K, kBegin + params.kChunk);
-  let sizes = vec2<u32>(tileM, tileN) * (LARGE_TILE_K / 4u);
+  let sizes = vec2<u32>(tileM, tileN) * (BLOCK_TILE_K / 4u);
 
-  var staged = fetch_large(tid, threads, sizes, m0, n0, kBegin);
+  var staged = fetch_block(tid, threads, sizes, m0, n0, kBegin);
   // acc[2*i + h]: row m0 + lid.y*4 + i (i < 4) or m0 + tileM/2 + lid.y*4 + i-4 (i >= 4), columns
   // n0 + h*tileN/2 + lid.x*4 .. +3.
   var acc: array<vec4<f32>, 16>;
-  for (var k0 = kBegin; k0 < kEnd; k0 += LARGE_TILE_K) {
-    put_large_chunk(tid, threads, sizes, staged);
+  for (var k0 = kBegin; k0 < kEnd; k0 += BLOCK_TILE_K) {
+    put_block_chunk(tid, threads, sizes, staged);
     workgroupBarrier();
-    let kNext = k0 + LARGE_TILE_K;
+    let kNext = k0 + BLOCK_TILE_K;
     if (kNext < kEnd) {
-      staged = fetch_large(tid, threads, sizes, m0, n0, kNext);
+      staged = fetch_block(tid, threads, sizes, m0, n0, kNext);
     }
-    for (var k = 0u; k < LARGE_TILE_K; k++) {
-      let a0 = largeA[k * quadsA + lid.y];
-      let a1 = largeA[k * quadsA + LARGE_WG_Y + lid.y];
-      let w0 = largeW[k * quadsW + lid.x];
-      let w1 = largeW[k * quadsW + LARGE_WG_X + lid.x];
+    for (var k = 0u; k < BLOCK_TILE_K; k++) {
+      let a0 = blockA[k * quadsA + lid.y];
+      let a1 = blockA[k * quadsA + BLOCK_WG_Y + lid.y];
+      let w0 = blockW[k * quadsW + lid.x];
+      let w1 = blockW[k * quadsW + BLOCK_WG_X + lid.x];
       // Constant indices only: a dynamically indexed accumulator array can end up in local memory.
       acc[0] += a0.x * w0;
       acc[1] += a0.x * w1;

@@ -48,14 +48,14 @@ const matmulCases: Omit<MatmulCase, 'dtype'>[] = [
     tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4 },
   },
   { M: 3, N: 45, K: 35, activation: 'none', tiles: { wgX: 16, wgY: 8, tileK: 8, gemvLanes: 8, gemvCols: 4 } },
-  { M: 65, N: 33, K: 40, activation: 'gelu', tiles: { wgX: 8, wgY: 8, tileK: 32, largeSplitK: false } },
+  { M: 65, N: 33, K: 40, activation: 'gelu', tiles: { wgX: 8, wgY: 8, tileK: 32, blockSplitK: false } },
   // Split-K partial sums + reduction on the 64 x 32 tiles, and the 128 x 128 tiles (forced at small
   // sizes), f16 weights.
-  { M: 67, N: 45, K: 301, activation: 'gelu', mode: 3, tiles: { largeSplitK: false } },
-  { M: 130, N: 96, K: 200, activation: 'none', mode: 4, tiles: { largeSplitK: false } },
+  { M: 67, N: 45, K: 301, activation: 'gelu', mode: 3, tiles: { blockSplitK: false } },
+  { M: 130, N: 96, K: 200, activation: 'none', mode: 4, tiles: { blockSplitK: false } },
   { M: 130, N: 131, K: 37, activation: 'gelu_new', tiles: { largeMinWorkgroups: 1 } },
   { M: 200, N: 140, K: 64, activation: 'tanh', tiles: { largeMinWorkgroups: 1 }, mode: 2 },
-  // Smaller register-blocked tiles split along K (largeSplitK + splitBlock), f16 weights.
+  // Smaller register-blocked tiles split along K (blockSplitK + splitBlock), f16 weights.
   {
     M: 131,
     N: 70,
@@ -63,7 +63,7 @@ const matmulCases: Omit<MatmulCase, 'dtype'>[] = [
     activation: 'gelu',
     mode: 'auto',
     tiles: {
-      largeSplitK: true,
+      blockSplitK: true,
       splitKMinChunk: 16,
       splitKTarget: 32,
       splitBlock: { wgX: 8, wgY: 8, tileK: 16 },
@@ -76,7 +76,7 @@ const matmulCases: Omit<MatmulCase, 'dtype'>[] = [
     activation: 'none',
     mode: 'auto',
     tiles: {
-      largeSplitK: true,
+      blockSplitK: true,
       splitKMinChunk: 16,
       splitKTarget: 32,
       splitBlock: { wgX: 8, wgY: 16, tileK: 8 },
