@@ -133,8 +133,8 @@ console.log(
   `runtime floor: ${runtimeFloor.error ?? runtimeFloor.records.map((r) => `${r.what} p50 ${r.p50.toFixed(2)} ms`).join(', ')}`,
 );
 
-// --matmul-probe: 1024³ (64 x 32 tiles) and 2048³ / 4096³ (128 x 128) at 1, 3 and 10 products a pass,
-// by both clocks, after the warm-up: a check on the matmul table's and the sweep's numbers.
+// --matmul-probe: 1024³ (64 x 64 blocks split in two, by default) and 2048³ / 4096³ (128 x 128) at 1, 3
+// and 10 products a pass, by both clocks, after the warm-up: a check on the matmul table and sweep.
 let probe: MatmulProbeRecord[] | undefined;
 if (args.includes('--matmul-probe')) {
   await warmUpGpu(ctx.device);
