@@ -13,7 +13,7 @@
  *   deno run -A node_modules/.cache/ponder-bench/deno/bench.js [--quick] [--out FILE]
  *            [--runtimes ponder,ort-webgpu,ort-wasm] [--models albert-base-random,golden-bert-odd]
  *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]
- *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square|batch1] [--sweep-rounds 1]] [--no-suite]
+ *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square|batch1|rows] [--sweep-rounds 1]] [--no-suite]
  *            [--matmul-probe] [--dispatch-probe [--dispatch-n 100]]
  *
  * Order: the runtime's round-trip floor (bench/floor.ts), the matmul table, one suite per
