@@ -302,8 +302,9 @@ export class MatmulKernel {
   /**
    * `blockSplitK`: `splitBlock`'s tiles, split along K, for shapes of at least one full tile of rows
    * whose grid (tiles x splits) reaches a quarter of `splitKTarget`. Smaller grids are latency-bound,
-   * and there the 64 x 32 tiles' 16 outputs per invocation beat 64 (a 64x120x120 product of the
-   * golden test model took longer on the 64 x 64 tiles on the H200).
+   * and there the 64 x 32 tiles' 16 outputs per invocation beat 64: on the H200, golden-albert-odd
+   * (H 120) at seq 64 took 6.46 ms of GPU time a call on the 64 x 64 tiles against 4.80 before
+   * (bench/results/archive/2026-11-27-h200-split-block-full-run.json) and 4.08 with this rule.
    */
   private blockSplit(shape: MatmulShape): boolean {
     const t = this.tiles;
