@@ -92,12 +92,14 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
   });
   expectClose(`matmul blockSplitK 128 x 128 ${JSON.stringify(blockSplit)}`, r);
   expect(r.path).toBe('-block128x128k8-split7-reduce7-vec4');
-  // splitBlock: smaller register-blocked tiles split along K, staging 2 (128 x 64, 64 x 128 at K
-  // steps of 8) and 4 (64 x 64 at 16, the default) vec4 per operand and invocation; vec4 and scalar.
+  // splitBlock: smaller register-blocked tiles split along K, each invocation staging 1 to 4 vec4
+  // per operand: 128 x 64 and 64 x 128 at K steps of 8, 64 x 64 at 16 (the default), 64 x 32 at 4;
+  // vec4 and scalar loads.
   const blocks = [
     { splitBlock: { wgX: 8, wgY: 16, tileK: 8 }, name: '128x64k8', shape: blockSplit },
     { splitBlock: { wgX: 16, wgY: 8, tileK: 8 }, name: '64x128k8', shape: blockSplit },
     { splitBlock: { wgX: 8, wgY: 8, tileK: 16 }, name: '64x64k16', shape: blockSplit },
+    { splitBlock: { wgX: 4, wgY: 8, tileK: 4 }, name: '64x32k4', shape: blockSplit },
     {
       splitBlock: { wgX: 8, wgY: 8, tileK: 16 },
       name: '64x64k16',
