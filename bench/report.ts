@@ -854,7 +854,8 @@ function targets(report: BenchReport): string[] {
             (ponder?.backToBack?.seq === 128 && ponder.backToBack.lastPassGpuMsP50 !== undefined
               ? `; back to back (${ponder.backToBack.passes} passes a submit, sustained GPU clocks) ` +
                 `${fmt(ponder.backToBack.lastPassGpuMsP50)} ms a pass`
-              : '')
+              : '') +
+            (ponder && at128 ? burstText(ponder, at128) : '')
           : '',
       ]);
     }
@@ -931,6 +932,29 @@ function gpuRatioRow(
     bound === undefined ? 'no target (for the record)' : verdict(r === undefined ? undefined : r <= bound),
     '',
   ];
+}
+
+/**
+ * What sets one call's GPU time besides the arithmetic: the SM clock it ran at (against back to
+ * back), how little the time falls with 1/8 of the rows (seq 16), and the dispatches of a call.
+ */
+function burstText(ponder: SuiteResult, at128: LatencyRecord): string {
+  const clock = at128.smClock;
+  const b2b = ponder.backToBack?.smClock;
+  const parts: string[] = [];
+  if (clock?.p50Mhz !== undefined)
+    parts.push(
+      `SM clock p50 ${clock.p50Mhz}${clock.maxClockMhz ? ` of ${clock.maxClockMhz}` : ''} MHz during these calls` +
+        (b2b?.p50Mhz !== undefined ? ` (back to back ${b2b.p50Mhz} MHz)` : ''),
+    );
+  const at16 = ponder.latency.find((l) => l.seq === 16 && l.batch === 1)?.gpu?.p50;
+  const dispatches = ponder.kernelProfile?.byKernel.reduce((n, k) => n + k.count, 0);
+  if (at16 !== undefined && at128.gpu?.p50 !== undefined)
+    parts.push(
+      `at seq 16 (1/8 of the rows) a call takes ${fmt(at16)} ms against ${fmt(at128.gpu.p50)} ms` +
+        (dispatches ? `; a call at seq 128 is ${dispatches} dependent dispatches (kernel profile)` : ''),
+    );
+  return parts.map((p) => `; ${p}`).join('');
 }
 
 /** "; its 4 matmuls at R rows take X ms (matmul table)" for the weight dtype the model ran with. */
