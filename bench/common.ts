@@ -255,8 +255,6 @@ export interface MatmulRecord {
   reps: number;
   /** The label of the KernelDispatch(es) MatmulKernel.prepare returned: names the path taken. */
   kernel?: string;
-  /** The GPU's SM clock while this product was timed (bench/gpu-clocks.ts; Deno on the GPU machine). */
-  smClock?: SmClockRecord;
 }
 
 /** One (shape, weight dtype, tile config) of the matmul tile sweep (bench/matmul-sweep.ts). */

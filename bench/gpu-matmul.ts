@@ -10,7 +10,6 @@ import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../shad
 import { MatmulKernel } from '../shaders/matmul';
 import { median, type MatmulRecord } from './common';
 import type { MatmulShapeSpec } from './shapes';
-import type { ClockWindow } from './gpu-clocks';
 
 export type { MatmulShapeSpec } from './shapes';
 
@@ -195,8 +194,6 @@ export async function matmulBench(
     passes: number;
     /** Seconds of warmUpGpu() first (0: none, as on software adapters where 1024³ takes seconds). */
     warmUpSec?: number;
-    /** Where the runtime can read the GPU's clock (bench/deno: nvidia-smi), a window per product. */
-    clockWindow?: () => ClockWindow;
   },
 ): Promise<MatmulRecord[]> {
   const timer = createPassTimer(device, options.timestamps);
@@ -209,9 +206,7 @@ export async function matmulBench(
       const p = filledProduct(device, kernel, s);
       const flop = 2 * s.M * s.N * s.K;
       const reps = repsFor(flop, options.flopBudget);
-      const clock = options.clockWindow?.();
       const ms = await timeDispatches(timer, p.dispatches, reps, options.passes);
-      const smClock = clock?.close();
       p.destroy();
       records.push({
         ...s,
@@ -221,7 +216,6 @@ export async function matmulBench(
         timing: timer.timestamps ? 'timestamp-query' : 'wall',
         reps,
         kernel: p.label,
-        ...(smClock ? { smClock } : {}),
       });
     }
   }

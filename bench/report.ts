@@ -355,13 +355,8 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     lines.push(`Could not run: ${report.matmul.error}`);
   } else {
     const peak = knownPeak(String(a.description ?? ''));
-    // Runs from before the table sampled clocks have none: no column then.
-    const clocked = report.matmul.records.some((r) => r.smClock);
     lines.push(
-      `${report.matmul.note}. Peak: ${peak ? `${peak.tflops} TFLOP/s FP32 (${peak.source})` : 'unknown for this adapter (software or unlisted)'}.` +
-        (clocked
-          ? ' SM clock: nvidia-smi samples (every 50 ms) while the product was timed; GFLOP/s scale with it.'
-          : ''),
+      `${report.matmul.note}. Peak: ${peak ? `${peak.tflops} TFLOP/s FP32 (${peak.source})` : 'unknown for this adapter (software or unlisted)'}.`,
     );
     lines.push('');
     lines.push(
@@ -375,7 +370,6 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
           'GFLOP/s',
           'timing',
           ...(peak ? ['% of peak'] : []),
-          ...(clocked ? ['SM clock p50 (MHz)'] : []),
         ],
         report.matmul.records.map((r) => [
           r.what,
@@ -386,7 +380,6 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
           r.gflops.toFixed(1),
           r.timing,
           ...(peak ? [`${((r.gflops / (peak.tflops * 1000)) * 100).toFixed(1)}%`] : []),
-          ...(clocked ? [r.smClock?.p50Mhz !== undefined ? String(r.smClock.p50Mhz) : 'no sample'] : []),
         ]),
       ),
     );

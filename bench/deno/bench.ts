@@ -287,7 +287,6 @@ if (!noSuite) {
       flopBudget: budget,
       passes: 5,
       warmUpSec: quick ? 0 : 1.5,
-      ...(clocks ? { clockWindow: () => clocks.window() } : {}),
     });
     matmul = {
       records,
