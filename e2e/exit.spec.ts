@@ -144,10 +144,12 @@ test('no layer work after the exit: work counter and timestamps', async ({ page 
   }
   if (r.hasTimestamps) {
     expect(r.fixed2.layerMs).not.toBeNull();
-    // A skipped depth is an empty pass plus a 100-byte copy: well under 1 ms, where a layer takes
-    // tens of ms on SwiftShader.
-    for (const ms of r.fixed2.layerMs!.slice(2)) expect(ms).toBeLessThanOrEqual(1);
-    for (const ms of r.fixed2.layerMs!.slice(0, 2)) expect(ms).toBeGreaterThan(1);
+    // A skipped depth is an empty pass plus a 100-byte copy: about 0.3 ms on SwiftShader, where an
+    // executed depth takes 120-190 ms here. Bound: a tenth of the cheapest executed depth, not an
+    // absolute 1 ms, which a busy 2-core machine once overshot (2.06 ms) with no work in the pass.
+    const executed = r.fixed2.layerMs!.slice(0, 2);
+    for (const ms of executed) expect(ms).toBeGreaterThan(1);
+    for (const ms of r.fixed2.layerMs!.slice(2)) expect(ms).toBeLessThan(Math.min(...executed) / 10);
     // Batch 1: a skipped depth costs next to nothing.
     const oneMs = r.single.fixed2.layerMs!;
     console.log(`batch 1, exit at 2: layer GPU ms ${oneMs.map((x) => x.toFixed(2)).join(' ')}`);
