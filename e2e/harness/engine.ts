@@ -86,8 +86,11 @@ export async function compareGolden(name: string, tuning: 'default' | 'gpu' = 'd
       examples += b.batch;
     }
     // Which kernel paths ran (the profile's labels name them), so the tuning is seen to take effect.
+    // The whole first batch, so that the row count (batch x padded length) is the batched one.
     const b0 = golden.batches[0]!;
-    const profile = await classifier.profileKernels({ inputIds: b0.inputIds[0]!.slice(0, b0.lengths[0]) });
+    const profile = await classifier.profileKernels(
+      b0.inputIds.map((ids, e) => ({ inputIds: ids.slice(0, b0.lengths[e]) })),
+    );
     return {
       kernels: profile.byKernel.map((k) => k.kernel),
       layers,
