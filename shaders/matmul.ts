@@ -240,7 +240,7 @@ export class MatmulKernel {
       cache = new Map();
       pipelineCache.set(device, cache);
     }
-    const constants: Record<string, number> = {
+    const constants = {
       WG_X: tiles.wgX,
       WG_Y: tiles.wgY,
       TILE_K: tiles.tileK,
@@ -292,11 +292,26 @@ export class MatmulKernel {
     return this.blockSplit(shape) ? 'block' : 'tiled';
   }
 
-  /** Enough 128 x 128 tiles to fill the GPU without splitting K. */
-  private largeBySize({ M, N }: MatmulShape): boolean {
+  /** Output rows x columns of one workgroup of a tiled path. */
+  private tileOf(path: Exclude<MatmulPath, 'gemv'>): readonly [number, number] {
     const t = this.tiles;
-    const largeGroups = divUp(M, LARGE_TILE) * divUp(N, LARGE_TILE);
-    return this.paths.large && t.largeMinWorkgroups > 0 && largeGroups >= t.largeMinWorkgroups;
+    if (path === 'large') return [LARGE_TILE, LARGE_TILE];
+    if (path === 'block') return [BLOCK * t.splitBlock.wgY, BLOCK * t.splitBlock.wgX];
+    return [4 * t.wgY, 4 * t.wgX];
+  }
+
+  /** Output tiles (workgroups before any K split) of a shape on a tiled path. */
+  private groupsOf({ M, N }: MatmulShape, path: Exclude<MatmulPath, 'gemv'>): number {
+    const [rows, cols] = this.tileOf(path);
+    return divUp(M, rows) * divUp(N, cols);
+  }
+
+  /** Enough 128 x 128 tiles to fill the GPU without splitting K. */
+  private largeBySize(shape: MatmulShape): boolean {
+    const t = this.tiles;
+    return (
+      this.paths.large && t.largeMinWorkgroups > 0 && this.groupsOf(shape, 'large') >= t.largeMinWorkgroups
+    );
   }
 
   /**
@@ -308,20 +323,18 @@ export class MatmulKernel {
    */
   private blockSplit(shape: MatmulShape): boolean {
     const t = this.tiles;
-    return (
-      this.paths.large &&
-      this.paths.splitK &&
-      t.blockSplitK &&
-      t.splitKTarget > 0 &&
-      shape.M >= BLOCK * t.splitBlock.wgY &&
-      !this.largeBySize(shape) &&
-      this.blockGroups(shape) * this.wantedSplits(shape, this.blockGroups(shape)) * 4 >= t.splitKTarget
-    );
-  }
-
-  private blockGroups({ M, N }: MatmulShape): number {
-    const b = this.tiles.splitBlock;
-    return divUp(N, BLOCK * b.wgX) * divUp(M, BLOCK * b.wgY);
+    if (
+      !this.paths.large ||
+      !this.paths.splitK ||
+      !t.blockSplitK ||
+      t.splitKTarget <= 0 ||
+      shape.M < this.tileOf('block')[0] ||
+      this.largeBySize(shape)
+    ) {
+      return false;
+    }
+    const groups = this.groupsOf(shape, 'block');
+    return groups * this.wantedSplits(shape, groups) * 4 >= t.splitKTarget;
   }
 
   /** K ranges for about `splitKTarget` workgroups from `groups` tiles, each at least `splitKMinChunk`. */
@@ -336,13 +349,11 @@ export class MatmulKernel {
    * prepare() would give to the 64 x 32 tiles or to `splitBlock`'s tiles.
    */
   splitsFor(shape: MatmulShape): number {
-    const { M, N, K } = shape;
-    const t = this.tiles;
-    if (!this.paths.splitK || t.splitKTarget <= 0) return 1;
+    const { K } = shape;
+    if (!this.paths.splitK || this.tiles.splitKTarget <= 0) return 1;
     const path = this.pathFor(shape);
     if (path !== 'tiled' && path !== 'block') return 1;
-    const groups = path === 'block' ? this.blockGroups(shape) : divUp(N, 4 * t.wgX) * divUp(M, 4 * t.wgY);
-    const wanted = this.wantedSplits(shape, groups);
+    const wanted = this.wantedSplits(shape, this.groupsOf(shape, path));
     if (wanted <= 1) return 1;
     return divUp(K, this.chunkFor(K, wanted));
   }
@@ -471,16 +482,9 @@ export class MatmulKernel {
     }
     // Every split writes its slice, an empty range (past K after rounding up) as zeros.
     const kChunk = splits > 1 ? this.chunkFor(K, splits) : K;
-    const t = this.tiles;
-    const b = t.splitBlock;
-    // Output tile of a workgroup: rows x columns.
-    const [tileM, tileN] =
-      path === 'large'
-        ? [LARGE_TILE, LARGE_TILE]
-        : path === 'block'
-          ? [BLOCK * b.wgY, BLOCK * b.wgX]
-          : [4 * t.wgY, 4 * t.wgX];
-    const name = path === 'block' ? `block${tileM}x${tileN}k${b.tileK}` : path;
+    const tile = path === 'gemv' ? null : this.tileOf(path);
+    const name =
+      path === 'block' && tile ? `block${tile[0]}x${tile[1]}k${this.tiles.splitBlock.tileK}` : path;
     const suffix = `${path === 'tiled' ? '' : `-${name}`}${raw ? `-split${splits}` : ''}`;
     const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}x${K}${suffix}`;
     const uniforms = this.params(label, {
@@ -501,11 +505,11 @@ export class MatmulKernel {
       [uniforms, args.input, args.weight, args.bias, args.output],
       [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
     );
-    const rowsPerWorkgroup = path === 'gemv' ? undefined : tileM;
-    const workgroups: readonly [number, number, number] =
-      path === 'gemv' ? [divUp(N, t.gemvCols), 1, 1] : [divUp(N, tileN), divUp(M, tileM), splits];
+    const workgroups: readonly [number, number, number] = tile
+      ? [divUp(N, tile[1]), divUp(M, tile[0]), splits]
+      : [divUp(N, this.tiles.gemvCols), 1, 1];
     this.checkWorkgroups(workgroups, shape);
-    return { label, pipeline, bindGroup, workgroups, ...(rowsPerWorkgroup ? { rowsPerWorkgroup } : {}) };
+    return { label, pipeline, bindGroup, workgroups, ...(tile ? { rowsPerWorkgroup: tile[0] } : {}) };
   }
 
   /** The Params uniform of matmul.wgsl, fields in its order (those not given are 0). */
