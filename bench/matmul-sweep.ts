@@ -174,73 +174,72 @@ export async function runMatmulSweep(
       const reps = repsFor(flop, flopBudget);
       // Every input is FILLED_F32 and every weight FILLED_F32 (f32) or 1.0 (f16): y = K·x·w + b.
       const expected = s.K * FILLED_F32 * (f16 ? 1 : FILLED_F32) + FILLED_F32;
-      // Round 0 measures every config once and checks its output; later rounds measure them again in
-      // the same order, so that a clock change shows up in all configs alike (median of the rounds).
-      const prepared = new Map<number, { dispatches: KernelDispatch[]; scratch: GPUBuffer | null }>();
-      const times = new Map<number, number[]>();
-      for (let round = 0; round < rounds; round++) {
-        for (const i of configs.keys()) {
-          const base = { what: s.what, M: s.M, N: s.N, K: s.K, dtype, config: i };
-          const kernel = kernels.get(`${dtype} ${i}`)!;
-          if (round > 0) {
-            const p = prepared.get(i);
-            if (p) times.get(i)!.push(await timeDispatches(timer, p.dispatches, reps, PASSES));
-            continue;
-          }
-          if (typeof kernel === 'string') {
-            records.push({ ...base, ok: false, error: kernel });
-            continue;
-          }
-          if ((performance.now() - started) / 1000 > options.budgetSec) {
-            records.push({
-              ...base,
-              ok: false,
-              error: `not run: the sweep's ${options.budgetSec.toFixed(0)} s were spent`,
-            });
-            continue;
-          }
-          // Validation errors do not throw in WebGPU: an error scope turns them into a failed cell,
-          // and the output is cleared first so that a dispatch that did nothing fails the check.
-          device.pushErrorScope('validation');
-          let scoped = true;
-          let scratch: GPUBuffer | null = null;
-          try {
-            const clear = device.createCommandEncoder();
-            clear.clearBuffer(output);
-            device.queue.submit([clear.finish()]);
-            const p = prepareMatmul(kernel, { input, weight, bias, output }, s);
-            scratch = p.scratch;
-            const ms = await timeDispatches(timer, p.dispatches, reps, PASSES);
-            const maxRelError = await checkOutput(device, output, Math.min(s.M * s.N, 1 << 16), expected);
-            const invalid = await device.popErrorScope();
-            scoped = false;
-            if (invalid) throw new Error(`validation: ${invalid.message}`);
-            prepared.set(i, { dispatches: p.dispatches, scratch });
-            times.set(i, [ms]);
-            records.push({
-              ...base,
-              ok: true,
-              ms,
-              gflops: flop / ms / 1e6,
-              reps,
-              kernel: p.label,
-              maxRelError,
-            });
-          } catch (error) {
-            if (scoped) await device.popErrorScope().catch(() => null);
-            scratch?.destroy();
-            records.push({ ...base, ok: false, error: `prepare()/run failed: ${message(error)}` });
-          }
+      // Every config is measured once and its output checked; with rounds > 1 they are measured again
+      // in the same order, so that a clock change shows up in all configs alike (median of the rounds).
+      const measured: {
+        dispatches: KernelDispatch[];
+        scratch: GPUBuffer | null;
+        record: SweepRecord;
+        times: number[];
+      }[] = [];
+      for (const i of configs.keys()) {
+        const base = { what: s.what, M: s.M, N: s.N, K: s.K, dtype, config: i };
+        const kernel = kernels.get(`${dtype} ${i}`)!;
+        if (typeof kernel === 'string') {
+          records.push({ ...base, ok: false, error: kernel });
+          continue;
+        }
+        if ((performance.now() - started) / 1000 > options.budgetSec) {
+          records.push({
+            ...base,
+            ok: false,
+            error: `not run: the sweep's ${options.budgetSec.toFixed(0)} s were spent`,
+          });
+          continue;
+        }
+        // Validation errors do not throw in WebGPU: an error scope turns them into a failed cell,
+        // and the output is cleared first so that a dispatch that did nothing fails the check.
+        device.pushErrorScope('validation');
+        let scoped = true;
+        let scratch: GPUBuffer | null = null;
+        try {
+          const clear = device.createCommandEncoder();
+          clear.clearBuffer(output);
+          device.queue.submit([clear.finish()]);
+          const p = prepareMatmul(kernel, { input, weight, bias, output }, s);
+          scratch = p.scratch;
+          const ms = await timeDispatches(timer, p.dispatches, reps, PASSES);
+          const maxRelError = await checkOutput(device, output, Math.min(s.M * s.N, 1 << 16), expected);
+          const invalid = await device.popErrorScope();
+          scoped = false;
+          if (invalid) throw new Error(`validation: ${invalid.message}`);
+          const record: SweepRecord = {
+            ...base,
+            ok: true,
+            ms,
+            gflops: flop / ms / 1e6,
+            reps,
+            kernel: p.label,
+            maxRelError,
+          };
+          records.push(record);
+          measured.push({ dispatches: p.dispatches, scratch, record, times: [ms] });
+        } catch (error) {
+          if (scoped) await device.popErrorScope().catch(() => null);
+          scratch?.destroy();
+          records.push({ ...base, ok: false, error: `prepare()/run failed: ${message(error)}` });
         }
       }
-      for (const r of records) {
-        const t = r.what === s.what && r.dtype === dtype && r.ok ? times.get(r.config) : undefined;
-        if (!t || t.length < 2) continue;
-        r.ms = median(t);
-        r.gflops = flop / r.ms / 1e6;
-        r.roundsMs = t;
+      for (let round = 1; round < rounds; round++) {
+        for (const m of measured) m.times.push(await timeDispatches(timer, m.dispatches, reps, PASSES));
       }
-      for (const p of prepared.values()) p.scratch?.destroy();
+      for (const { scratch, record, times } of measured) {
+        scratch?.destroy();
+        if (times.length < 2) continue;
+        record.ms = median(times);
+        record.gflops = flop / record.ms / 1e6;
+        record.roundsMs = times;
+      }
       for (const b of [input, weight, bias, output]) b.destroy();
       const best = Math.max(
         ...records.filter((r) => r.what === s.what && r.dtype === dtype).map((r) => r.gflops ?? 0),
