@@ -211,6 +211,8 @@ export interface SuiteResult {
   sampleLogits?: number[];
   /** ponder-web: one full-depth batch-1 call at the longest length, each dispatch timed alone. */
   kernelProfile?: KernelProfileRecord;
+  /** The same profile with its pass last in a back-to-back submit (`warmPasses` before it). */
+  kernelProfileSustained?: KernelProfileRecord;
   /** ponder-web: full-depth batch-1 passes back to back in one submit (PonderClassifier.timeBackToBack). */
   backToBack?: BackToBackRecord;
 }
@@ -237,6 +239,8 @@ export interface BackToBackRecord {
 
 export interface KernelProfileRecord {
   seq: number;
+  /** Unprofiled full-depth passes run back to back before the profiled one, in the same submit. */
+  warmPasses?: number;
   /** Sum of the dispatches' GPU times (the gaps between dispatches excluded). */
   totalMs: number;
   /** By kernel and path (PonderClassifier.profileKernels), largest first. */

@@ -44,7 +44,17 @@ export interface PassTimer {
   destroy(): void;
 }
 
-export function createPassTimer(device: GPUDevice, timestamps: boolean): PassTimer {
+/**
+ * `prelude`: dispatches run before every timed pass, in an untimed pass of the same command buffer,
+ * so that the timed one starts at the clocks of sustained work (warmPrelude()). Without it, the GPU
+ * idles through each CPU round trip between passes (Deno's mapAsync sleeps 10 ms) and a short pass
+ * runs at whatever clock that leaves.
+ */
+export function createPassTimer(
+  device: GPUDevice,
+  timestamps: boolean,
+  prelude: readonly KernelDispatch[] = [],
+): PassTimer {
   const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
   const resolve = device.createBuffer({
     size: 16,
@@ -57,6 +67,11 @@ export function createPassTimer(device: GPUDevice, timestamps: boolean): PassTim
   const run = async (dispatches: KernelDispatch[]): Promise<number> => {
     const t = performance.now();
     const encoder = device.createCommandEncoder();
+    if (prelude.length) {
+      const warm = encoder.beginComputePass({ label: 'prelude' });
+      encodeDispatches(warm, [...prelude]);
+      warm.end();
+    }
     const pass = encoder.beginComputePass(
       querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
     );
@@ -175,6 +190,79 @@ export async function warmUpGpu(device: GPUDevice, seconds = 1.5): Promise<void>
   p.destroy();
 }
 
+/** The square product warmPrelude() repeats: 4096³ f32, 0.14 TFLOP (5.5 ms on the H200's 128 x 128 tiles). */
+export const PRELUDE_SIZE = 4096;
+
+/**
+ * `copies` copies of a 4096³ f32 product for createPassTimer's prelude (none for 0); `destroy`
+ * frees its buffers.
+ */
+export async function warmPrelude(
+  device: GPUDevice,
+  copies: number,
+): Promise<{ dispatches: KernelDispatch[]; copies: number; destroy(): void }> {
+  if (copies <= 0) return { dispatches: [], copies: 0, destroy: () => undefined };
+  const n = PRELUDE_SIZE;
+  const kernel = await MatmulKernel.create(device, { weightDtype: 'f32', activation: 'none' });
+  const p = filledProduct(device, kernel, { what: 'prelude', M: n, N: n, K: n });
+  return {
+    dispatches: Array.from({ length: copies }, () => p.dispatches).flat(),
+    copies,
+    destroy: p.destroy,
+  };
+}
+
+/** One target product timed after preludes of increasing length (warmProbe). */
+export interface WarmProbeRecord {
+  what: string;
+  dtype: WeightDtype;
+  kernel: string;
+  /** Copies of the 4096³ prelude product before each timed pass. */
+  preludeCopies: number;
+  reps: number;
+  ms: number;
+  allMs: number[];
+  gflops: number;
+}
+
+/**
+ * How long a prelude of sustained work (warmPrelude) must be before a short timed pass runs at full
+ * speed: the same product timed after 0, 1, 2, 4, 8 and 16 copies of the prelude product.
+ */
+export async function warmProbe(
+  device: GPUDevice,
+  shapes: MatmulShapeSpec[],
+  options: { dtypes: WeightDtype[]; timestamps: boolean; reps: number; passes: number; copies?: number[] },
+): Promise<WarmProbeRecord[]> {
+  const records: WarmProbeRecord[] = [];
+  for (const copies of options.copies ?? [0, 1, 2, 4, 8, 16]) {
+    const prelude = await warmPrelude(device, copies);
+    const timer = createPassTimer(device, options.timestamps, prelude.dispatches);
+    for (const dtype of options.dtypes) {
+      const kernel = await MatmulKernel.create(device, { weightDtype: dtype, activation: 'none' });
+      for (const s of shapes) {
+        const p = filledProduct(device, kernel, s);
+        const allMs = await timePasses(timer, p.dispatches, options.reps, options.passes);
+        p.destroy();
+        const ms = median(allMs);
+        records.push({
+          what: s.what,
+          dtype,
+          kernel: p.label,
+          preludeCopies: copies,
+          reps: options.reps,
+          ms,
+          allMs,
+          gflops: (2 * s.M * s.N * s.K) / ms / 1e6,
+        });
+      }
+    }
+    timer.destroy();
+    prelude.destroy();
+  }
+  return records;
+}
+
 export function prepareMatmul(
   kernel: MatmulKernel,
   args: { input: GPUBuffer; weight: GPUBuffer; bias: GPUBuffer; output: GPUBuffer },
@@ -194,9 +282,11 @@ export async function matmulBench(
     passes: number;
     /** Seconds of warmUpGpu() first (0: none, as on software adapters where 1024³ takes seconds). */
     warmUpSec?: number;
+    /** Dispatches before every timed pass (createPassTimer). */
+    prelude?: readonly KernelDispatch[];
   },
 ): Promise<MatmulRecord[]> {
-  const timer = createPassTimer(device, options.timestamps);
+  const timer = createPassTimer(device, options.timestamps, options.prelude ?? []);
 
   const records: MatmulRecord[] = [];
   if (options.warmUpSec) await warmUpGpu(device, options.warmUpSec);

@@ -131,6 +131,8 @@ export async function runMatmulSweep(
     shapes?: SweepShapeSet;
     /** Times every config is measured per shape, interleaved (median); default 1. */
     rounds?: number;
+    /** Dispatches before every timed pass (createPassTimer; bench/gpu-matmul.ts warmPrelude). */
+    prelude?: { dispatches: readonly KernelDispatch[]; copies: number };
     log?: (line: string) => void;
   },
 ): Promise<SweepReport> {
@@ -141,7 +143,7 @@ export async function runMatmulSweep(
   const dtypes = SWEEP_DTYPES.filter((d) => d === 'f32' || options.f16);
   const shapes = sweepShapes(options.quick, options.shapes);
   const flopBudget = options.quick ? 1e7 : SWEEP_FLOP_BUDGET;
-  const timer: PassTimer = createPassTimer(device, options.timestamps);
+  const timer: PassTimer = createPassTimer(device, options.timestamps, options.prelude?.dispatches ?? []);
   const rounds = Math.max(1, Math.floor(options.rounds ?? 1));
   const records: SweepRecord[] = [];
 
@@ -255,7 +257,10 @@ export async function runMatmulSweep(
     note:
       `MatmulKernel (activation none) per tiles config, ${PASSES} passes of ${leastReps(flopBudget)} to 200 reps ` +
       `(FLOP budget ${flopBudget} per pass), median` +
-      (rounds > 1 ? `; ${rounds} rounds over the configs per shape, median of the rounds` : ''),
+      (rounds > 1 ? `; ${rounds} rounds over the configs per shape, median of the rounds` : '') +
+      (options.prelude?.copies
+        ? `; every timed pass after ${options.prelude.copies} untimed 4096³ f32 products in the same submit (sustained clocks)`
+        : ''),
     elapsedSec: (performance.now() - started) / 1000,
   };
 }

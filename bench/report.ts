@@ -301,7 +301,43 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
       );
       lines.push('');
       const prof = ponder.kernelProfile;
-      if (prof) {
+      const warm = ponder.kernelProfileSustained;
+      if (prof && warm) {
+        lines.push(
+          `Kernel profile: one full-depth call at batch 1, sequence ${prof.seq}, every dispatch in its own ` +
+            `timestamped pass (\`profileKernels()\`): alone, ${fmt(prof.totalMs)} ms in the dispatches ` +
+            `themselves; as the last of ${(warm.warmPasses ?? 0) + 1} passes back to back in one submit ` +
+            `(\`profileKernels(input, { warmPasses: ${warm.warmPasses ?? 0} })\`, sustained clocks), ` +
+            `${fmt(warm.totalMs)} ms.`,
+        );
+        lines.push('');
+        lines.push(
+          table(
+            [
+              'kernel (path)',
+              'dispatches',
+              'alone: GPU ms',
+              'µs per dispatch',
+              'sustained: GPU ms',
+              'share',
+              'µs per dispatch',
+            ],
+            warm.byKernel.map((k) => {
+              const cold = prof.byKernel.find((c) => c.kernel === k.kernel);
+              return [
+                `\`${k.kernel}\``,
+                String(k.count),
+                cold ? fmt(cold.ms) : '–',
+                cold ? ((1000 * cold.ms) / cold.count).toFixed(1) : '–',
+                fmt(k.ms),
+                `${((100 * k.ms) / warm.totalMs).toFixed(1)}%`,
+                ((1000 * k.ms) / k.count).toFixed(1),
+              ];
+            }),
+          ),
+        );
+        lines.push('');
+      } else if (prof) {
         lines.push(
           `Kernel profile: one full-depth call at batch 1, sequence ${prof.seq}, every dispatch in its own ` +
             `timestamped pass (\`profileKernels()\`); ${fmt(prof.totalMs)} ms in the dispatches themselves.`,

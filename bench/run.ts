@@ -31,7 +31,7 @@ import {
 import { modelShapes, squareShapes, type MatmulShapeSpec } from './shapes';
 import { GOLDEN_FIXTURES, prepareModels } from './models';
 import type { DispatchProbeReport } from './dispatch-probe';
-import type { MatmulProbeRecord } from './gpu-matmul';
+import type { MatmulProbeRecord, WarmProbeRecord } from './gpu-matmul';
 import type { BenchPage } from './page/main';
 import { writeDocs } from './docs';
 import { startServer } from './serve';
@@ -63,6 +63,8 @@ export interface BenchReport {
   matmulSweep?: SweepReport;
   /** bench/deno --matmul-probe: one product's time at several reps per pass, by GPU and wall clock. */
   matmulProbe?: MatmulProbeRecord[];
+  /** Model shapes timed after preludes of sustained work (bench/gpu-matmul.ts warmProbe). */
+  warmProbe?: WarmProbeRecord[];
   /** What one near-empty dispatch costs, per clock (bench/dispatch-probe.ts; Deno --dispatch-probe). */
   dispatchProbe?: DispatchProbeReport;
   elapsedSec: number;

@@ -105,6 +105,29 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
       name: '64x64k16',
       shape: { M: 70, N: 45, K: 101, activation: 'tanh', mode: 'auto' } as const,
     },
+    // Staging by 4 x 4 transposes ('t'), double-buffered ('d'): one unit per invocation (64 x 64 at
+    // 16), fewer units than invocations (64 x 32 at 4, 128 x 64 at 8), scalar loads (K 101).
+    { splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true }, name: '64x64k16t', shape: blockSplit },
+    {
+      splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true, buffers: 2 as const },
+      name: '64x64k16td',
+      shape: blockSplit,
+    },
+    {
+      splitBlock: { wgX: 4, wgY: 8, tileK: 4, transpose: true, buffers: 2 as const },
+      name: '64x32k4td',
+      shape: blockSplit,
+    },
+    {
+      splitBlock: { wgX: 8, wgY: 16, tileK: 8, transpose: true, buffers: 2 as const },
+      name: '128x64k8td',
+      shape: blockSplit,
+    },
+    {
+      splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true, buffers: 2 as const },
+      name: '64x64k16td',
+      shape: { M: 70, N: 45, K: 101, activation: 'tanh', mode: 'auto' } as const,
+    },
   ];
   for (const { splitBlock, name, shape } of blocks) {
     const tiles = { blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32, splitBlock };

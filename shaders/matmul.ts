@@ -24,6 +24,13 @@ export interface BlockTiles {
   wgX: number;
   wgY: number;
   tileK: number;
+  /**
+   * Stage each chunk by 4 x 4 transposes in registers (four vec4 stores per operand and invocation)
+   * instead of 16 scalar stores; needs tileK <= 2·wgX and tileK <= 2·wgY. Default false.
+   */
+  transpose?: boolean;
+  /** 2: double-buffered staging, one barrier per K step (needs `transpose`). Default 1. */
+  buffers?: 1 | 2;
 }
 
 /** Tile configuration (WGSL override constants) and path choice; see matmul.wgsl. */
@@ -251,6 +258,8 @@ export class MatmulKernel {
       BLOCK_WG_X: tiles.splitBlock.wgX,
       BLOCK_WG_Y: tiles.splitBlock.wgY,
       BLOCK_TILE_K: tiles.splitBlock.tileK,
+      BLOCK_TRANSPOSE: tiles.splitBlock.transpose === true ? 1 : 0,
+      BLOCK_BUFFERS: tiles.splitBlock.buffers ?? 1,
     };
     const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}`;
     const get = (entryPoint: EntryPoint): Promise<GPUComputePipeline> => {
@@ -293,6 +302,12 @@ export class MatmulKernel {
   }
 
   /** Output rows x columns of one workgroup of a tiled path. */
+  /** Label suffix of tiled_block's staging variant: 't' transposed, 'd' double-buffered. */
+  private blockVariant(): string {
+    const b = this.tiles.splitBlock;
+    return `${b.transpose === true ? 't' : ''}${b.buffers === 2 ? 'd' : ''}`;
+  }
+
   private tileOf(path: Exclude<MatmulPath, 'gemv'>): readonly [number, number] {
     const t = this.tiles;
     if (path === 'large') return [LARGE_TILE, LARGE_TILE];
@@ -484,7 +499,9 @@ export class MatmulKernel {
     const kChunk = splits > 1 ? this.chunkFor(K, splits) : K;
     const tile = path === 'gemv' ? null : this.tileOf(path);
     const name =
-      path === 'block' && tile ? `block${tile[0]}x${tile[1]}k${this.tiles.splitBlock.tileK}` : path;
+      path === 'block' && tile
+        ? `block${tile[0]}x${tile[1]}k${this.tiles.splitBlock.tileK}${this.blockVariant()}`
+        : path;
     const suffix = `${path === 'tiled' ? '' : `-${name}`}${raw ? `-split${splits}` : ''}`;
     const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}x${K}${suffix}`;
     const uniforms = this.params(label, {
@@ -550,7 +567,10 @@ function validBlock(b: BlockTiles): boolean {
     b.wgY >= 1 &&
     threads <= 256 &&
     staged(b.wgX) <= 4 &&
-    staged(b.wgY) <= 4
+    staged(b.wgY) <= 4 &&
+    (b.transpose === undefined || typeof b.transpose === 'boolean') &&
+    (b.transpose !== true || (b.tileK <= 2 * b.wgX && b.tileK <= 2 * b.wgY)) &&
+    (b.buffers === undefined || b.buffers === 1 || (b.buffers === 2 && b.transpose === true))
   );
 }
 

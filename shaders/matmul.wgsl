@@ -75,6 +75,12 @@ override BLOCK_WG_X: u32 = 8u;
 override BLOCK_WG_Y: u32 = 8u;
 // 4, 8 or 16; each invocation stages at most 4 vec4 per operand (shaders/matmul.ts checks).
 override BLOCK_TILE_K: u32 = 16u;
+// Staging variants of tiled_block (BlockTiles.transpose / buffers in shaders/matmul.ts).
+// BLOCK_TRANSPOSE: each invocation loads four rows at one K quad and stores them K-major as four vec4
+// (a 4 x 4 transpose in registers) instead of 16 scalar stores; needs at most one such unit per
+// invocation and operand. BLOCK_BUFFERS 2: two staging buffers, one barrier per K step instead of two.
+override BLOCK_TRANSPOSE: bool = false;
+override BLOCK_BUFFERS: u32 = 1u;
 
 // Rows per workgroup of reduce_partials (one column per invocation, 64 columns per workgroup).
 const REDUCE_ROWS: u32 = 8u;
@@ -91,8 +97,8 @@ var<workgroup> tileW: array<vec4<f32>, WG_X * 4u * (TILE_K / 4u + 1u)>;
 var<workgroup> largeA: array<vec4<f32>, LARGE_TILE_K * LARGE_TILE / 4u>;
 var<workgroup> largeW: array<vec4<f32>, LARGE_TILE_K * LARGE_TILE / 4u>;
 // K-major like largeA/largeW: element (k, r) of a tile sits in vec4 k * (rows / 4) + r / 4, lane r % 4.
-var<workgroup> blockA: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_Y * 2u>;
-var<workgroup> blockW: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_X * 2u>;
+var<workgroup> blockA: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_Y * 2u * BLOCK_BUFFERS>;
+var<workgroup> blockW: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_X * 2u * BLOCK_BUFFERS>;
 var<workgroup> partial: array<f32, GEMV_COLS * GEMV_MAX_M * GEMV_LANES>;
 
 // Four consecutive K-elements of input row m starting at k (k % 4 == 0), zero outside the matrix.
@@ -538,6 +544,69 @@ fn put_block_chunk(e: u32, t: u32, sizes: vec2<u32>, s: Staged) {
   }
 }
 
+// Four rows r .. r+3 of A (operand 0) or W (1) at K offset k, one row per column.
+fn fetch_rows(operand: u32, r: u32, k: u32) -> mat4x4<f32> {
+  if (operand == 0u) {
+    return mat4x4<f32>(load_a(r, k), load_a(r + 1u, k), load_a(r + 2u, k), load_a(r + 3u, k));
+  }
+  return mat4x4<f32>(load_w(r, k), load_w(r + 1u, k), load_w(r + 2u, k), load_w(r + 3u, k));
+}
+
+// Staging unit u of an operand's chunk (BLOCK_TRANSPOSE): rows 4·(u / k4) .. +3 of the tile at K quad
+// u % k4, zero past `units`.
+fn fetch_unit(operand: u32, u: u32, units: u32, r0: u32, k: u32) -> mat4x4<f32> {
+  if (u >= units) {
+    return mat4x4<f32>();
+  }
+  let k4 = BLOCK_TILE_K / 4u;
+  return fetch_rows(operand, r0 + (u / k4) * 4u, k + (u % k4) * 4u);
+}
+
+// Stores unit u K-major into buffer `buf`: column j of transpose(rows) is K element 4·(u % k4) + j of
+// the four rows, one vec4 of the staged tile.
+fn put_unit(operand: u32, u: u32, units: u32, buf: u32, rows: mat4x4<f32>) {
+  if (u >= units) {
+    return;
+  }
+  let k4 = BLOCK_TILE_K / 4u;
+  let t = transpose(rows);
+  if (operand == 0u) {
+    let quads = 2u * BLOCK_WG_Y;
+    let at = buf * BLOCK_TILE_K * quads + (u % k4) * 4u * quads + u / k4;
+    blockA[at] = t[0];
+    blockA[at + quads] = t[1];
+    blockA[at + 2u * quads] = t[2];
+    blockA[at + 3u * quads] = t[3];
+  } else {
+    let quads = 2u * BLOCK_WG_X;
+    let at = buf * BLOCK_TILE_K * quads + (u % k4) * 4u * quads + u / k4;
+    blockW[at] = t[0];
+    blockW[at + quads] = t[1];
+    blockW[at + 2u * quads] = t[2];
+    blockW[at + 3u * quads] = t[3];
+  }
+}
+
+// One K element of the 8 x 8 block: rows a0 (4) and a1 (4), columns w0 (4) and w1 (4).
+fn block_fma(acc: ptr<function, array<vec4<f32>, 16>>, a0: vec4<f32>, a1: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>) {
+  (*acc)[0] += a0.x * w0;
+  (*acc)[1] += a0.x * w1;
+  (*acc)[2] += a0.y * w0;
+  (*acc)[3] += a0.y * w1;
+  (*acc)[4] += a0.z * w0;
+  (*acc)[5] += a0.z * w1;
+  (*acc)[6] += a0.w * w0;
+  (*acc)[7] += a0.w * w1;
+  (*acc)[8] += a1.x * w0;
+  (*acc)[9] += a1.x * w1;
+  (*acc)[10] += a1.y * w0;
+  (*acc)[11] += a1.y * w1;
+  (*acc)[12] += a1.z * w0;
+  (*acc)[13] += a1.z * w1;
+  (*acc)[14] += a1.w * w0;
+  (*acc)[15] += a1.w * w1;
+}
+
 @compute @workgroup_size(BLOCK_WG_X, BLOCK_WG_Y, 1)
 fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   if (gate_shut()) {
@@ -555,10 +624,50 @@ fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
   let kEnd = min(params.K, kBegin + params.kChunk);
   let sizes = vec2<u32>(tileM, tileN) * (BLOCK_TILE_K / 4u);
 
-  var staged = fetch_block(tid, threads, sizes, m0, n0, kBegin);
   // acc[2*i + h]: row m0 + lid.y*4 + i (i < 4) or m0 + tileM/2 + lid.y*4 + i-4 (i >= 4), columns
   // n0 + h*tileN/2 + lid.x*4 .. +3.
   var acc: array<vec4<f32>, 16>;
+  if (BLOCK_TRANSPOSE) {
+    // Transposed units; with two buffers the next chunk goes into the other buffer while this one is
+    // read, and one barrier per K step serves both.
+    let unitsA = (tileM / 4u) * (BLOCK_TILE_K / 4u);
+    let unitsW = (tileN / 4u) * (BLOCK_TILE_K / 4u);
+    var rowsA = fetch_unit(0u, tid, unitsA, m0, kBegin);
+    var rowsW = fetch_unit(1u, tid, unitsW, n0, kBegin);
+    put_unit(0u, tid, unitsA, 0u, rowsA);
+    put_unit(1u, tid, unitsW, 0u, rowsW);
+    workgroupBarrier();
+    var buf = 0u;
+    for (var k0 = kBegin; k0 < kEnd; k0 += BLOCK_TILE_K) {
+      let kNext = k0 + BLOCK_TILE_K;
+      let more = kNext < kEnd;
+      if (more) {
+        rowsA = fetch_unit(0u, tid, unitsA, m0, kNext);
+        rowsW = fetch_unit(1u, tid, unitsW, n0, kNext);
+      }
+      let baseA = buf * BLOCK_TILE_K * quadsA;
+      let baseW = buf * BLOCK_TILE_K * quadsW;
+      for (var k = 0u; k < BLOCK_TILE_K; k++) {
+        let a0 = blockA[baseA + k * quadsA + lid.y];
+        let a1 = blockA[baseA + k * quadsA + BLOCK_WG_Y + lid.y];
+        let w0 = blockW[baseW + k * quadsW + lid.x];
+        let w1 = blockW[baseW + k * quadsW + BLOCK_WG_X + lid.x];
+        block_fma(&acc, a0, a1, w0, w1);
+      }
+      if (BLOCK_BUFFERS == 1u) {
+        workgroupBarrier();
+      }
+      if (more) {
+        buf = select(0u, 1u - buf, BLOCK_BUFFERS == 2u);
+        put_unit(0u, tid, unitsA, buf, rowsA);
+        put_unit(1u, tid, unitsW, buf, rowsW);
+      }
+      workgroupBarrier();
+    }
+    store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, wid.z, &acc);
+    return;
+  }
+  var staged = fetch_block(tid, threads, sizes, m0, n0, kBegin);
   for (var k0 = kBegin; k0 < kEnd; k0 += BLOCK_TILE_K) {
     put_block_chunk(tid, threads, sizes, staged);
     workgroupBarrier();
@@ -592,26 +701,28 @@ fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     workgroupBarrier();
   }
 
-  let r0 = m0 + lid.y * 4u;
-  let r1 = m0 + tileM / 2u + lid.y * 4u;
-  let c0 = n0 + lid.x * 4u;
-  let c1 = n0 + tileN / 2u + lid.x * 4u;
-  store4(r0, c0, wid.z, acc[0]);
-  store4(r0, c1, wid.z, acc[1]);
-  store4(r0 + 1u, c0, wid.z, acc[2]);
-  store4(r0 + 1u, c1, wid.z, acc[3]);
-  store4(r0 + 2u, c0, wid.z, acc[4]);
-  store4(r0 + 2u, c1, wid.z, acc[5]);
-  store4(r0 + 3u, c0, wid.z, acc[6]);
-  store4(r0 + 3u, c1, wid.z, acc[7]);
-  store4(r1, c0, wid.z, acc[8]);
-  store4(r1, c1, wid.z, acc[9]);
-  store4(r1 + 1u, c0, wid.z, acc[10]);
-  store4(r1 + 1u, c1, wid.z, acc[11]);
-  store4(r1 + 2u, c0, wid.z, acc[12]);
-  store4(r1 + 2u, c1, wid.z, acc[13]);
-  store4(r1 + 3u, c0, wid.z, acc[14]);
-  store4(r1 + 3u, c1, wid.z, acc[15]);
+  store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, wid.z, &acc);
+}
+
+// The 8 x 8 block of tiled_block: rows r0 .. r0+3 and r1 .. r1+3, columns c0 .. c0+3 and c1 .. c1+3.
+fn store_block(r0: u32, r1: u32, c0: u32, c1: u32, split: u32, acc: ptr<function, array<vec4<f32>, 16>>) {
+  // Constant indices only, as in the K loop.
+  store4(r0, c0, split, (*acc)[0]);
+  store4(r0, c1, split, (*acc)[1]);
+  store4(r0 + 1u, c0, split, (*acc)[2]);
+  store4(r0 + 1u, c1, split, (*acc)[3]);
+  store4(r0 + 2u, c0, split, (*acc)[4]);
+  store4(r0 + 2u, c1, split, (*acc)[5]);
+  store4(r0 + 3u, c0, split, (*acc)[6]);
+  store4(r0 + 3u, c1, split, (*acc)[7]);
+  store4(r1, c0, split, (*acc)[8]);
+  store4(r1, c1, split, (*acc)[9]);
+  store4(r1 + 1u, c0, split, (*acc)[10]);
+  store4(r1 + 1u, c1, split, (*acc)[11]);
+  store4(r1 + 2u, c0, split, (*acc)[12]);
+  store4(r1 + 2u, c1, split, (*acc)[13]);
+  store4(r1 + 3u, c0, split, (*acc)[14]);
+  store4(r1 + 3u, c1, split, (*acc)[15]);
 }
 
 // Columns n .. n+3 of row m.

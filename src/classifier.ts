@@ -163,10 +163,23 @@ export class PonderClassifier {
    * Runs the input at full depth with every kernel dispatch timed on its own (one compute pass
    * with timestamps each; needs timestamp-query): where a forward pass spends its GPU time. Slower
    * than classify() and for diagnosis only; the dispatch labels name kernel, path and shape.
+   * `warmPasses`: that many unprofiled full-depth passes first, back to back in the same submit, so
+   * that the profiled one runs at the clocks of sustained work rather than an idle GPU's.
    */
-  async profileKernels(input: ClassifierInput | ClassifierInput[]): Promise<KernelProfile> {
+  async profileKernels(
+    input: ClassifierInput | ClassifierInput[],
+    options: { warmPasses?: number } = {},
+  ): Promise<KernelProfile> {
     const { batch } = this.encodeBatch(input);
-    const output = await this.engine.run(batch, { criterion: { kind: 'none' }, profile: true });
+    const warm = options.warmPasses ?? 0;
+    if (!Number.isInteger(warm) || warm < 0 || warm > 999) {
+      throw new PonderError('invalid-input', `warmPasses must be an integer in 0..999, got ${warm}`);
+    }
+    const output = await this.engine.run(batch, {
+      criterion: { kind: 'none' },
+      profile: true,
+      ...(warm > 0 ? { backToBack: warm + 1 } : {}),
+    });
     const dispatches = output.work.flatMap((w) => w.dispatchMs ?? []);
     const byKernel = new Map<string, { kernel: string; ms: number; count: number }>();
     for (const d of dispatches) {

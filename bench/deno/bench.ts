@@ -14,7 +14,7 @@
  *            [--runtimes ponder,ort-webgpu,ort-wasm] [--models albert-base-random,golden-bert-odd]
  *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]
  *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square|batch1|rows] [--sweep-rounds 1]] [--no-suite]
- *            [--matmul-probe] [--dispatch-probe [--dispatch-n 100]]
+ *            [--matmul-probe] [--dispatch-probe [--dispatch-n 100]] [--warm-probe] [--warm-prelude N]
  *
  * Order: the runtime's round-trip floor (bench/floor.ts), the matmul table, one suite per
  * (model, runtime) until --budget-sec (counted from the start) is spent, then, with --matmul-sweep,
@@ -34,7 +34,16 @@ import type { EncoderModel } from '../../src/model/types';
 import { criteriaFor, describeBenchModel, type BenchModel, type RuntimeId, type SuiteSpec } from '../common';
 import { measureRuntimeFloor } from '../floor';
 import { dispatchProbe, dispatchProbeLines } from '../dispatch-probe';
-import { leastReps, matmulBench, matmulProbe, warmUpGpu, type MatmulProbeRecord } from '../gpu-matmul';
+import {
+  leastReps,
+  matmulBench,
+  matmulProbe,
+  warmPrelude,
+  warmProbe,
+  warmUpGpu,
+  type MatmulProbeRecord,
+  type WarmProbeRecord,
+} from '../gpu-matmul';
 import { runMatmulSweep, type SweepConfig, type SweepShapeSet } from '../matmul-sweep';
 import { exportOnnx } from '../onnx/export';
 import { ortRunner } from '../ort-runner';
@@ -114,6 +123,10 @@ const sweepRounds = Number(get('--sweep-rounds') ?? 1);
 // The sweep starts no measurement after this many seconds from the start (default: no deadline).
 const deadlineSec = Number(get('--deadline-sec') ?? Infinity);
 const noSuite = args.includes('--no-suite');
+// Copies of a 4096³ product before every timed matmul pass (table and sweep), in the same submit, so
+// that the timed pass runs at sustained clocks (bench/gpu-matmul.ts warmPrelude); --warm-probe times
+// model shapes after preludes of 0–16 copies, to see how many it takes.
+const preludeCopies = quick ? 0 : Number(get('--warm-prelude') ?? 0);
 const started = performance.now();
 const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
 
@@ -150,6 +163,34 @@ if (args.includes('--matmul-probe')) {
     );
   }
 }
+
+let warmProbeRecords: WarmProbeRecord[] | undefined;
+if (args.includes('--warm-probe')) {
+  warmProbeRecords = await warmProbe(
+    ctx.device,
+    [
+      ...modelShapes(
+        ALBERT_BASE.hiddenSize,
+        ALBERT_BASE.intermediateSize,
+        128,
+        'albert-base rows 128',
+      ).filter((x) => /qkv|ffn-out/.test(x.what)),
+      ...squareShapes([1024]),
+    ],
+    {
+      dtypes: ctx.useF16 ? ['f16'] : ['f32'],
+      timestamps: ctx.adapter.hasTimestampQuery,
+      reps: 10,
+      passes: 5,
+    },
+  );
+  for (const r of warmProbeRecords) {
+    console.log(
+      `warm probe ${r.what} ${r.dtype} after ${r.preludeCopies} × 4096³: ${(r.ms * 1000).toFixed(1)} µs (${r.gflops.toFixed(0)} GFLOP/s); passes ${r.allMs.map((x) => (x * 1000).toFixed(1)).join(' ')}`,
+    );
+  }
+}
+const prelude = await warmPrelude(ctx.device, preludeCopies);
 
 // --dispatch-probe: what one near-empty dispatch costs (direct, chained, indirect, zero-sized
 // indirect, a full-size grid, pipeline switches) by GPU clock, wall clock and CPU encode time, after
@@ -256,6 +297,7 @@ function buildReport(): BenchReport {
     runtimeFloor,
     ...(matmulSweep ? { matmulSweep } : {}),
     ...(probe ? { matmulProbe: probe } : {}),
+    ...(warmProbeRecords ? { warmProbe: warmProbeRecords } : {}),
     ...(dispatches ? { dispatchProbe: dispatches } : {}),
     elapsedSec: (performance.now() - started) / 1000,
   };
@@ -287,12 +329,16 @@ if (!noSuite) {
       flopBudget: budget,
       passes: 5,
       warmUpSec: quick ? 0 : 1.5,
+      prelude: prelude.dispatches,
     });
     matmul = {
       records,
       note:
         `our WGSL matmul (default tiles), median of 5 passes of ${leastReps(budget)} to 200 products (FLOP budget ${budget} per pass)` +
-        (quick ? '' : ', after 1.5 s of warm-up work'),
+        (quick ? '' : ', after 1.5 s of warm-up work') +
+        (prelude.copies
+          ? `; every timed pass after ${prelude.copies} untimed 4096³ f32 products in the same submit (sustained clocks)`
+          : ''),
     };
   } catch (error) {
     matmul = { records: [], error: String(error), note: '' };
@@ -392,6 +438,7 @@ if (sweep && sweepLeft < 5) {
       ...(sweepConfigs ? { configs: JSON.parse(sweepConfigs) as SweepConfig[] } : {}),
       shapes: sweepShapeSet,
       rounds: sweepRounds,
+      prelude,
       log: (line) => console.log(line),
     });
   } catch (error) {

@@ -68,6 +68,7 @@ export interface PlanRunOptions {
    * Diagnostic (single-submit only): this many full forward passes back to back in one submit, each
    * starting from the initial exit state as a call does, so that the GPU runs at the clocks of
    * sustained work rather than of one short burst; outputs and timestamps are the last pass's.
+   * With `profile`, only the last pass is profiled.
    */
   backToBack?: number;
 }
@@ -608,7 +609,9 @@ export class ExecutionPlan {
     const streaming = options.mode === 'streaming' && this.exitEnabled && !profile;
     const profiler = profile ? this.profiler() : null;
 
-    const encodePass = (encoder: GPUCommandEncoder, index: number) => {
+    // With `profile`, only the last pass of a back-to-back submit is profiled (the earlier ones bring
+    // the GPU to the clocks of sustained work).
+    const encodePass = (encoder: GPUCommandEncoder, index: number, profiled: boolean) => {
       const timestampWrites = this.querySet
         ? {
             querySet: this.querySet,
@@ -616,7 +619,7 @@ export class ExecutionPlan {
             endOfPassWriteIndex: 2 * index + 1,
           }
         : undefined;
-      if (profiler) {
+      if (profiler && profiled) {
         // One pass per dispatch, each with its own pair of timestamps.
         for (const d of this.passes[index]!) {
           const at = profiler.labels.length;
@@ -647,10 +650,10 @@ export class ExecutionPlan {
         encoder.copyBufferToBuffer(this.indirectNext, from, this.indirect, from, L * this.slotBytes - from);
       }
     };
-    const encodeFinal = (encoder: GPUCommandEncoder) => {
-      if (this.querySet && this.queryResolve && !profiler)
+    const encodeFinal = (encoder: GPUCommandEncoder, profiled: boolean) => {
+      if (this.querySet && this.queryResolve && !profiled)
         encoder.resolveQuerySet(this.querySet, 0, 2 * (L + 1), this.queryResolve, 0);
-      if (profiler) {
+      if (profiler && profiled) {
         const count = 2 * profiler.labels.length;
         encoder.resolveQuerySet(profiler.querySet, 0, count, profiler.resolve, 0);
         encoder.copyBufferToBuffer(profiler.resolve, 0, profiler.staging, 0, count * 8);
@@ -671,7 +674,10 @@ export class ExecutionPlan {
      * The whole single-submit forward pass as one command buffer; with `reset`, it first copies the
      * initial exit state (and indirect counts) there on the GPU, as a call's uploads would.
      */
-    const encodeForward = (reset?: { state: GPUBuffer; indirect: GPUBuffer } | null): GPUCommandBuffer => {
+    const encodeForward = (
+      reset: { state: GPUBuffer; indirect: GPUBuffer } | null,
+      profiled: boolean,
+    ): GPUCommandBuffer => {
       const encoder = device.createCommandEncoder({ label: 'forward' });
       if (reset) {
         encoder.copyBufferToBuffer(reset.state, 0, this.state, 0, this.initialState.byteLength);
@@ -682,8 +688,8 @@ export class ExecutionPlan {
         }
       }
       clear(encoder);
-      for (let i = 0; i < this.passes.length; i++) encodePass(encoder, i);
-      encodeFinal(encoder);
+      for (let i = 0; i < this.passes.length; i++) encodePass(encoder, i, profiled);
+      encodeFinal(encoder, profiled);
       return encoder.finish();
     };
 
@@ -694,20 +700,22 @@ export class ExecutionPlan {
     if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000) {
       throw new PonderError('invalid-input', `backToBack must be an integer in 1..1000, got ${repeats}`);
     }
-    if (repeats > 1 && !streaming && !profile) {
+    if (repeats > 1 && !streaming) {
       // Each pass first gets the state a call's uploads give it, by copies on the GPU.
       const initial = this.initialCopies();
-      queue.submit(Array.from({ length: repeats }, () => encodeForward(initial)));
+      queue.submit(
+        Array.from({ length: repeats }, (_, i) => encodeForward(initial, profile && i === repeats - 1)),
+      );
       submitMs = performance.now() - started;
     } else if (!streaming) {
       // A forward pass's commands do not depend on its inputs (they are uploaded above; exit decisions
       // are read on the GPU), so the command buffer encoded after the previous call serves this one.
       const ready = profile ? null : this.takeEncoded(readPooled);
-      queue.submit([ready ?? encodeForward()]);
+      queue.submit([ready ?? encodeForward(null, profile)]);
       submitMs = performance.now() - started;
       // Encode the next call's while the GPU runs this one, before mapAsync (which in Deno blocks the
       // thread until the GPU is done): steady-state calls then only upload, submit and read back.
-      if (!profile) this.encoded = { readPooled, commands: encodeForward() };
+      if (!profile) this.encoded = { readPooled, commands: encodeForward(null, false) };
     } else {
       const B = this.batch;
       const R = this.recordFloats;
@@ -715,13 +723,13 @@ export class ExecutionPlan {
         const encoder = device.createCommandEncoder({ label: `forward.depth${depth}` });
         if (depth === 0) {
           clear(encoder);
-          encodePass(encoder, 0);
+          encodePass(encoder, 0, false);
         }
-        encodePass(encoder, depth + 1);
+        encodePass(encoder, depth + 1, false);
         const st = this.depthStaging[depth]!;
         // Records hold the logits too (by example), so one copy per depth is all a layer event needs.
         encoder.copyBufferToBuffer(this.records, depth * B * R * 4, st, 0, B * R * 4);
-        if (depth === L - 1) encodeFinal(encoder);
+        if (depth === L - 1) encodeFinal(encoder, false);
         queue.submit([encoder.finish()]);
       }
       submitMs = performance.now() - started;
