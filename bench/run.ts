@@ -32,6 +32,7 @@ import { modelShapes, squareShapes, type MatmulShapeSpec } from './shapes';
 import { GOLDEN_FIXTURES, prepareModels } from './models';
 import type { DispatchProbeReport } from './dispatch-probe';
 import type { MatmulProbeRecord, WarmProbeRecord } from './gpu-matmul';
+import type { TuningAbReport } from './tuning-ab';
 import type { BenchPage } from './page/main';
 import { writeDocs } from './docs';
 import { startServer } from './serve';
@@ -65,6 +66,8 @@ export interface BenchReport {
   matmulProbe?: MatmulProbeRecord[];
   /** Model shapes timed after preludes of sustained work (bench/gpu-matmul.ts warmProbe). */
   warmProbe?: WarmProbeRecord[];
+  /** Whole forward passes under several kernel tunings (bench/tuning-ab.ts). */
+  tuningAb?: TuningAbReport[];
   /** What one near-empty dispatch costs, per clock (bench/dispatch-probe.ts; Deno --dispatch-probe). */
   dispatchProbe?: DispatchProbeReport;
   elapsedSec: number;

@@ -154,7 +154,7 @@ test('activations on [-12, 12]: erf-GELU, tanh-GELU, ReLU, tanh within 1e-6', as
   }
 });
 
-test('attention: padding, an all-masked sequence, seqLen 128, both entry points', async () => {
+test('attention: padding, an all-masked sequence, seqLen 128, every entry point', async () => {
   const cases = [
     { seqLen: 37, heads: 5, headDim: 24, lengths: [5, 37, 1] },
     { seqLen: 9, heads: 3, headDim: 10, lengths: [0, 9] }, // batch 0 entirely masked: zeros
@@ -162,10 +162,18 @@ test('attention: padding, an all-masked sequence, seqLen 128, both entry points'
     { seqLen: 20, heads: 1, headDim: 128, lengths: [17], scale: 4 }, // largest head, peaky softmax
     { seqLen: 13, heads: 2, headDim: 7, lengths: [13, 4] }, // head size not a multiple of 4
     { seqLen: 300, heads: 2, headDim: 32, lengths: [290, 300] }, // more keys than invocations
+    // rows: its longest sequence, a ragged last block of queries, and a head of 128 (256 output vec4
+    // per block, two per invocation).
+    { seqLen: 256, heads: 2, headDim: 16, lengths: [256, 200] },
+    { seqLen: 131, heads: 3, headDim: 128, lengths: [131] },
   ];
-  for (const path of ['short', 'flash'] as const) {
-    for (const c of cases)
-      expectClose(`attention ${JSON.stringify(c)}`, await callHarness(page, 'testAttention', { ...c, path }));
+  for (const path of ['short', 'rows', 'flash'] as const) {
+    for (const c of cases) {
+      const r = await callHarness(page, 'testAttention', { ...c, path });
+      expectClose(`attention ${path} ${JSON.stringify(c)}`, r);
+      // Past 256 tokens 'rows' gives way to 'short'.
+      expect(r.path).toBe(path === 'rows' && c.seqLen > 256 ? 'short' : path);
+    }
   }
   // Past the short path's 512 tokens the kernel takes the flash loop on its own.
   expectClose(
@@ -320,7 +328,7 @@ test('exit gate: behind a shut gate every gated kernel writes nothing; open, it 
   const results = await callHarness(page, 'testExitGate');
   for (const r of results)
     console.log(`${r.kernel}: shut untouched ${r.shutUntouched}, open wrote ${r.openWrote}`);
-  expect(results.length).toBe(9);
+  expect(results.length).toBe(10);
   for (const r of results) {
     expect(r.shutUntouched, `${r.kernel} behind a shut gate`).toBe(true);
     expect(r.openWrote, `${r.kernel} behind the open gate`).toBe(true);

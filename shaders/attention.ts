@@ -23,9 +23,15 @@ const MAX_WORKGROUPS = 65535;
 const GATE_BINDING = 4;
 /** The `short` entry point's limit (SHORT_MAX_T in attention.wgsl). */
 export const ATTENTION_SHORT_MAX_LEN = 512;
+/** The `rows` entry point's limit (ROWS_MAX_T) and queries per workgroup (ROWS_Q). */
+export const ATTENTION_ROWS_MAX_LEN = 256;
+const ROWS_Q = 8;
 
-/** `short`: a workgroup per query (seqLen <= 512); `flash`: tiles of queries and keys (any length). */
-export type AttentionPath = 'short' | 'flash';
+/**
+ * `short`: a workgroup per query (seqLen <= 512); `rows`: a workgroup per 8 queries, which share
+ * their key and value loads (seqLen <= 256); `flash`: tiles of queries and keys (any length).
+ */
+export type AttentionPath = 'short' | 'rows' | 'flash';
 
 export interface AttentionShape {
   batch: number;
@@ -46,12 +52,13 @@ export function defaultAttentionPath(shape: AttentionShape): AttentionPath {
 }
 
 /**
- * The entry point for a shape given a preference: 'auto' picks by defaultAttentionPath; 'short' falls
- * back to 'flash' beyond the short path's length limit.
+ * The entry point for a shape given a preference: 'auto' picks by defaultAttentionPath; 'rows' falls
+ * back to 'short' beyond its length limit, and 'short' to 'flash' beyond its own.
  */
 export function attentionPathFor(shape: AttentionShape, preference: AttentionPath | 'auto'): AttentionPath {
   if (preference === 'auto') return defaultAttentionPath(shape);
-  return preference === 'short' && shape.seqLen > ATTENTION_SHORT_MAX_LEN ? 'flash' : preference;
+  const wanted = preference === 'rows' && shape.seqLen > ATTENTION_ROWS_MAX_LEN ? 'short' : preference;
+  return wanted === 'short' && shape.seqLen > ATTENTION_SHORT_MAX_LEN ? 'flash' : wanted;
 }
 
 /** Which load width a head size takes: vec4 when every head section starts on a multiple of 4. */
@@ -74,14 +81,14 @@ export class AttentionKernel {
   static async create(device: GPUDevice, headDims?: readonly number[]): Promise<AttentionKernel> {
     const widths = new Set(headDims ? headDims.map(attentionLoadWidth) : (['vec4', 'scalar'] as const));
     const variants: Variant[] = [];
-    for (const width of widths) variants.push(`flash-${width}`, `short-${width}`);
+    for (const width of widths) variants.push(`flash-${width}`, `short-${width}`, `rows-${width}`);
     const compiled = await Promise.all(
       variants.map((variant) => {
         const [path, width] = variant.split('-') as [AttentionPath, string];
         return createPipeline(device, {
           label: `attention-${path}${width === 'vec4' ? '-vec4' : ''}`,
           code: specialize(code, { VEC4: width === 'vec4' }) + exitGateWgsl(GATE_BINDING),
-          entryPoint: path === 'short' ? 'short' : 'main',
+          entryPoint: path === 'flash' ? 'main' : path,
         });
       }),
     );
@@ -109,6 +116,12 @@ export class AttentionKernel {
       throw new PonderError(
         'invalid-input',
         `attention: the short path takes at most ${ATTENTION_SHORT_MAX_LEN} tokens`,
+      );
+    }
+    if (path === 'rows' && seqLen > ATTENTION_ROWS_MAX_LEN) {
+      throw new PonderError(
+        'invalid-input',
+        `attention: the rows path takes at most ${ATTENTION_ROWS_MAX_LEN} tokens`,
       );
     }
     if (heads > MAX_WORKGROUPS || batch > MAX_WORKGROUPS || seqLen > MAX_WORKGROUPS) {
@@ -140,7 +153,9 @@ export class AttentionKernel {
       [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
     );
     const workgroups: [number, number, number] =
-      path === 'short' ? [seqLen, heads, batch] : [divUp(seqLen, Q_TILE), heads, batch];
+      path === 'short'
+        ? [seqLen, heads, batch]
+        : [divUp(seqLen, path === 'rows' ? ROWS_Q : Q_TILE), heads, batch];
     return { label, pipeline, bindGroup, workgroups };
   }
 }

@@ -279,3 +279,165 @@ fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
     }
   }
 }
+
+// `rows` (seqLen <= ROWS_MAX_T): one workgroup per ROWS_Q consecutive queries of one (head, batch).
+// Each invocation scores its keys (tid, tid + 128, ...) against all ROWS_Q queries at once, so that a
+// key row is read once per block of queries: `short` reads a head's K and V again for every query,
+// T times their size in cache traffic, which is what its time at batch 1 goes to. Invocation
+// (q, r) then reduces slice r of query q's scores (ROWS_SLICES slices), and each output vec4 sums
+// over the keys (split into groups when the block has fewer output vec4 than invocations).
+const ROWS_Q: u32 = 8u;
+const ROWS_MAX_T: u32 = 256u;
+const ROWS_SLICES: u32 = 16u; // SHORT_THREADS / ROWS_Q
+// Row stride of rowsP: 16 floats of padding, so that queries q and q + 1 of a warp's reduction read
+// different banks.
+const ROWS_P_STRIDE: u32 = 272u;
+var<workgroup> rowsQ: array<vec4<f32>, ROWS_Q * MAX_D4>;
+var<workgroup> rowsP: array<f32, ROWS_Q * ROWS_P_STRIDE>;
+var<workgroup> rowsRed: array<f32, SHORT_THREADS>;
+var<workgroup> rowsAcc: array<vec4<f32>, SHORT_THREADS>;
+
+fn hsum(v: vec4<f32>) -> f32 {
+  return (v.x + v.y) + (v.z + v.w);
+}
+
+@compute @workgroup_size(SHORT_THREADS, 1, 1)
+fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (gate_shut()) {
+    return;
+  }
+  let T = params.seqLen;
+  let D = params.headDim;
+  let H = params.heads * D;
+  let d4n = (D + 3u) / 4u;
+  let rowStride = 3u * H;
+  let headOffset = wid.y * D;
+  let rowBase = wid.z * T;
+  let q0 = wid.x * ROWS_Q;
+  let nq = min(ROWS_Q, T - q0);
+  let tid = lid.x;
+
+  for (var e = tid; e < ROWS_Q * d4n; e += SHORT_THREADS) {
+    let q = e / d4n;
+    let c = e % d4n;
+    var v = vec4<f32>(0.0);
+    if (q < nq) {
+      v = qkv4((rowBase + q0 + q) * rowStride + headOffset, 4u * c);
+    }
+    rowsQ[q * MAX_D4 + c] = v;
+  }
+  workgroupBarrier();
+
+  // Scores of keys tid, tid + 128, ... against the ROWS_Q queries; masked keys stand at NEG.
+  for (var j = tid; j < T; j += SHORT_THREADS) {
+    let masked = mask[rowBase + j] == 0u;
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    var s3 = vec4<f32>(0.0);
+    var s4 = vec4<f32>(0.0);
+    var s5 = vec4<f32>(0.0);
+    var s6 = vec4<f32>(0.0);
+    var s7 = vec4<f32>(0.0);
+    if (!masked) {
+      let keyStart = (rowBase + j) * rowStride + H + headOffset;
+      for (var c = 0u; c < d4n; c++) {
+        let k = qkv4(keyStart, 4u * c);
+        s0 += rowsQ[c] * k;
+        s1 += rowsQ[MAX_D4 + c] * k;
+        s2 += rowsQ[2u * MAX_D4 + c] * k;
+        s3 += rowsQ[3u * MAX_D4 + c] * k;
+        s4 += rowsQ[4u * MAX_D4 + c] * k;
+        s5 += rowsQ[5u * MAX_D4 + c] * k;
+        s6 += rowsQ[6u * MAX_D4 + c] * k;
+        s7 += rowsQ[7u * MAX_D4 + c] * k;
+      }
+    }
+    let scale = params.scale;
+    rowsP[j] = select(hsum(s0) * scale, NEG, masked);
+    rowsP[ROWS_P_STRIDE + j] = select(hsum(s1) * scale, NEG, masked);
+    rowsP[2u * ROWS_P_STRIDE + j] = select(hsum(s2) * scale, NEG, masked);
+    rowsP[3u * ROWS_P_STRIDE + j] = select(hsum(s3) * scale, NEG, masked);
+    rowsP[4u * ROWS_P_STRIDE + j] = select(hsum(s4) * scale, NEG, masked);
+    rowsP[5u * ROWS_P_STRIDE + j] = select(hsum(s5) * scale, NEG, masked);
+    rowsP[6u * ROWS_P_STRIDE + j] = select(hsum(s6) * scale, NEG, masked);
+    rowsP[7u * ROWS_P_STRIDE + j] = select(hsum(s7) * scale, NEG, masked);
+  }
+  workgroupBarrier();
+
+  // Softmax of query qs over its keys, by slices: the max, then exp and the sum.
+  let qs = tid / ROWS_SLICES;
+  let r = tid % ROWS_SLICES;
+  let pRow = qs * ROWS_P_STRIDE;
+  var localMax = NEG;
+  for (var j = r; j < T; j += ROWS_SLICES) {
+    localMax = max(localMax, rowsP[pRow + j]);
+  }
+  rowsRed[tid] = localMax;
+  workgroupBarrier();
+  var scoreMax = NEG;
+  for (var i = 0u; i < ROWS_SLICES; i++) {
+    scoreMax = max(scoreMax, rowsRed[qs * ROWS_SLICES + i]);
+  }
+  var localSum = 0.0;
+  for (var j = r; j < T; j += ROWS_SLICES) {
+    let score = rowsP[pRow + j];
+    let p = select(0.0, exp(score - scoreMax), score > 0.5 * NEG);
+    rowsP[pRow + j] = p;
+    localSum += p;
+  }
+  workgroupBarrier(); // every maximum is read before the sums take its place
+  rowsRed[tid] = localSum;
+  workgroupBarrier();
+
+  // Output vec4 o = (query o / d4n, dimensions 4·(o % d4n) ..), summed over keys g, g + groups, ...
+  let outs = ROWS_Q * d4n;
+  let groups = max(1u, SHORT_THREADS / outs);
+  let g = tid / outs;
+  for (var o = tid % outs; o < outs; o += SHORT_THREADS) {
+    let q = o / d4n;
+    let c = o % d4n;
+    var acc = vec4<f32>(0.0);
+    if (g < groups && q < nq) {
+      for (var j = g; j < T; j += groups) {
+        let p = rowsP[q * ROWS_P_STRIDE + j];
+        if (p != 0.0) {
+          acc += p * qkv4((rowBase + j) * rowStride + 2u * H + headOffset, 4u * c);
+        }
+      }
+    }
+    if (groups == 1u) {
+      rows_store(q, c, nq, q0, rowBase, H, headOffset, D, acc);
+    } else {
+      rowsAcc[tid] = acc;
+    }
+  }
+  if (groups > 1u) {
+    workgroupBarrier();
+    if (tid < outs) {
+      var total = vec4<f32>(0.0);
+      for (var k = 0u; k < groups; k++) {
+        total += rowsAcc[k * outs + tid];
+      }
+      rows_store(tid / d4n, tid % d4n, nq, q0, rowBase, H, headOffset, D, total);
+    }
+  }
+}
+
+// Writes dimensions 4c .. 4c+3 of query q of the block, divided by the query's softmax sum.
+fn rows_store(q: u32, c: u32, nq: u32, q0: u32, rowBase: u32, H: u32, headOffset: u32, D: u32, acc: vec4<f32>) {
+  if (q >= nq) {
+    return;
+  }
+  var denom = 0.0;
+  for (var i = 0u; i < ROWS_SLICES; i++) {
+    denom += rowsRed[q * ROWS_SLICES + i];
+  }
+  let total = acc * select(0.0, 1.0 / denom, denom > 0.0);
+  let outBase = (rowBase + q0 + q) * H + headOffset + 4u * c;
+  for (var e = 0u; e < 4u; e++) {
+    if (4u * c + e < D) {
+      output[outBase + e] = total[e];
+    }
+  }
+}

@@ -15,6 +15,7 @@
  *            [--budget-sec 480] [--matmul-sweep [--sweep-budget-sec 120] [--deadline-sec N]
  *             [--sweep-configs '[{},{"largeMinWorkgroups":1}]'] [--sweep-shapes all|model|square|batch1|rows] [--sweep-rounds 1]] [--no-suite]
  *            [--matmul-probe] [--dispatch-probe [--dispatch-n 100]] [--warm-probe] [--warm-prelude N]
+ *            [--tuning-ab '[{}, {"attention":"rows"}]' [--ab-seq 128]]
  *
  * Order: the runtime's round-trip floor (bench/floor.ts), the matmul table, one suite per
  * (model, runtime) until --budget-sec (counted from the start) is spent, then, with --matmul-sweep,
@@ -53,6 +54,7 @@ import type { BenchReport } from '../run';
 import { modelShapes, squareShapes } from '../shapes';
 import { ponderRunner, runSuite } from '../suite';
 import { startClockLog } from '../gpu-clocks';
+import { tuningAb, type TuningAbReport } from '../tuning-ab';
 
 declare const Deno: {
   args: string[];
@@ -123,10 +125,14 @@ const sweepRounds = Number(get('--sweep-rounds') ?? 1);
 // The sweep starts no measurement after this many seconds from the start (default: no deadline).
 const deadlineSec = Number(get('--deadline-sec') ?? Infinity);
 const noSuite = args.includes('--no-suite');
+// A JSON array of KernelTuning objects to compare on whole forward passes (bench/tuning-ab.ts).
+const tuningAbConfigs = get('--tuning-ab');
 // Copies of a 4096³ product before every timed matmul pass (table and sweep), in the same submit, so
-// that the timed pass runs at sustained clocks (bench/gpu-matmul.ts warmPrelude); --warm-probe times
-// model shapes after preludes of 0–16 copies, to see how many it takes.
-const preludeCopies = quick ? 0 : Number(get('--warm-prelude') ?? 0);
+// that the timed pass runs at sustained clocks (bench/gpu-matmul.ts warmPrelude; default 4, none with
+// --quick); --warm-probe times model shapes after preludes of 0–16 copies, to see how many it takes.
+// On the H200, without one the 128-row products ran 3–5× slower than after 2–4 copies
+// (bench/results/archive/2026-11-27-h200-warm-probe-sweep.json).
+const preludeCopies = quick ? 0 : Number(get('--warm-prelude') ?? 4);
 const started = performance.now();
 const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
 
@@ -262,7 +268,7 @@ async function buildModels(): Promise<void> {
     models.push(await fromFolder(`golden-${f}`, 'golden fixture', `tests/fixtures/golden/${f}`));
   }
 }
-if (!noSuite) await buildModels();
+if (!noSuite || tuningAbConfigs) await buildModels();
 const chosen = only ? models.filter((m) => only.includes(m.bench.id)) : models;
 
 const suites: BenchReport['suites'] = [];
@@ -298,6 +304,7 @@ function buildReport(): BenchReport {
     ...(matmulSweep ? { matmulSweep } : {}),
     ...(probe ? { matmulProbe: probe } : {}),
     ...(warmProbeRecords ? { warmProbe: warmProbeRecords } : {}),
+    ...(tuningAbReports ? { tuningAb: tuningAbReports } : {}),
     ...(dispatches ? { dispatchProbe: dispatches } : {}),
     elapsedSec: (performance.now() - started) / 1000,
   };
@@ -347,7 +354,30 @@ if (!noSuite) {
   console.log(`matmul: ${matmul.error ?? `${matmul.records.length} shapes`} (${seconds()} s)`);
 }
 
-for (const { bench, model, onnx } of chosen) {
+// --tuning-ab: whole forward passes under each KernelTuning, back to back (bench/tuning-ab.ts), for the
+// models of at least H 512 among those chosen.
+let tuningAbReports: TuningAbReport[] | undefined;
+if (tuningAbConfigs) {
+  tuningAbReports = [];
+  const tunings = JSON.parse(tuningAbConfigs) as Record<string, unknown>[];
+  for (const { bench, model } of chosen.filter((m) => m.bench.hiddenSize >= 512)) {
+    tuningAbReports.push(
+      await tuningAb(
+        bench,
+        tunings,
+        async (kernelTuning) => createClassifier(ctx, model, undefined, { kernelTuning }),
+        {
+          seq: Number(get('--ab-seq') ?? 128),
+          ...(quick ? { passes: 2, rounds: 1, tries: 1 } : { passes: 20, rounds: 3, tries: 3 }),
+          log: (line) => console.log(line),
+        },
+      ),
+    );
+    await save();
+  }
+}
+
+for (const { bench, model, onnx } of noSuite ? [] : chosen) {
   for (const runtime of runtimes) {
     const big = bench.hiddenSize >= 512;
     const spec: SuiteSpec = {

@@ -8,7 +8,7 @@ import { PonderError } from '../../src/errors';
 import { requestGpu, type GpuContext } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
 import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul';
-import { AttentionKernel, type AttentionPath } from '../../shaders/attention';
+import { AttentionKernel, attentionPathFor, type AttentionPath } from '../../shaders/attention';
 import { AddLayerNormKernel } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import {
@@ -336,7 +336,8 @@ export async function testAttention(c: AttentionCase): Promise<KernelComparison>
   const qkv = upload(device, qkvData, 'qkv');
   const mask = upload(device, maskData, 'mask');
   const output = emptyBuffer(device, batch * seqLen * H, 'ctx');
-  const dispatch = kernel.prepare({ qkv, mask, output }, { batch, seqLen, heads, headDim }, c.path);
+  const shape = { batch, seqLen, heads, headDim };
+  const dispatch = kernel.prepare({ qkv, mask, output }, shape, c.path && attentionPathFor(shape, c.path));
   const got = await runAndRead(device, [dispatch], output, batch * seqLen * H);
   destroy(qkv, mask, output);
   const expected = ops.attention(qkvData, maskData, batch, seqLen, heads, headDim);
@@ -745,7 +746,7 @@ export async function testExitGate(): Promise<ExitGateResult[]> {
     ]);
   }
   const attention = await AttentionKernel.create(device);
-  for (const path of ['short', 'flash'] as const) {
+  for (const path of ['short', 'rows', 'flash'] as const) {
     const shape = { batch: 1, seqLen: 9, heads: 2, headDim: 8 };
     const qkv = data(9 * 3 * 16);
     const mask = upload(device, new Uint32Array(9).fill(1), 'mask');
