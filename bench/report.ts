@@ -13,7 +13,8 @@ import {
 } from './common';
 import { knownPeak } from './shapes';
 import type { DispatchProbeReport } from './dispatch-probe';
-import type { MatmulProbeRecord } from './gpu-matmul';
+import type { MatmulProbeRecord, WarmProbeRecord } from './gpu-matmul';
+import type { TuningAbReport } from './tuning-ab';
 import type { BenchReport } from './run';
 
 const fmt = (ms: number | undefined): string =>
@@ -429,6 +430,19 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     lines.push('');
   }
 
+  if (report.warmProbe?.length) {
+    lines.push(`${h(2)} Warm-up probe`);
+    lines.push('');
+    lines.push(...warmProbeSection(report.warmProbe));
+    lines.push('');
+  }
+
+  if (report.tuningAb?.length) {
+    lines.push(`${h(2)} Kernel tunings on whole forward passes`);
+    lines.push('');
+    for (const ab of report.tuningAb) lines.push(...tuningAbSection(ab), '');
+  }
+
   if (report.dispatchProbe) {
     lines.push(`${h(2)} Dispatch probe`);
     lines.push('');
@@ -483,6 +497,53 @@ function probeSection(probe: MatmulProbeRecord[]): string[] {
         ((2 * r.M * r.N * r.K) / r.ms / 1e6).toFixed(0),
         r.allMs.map((x) => fmt(x)).join(', '),
       ]),
+    ),
+  ];
+}
+
+/** Model-shape products after preludes of sustained work (bench/gpu-matmul.ts warmProbe). */
+function warmProbeSection(records: WarmProbeRecord[]): string[] {
+  const copies = [...new Set(records.map((r) => r.preludeCopies))].sort((a, b) => a - b);
+  const shapes = [...new Set(records.map((r) => `${r.what} ${r.dtype}`))];
+  return [
+    `Each product timed in passes of ${records[0]!.reps} copies (median of ${records[0]!.allMs.length} passes), every pass after N untimed 4096³ f32 products in the same submit (\`--warm-probe\`), µs per product. Without such a prelude a short pass runs at the clocks the GPU idles at between passes; the matmul table and the sweep use \`--warm-prelude\` copies.`,
+    '',
+    table(
+      ['product', ...copies.map((c) => `after ${c}`)],
+      shapes.map((name) => [
+        name,
+        ...copies.map((c) => {
+          const r = records.find((x) => `${x.what} ${x.dtype}` === name && x.preludeCopies === c);
+          return r ? (r.ms * 1000).toFixed(1) : '–';
+        }),
+      ]),
+    ),
+  ];
+}
+
+/** One model's forward passes under each kernel tuning (bench/tuning-ab.ts). */
+function tuningAbSection(ab: TuningAbReport): string[] {
+  const kernels = (r: TuningAbReport['records'][number]) =>
+    (r.profile?.byKernel ?? [])
+      .slice(0, 3)
+      .map((k) => `${k.kernel} ${((1000 * k.ms) / k.count).toFixed(1)}`)
+      .join('; ');
+  return [
+    `${ab.model}, batch 1, sequence ${ab.seq}: GPU time of the last of ${ab.passes} full-depth passes back to back, ${ab.rounds} interleaved rounds of ${ab.triesPerRound} submits per tuning (\`--tuning-ab\`); the first row is the baseline. The last column is each tuning's kernel profile after ${ab.passes - 1} warm passes, the three largest kernels, µs per dispatch.`,
+    '',
+    table(
+      ['KernelTuning', 'ms a pass (p50)', 'vs first', 'range (ms)', 'largest kernels (µs per dispatch)'],
+      ab.records.map((r) =>
+        r.error
+          ? [`\`${r.tuning}\``, 'failed', '–', '–', r.error]
+          : [
+              `\`${r.tuning}\``,
+              fmt(r.gpuMsP50),
+              `${r.speedup.toFixed(3)}×`,
+              `${fmt(Math.min(...r.gpuMs))}–${fmt(Math.max(...r.gpuMs))}`,
+              kernels(r),
+            ],
+      ),
     ),
   ];
 }
