@@ -135,6 +135,38 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     expectClose(`matmul splitBlock ${JSON.stringify({ ...shape, splitBlock })}`, b);
     expect(b.path).toMatch(new RegExp(`^-block${name}-split\\d+-reduce\\d+-(vec4|scalar)$`));
   }
+  // vec4Stores: the vec4 variant writes whole vec4 (N and the output offset multiples of 4) on every
+  // path; a shape with N % 4 != 0 or an unaligned output offset takes the scalar variant instead.
+  const out4 = { vec4Stores: true, blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32 } as const;
+  const stores = [
+    {
+      c: { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto', tiles: out4 },
+      path: /^-block64x64k16-split\d+-reduce\d+-vec4-out4$/,
+    },
+    { c: { M: 131, N: 72, K: 200, activation: 'tanh', tiles: out4 }, path: /^-block64x64k16-vec4-out4$/ },
+    {
+      c: { M: 130, N: 132, K: 36, activation: 'gelu_new', tiles: { ...out4, largeMinWorkgroups: 1 } },
+      path: /^-large-vec4-out4$/,
+    },
+    {
+      c: { M: 37, N: 52, K: 120, activation: 'relu', outputOffset: 8, tiles: { vec4Stores: true } },
+      path: /^-tiled-vec4-out4$/,
+    },
+    {
+      c: { M: 3, N: 20, K: 64, activation: 'none', tiles: { vec4Stores: true } },
+      path: /^-gemv.*-vec4-out4$/,
+    },
+    { c: { M: 131, N: 70, K: 200, activation: 'gelu', mode: 'auto', tiles: out4 }, path: /-scalar$/ },
+    {
+      c: { M: 37, N: 52, K: 120, activation: 'none', outputOffset: 6, tiles: { vec4Stores: true } },
+      path: /^-tiled-scalar$/,
+    },
+  ] as const;
+  for (const { c, path } of stores) {
+    const r = await callHarness(page, 'testMatmul', c);
+    expectClose(`matmul vec4Stores ${JSON.stringify(c)}`, r);
+    expect(r.path).toMatch(path);
+  }
   // Default tiles: a grid too small to fill a GPU (golden-model sized) keeps the 64 x 32 tiles, whose
   // 16 outputs per invocation finish sooner than 64 when the product is latency-bound.
   const tiny = { M: 64, N: 120, K: 120, activation: 'gelu', mode: 'auto' } as const;

@@ -58,6 +58,11 @@ export interface MatmulTiles {
    * K steps of tileK (4, 8 or 16).
    */
   splitBlock: BlockTiles;
+  /**
+   * The vec4 variant writes its output as vec4 (four columns in one store): shapes whose N and output
+   * offset are multiples of 4 take it, the others the scalar variant. Default false.
+   */
+  vec4Stores?: boolean;
   /** Split K until about this many workgroups run (0: never split). */
   splitKTarget: number;
   /** The smallest K range of one split. */
@@ -261,13 +266,15 @@ export class MatmulKernel {
       BLOCK_TRANSPOSE: tiles.splitBlock.transpose === true ? 1 : 0,
       BLOCK_BUFFERS: tiles.splitBlock.buffers ?? 1,
     };
-    const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}`;
+    const out4 = vec4 && tiles.vec4Stores === true;
+    const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}${out4 ? '-out4' : ''}`;
     const get = (entryPoint: EntryPoint): Promise<GPUComputePipeline> => {
       const key = `${label}-${entryPoint}-${JSON.stringify(constants)}`;
       let pipeline = cache.get(key);
       if (!pipeline) {
         const source =
-          specialize(code, { F16: weightDtype === 'f16', VEC4: vec4 }) + exitGateWgsl(GATE_BINDING);
+          specialize(code, { F16: weightDtype === 'f16', VEC4: vec4, OUT4: out4 }) +
+          exitGateWgsl(GATE_BINDING);
         pipeline = createPipeline(device, {
           label: `${label}-${entryPoint}`,
           code: source,
@@ -483,7 +490,11 @@ export class MatmulKernel {
       throw new PonderError('invalid-input', `matmul: bad shape ${JSON.stringify(shape)}`);
     }
     // vec4 loads need every row start of input and weight on a 16-byte boundary.
-    const useVec4 = K % 4 === 0 && inputRowStride % 4 === 0 && inputOffset % 4 === 0;
+    const useVec4 =
+      K % 4 === 0 &&
+      inputRowStride % 4 === 0 &&
+      inputOffset % 4 === 0 &&
+      (this.tiles.vec4Stores !== true || (N % 4 === 0 && outputOffset % 4 === 0));
     const pipelines = useVec4 ? this.vec4 : this.scalar;
     let path = this.pathFor(shape);
     // Partial sums come from the tiled entry points only (GEMV already splits K across lanes).

@@ -47,7 +47,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight: array<WT>;
 #endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
+#if OUT4
+// OUT4 (with VEC4; N, outputOffset and partialStride multiples of 4): the output as vec4, so that the
+// register blocks' four consecutive columns leave in one 16-byte store (store4) instead of four.
+@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;
+#else
 @group(0) @binding(4) var<storage, read_write> output: array<f32>;
+#endif
 // Only reduce_partials reads this (its raw partial sums); scalar so that it serves any N.
 @group(0) @binding(5) var<storage, read> partials: array<f32>;
 
@@ -182,12 +188,21 @@ fn activate(x: f32) -> f32 {
   }
 }
 
+// Element i of the output buffer.
+fn put_output(i: u32, v: f32) {
+#if OUT4
+  output[i / 4u][i % 4u] = v;
+#else
+  output[i] = v;
+#endif
+}
+
 fn store(m: u32, n: u32, split: u32, acc: f32) {
   if (m < params.M && n < params.N) {
     if (params.partialStride == 0u) {
-      output[params.outputOffset + m * params.N + n] = activate(acc + bias[n]);
+      put_output(params.outputOffset + m * params.N + n, activate(acc + bias[n]));
     } else {
-      output[params.outputOffset + split * params.partialStride + m * params.N + n] = acc;
+      put_output(params.outputOffset + split * params.partialStride + m * params.N + n, acc);
     }
   }
 }
@@ -727,10 +742,24 @@ fn store_block(r0: u32, r1: u32, c0: u32, c1: u32, split: u32, acc: ptr<function
 
 // Columns n .. n+3 of row m.
 fn store4(m: u32, n: u32, split: u32, v: vec4<f32>) {
+#if OUT4
+  // n and N are multiples of 4: the four columns are all inside the matrix or all outside.
+  if (m < params.M && n < params.N) {
+    if (params.partialStride == 0u) {
+      let b = vec4<f32>(bias[n], bias[n + 1u], bias[n + 2u], bias[n + 3u]);
+      let y = v + b;
+      output[(params.outputOffset + m * params.N + n) / 4u] =
+        vec4<f32>(activate(y.x), activate(y.y), activate(y.z), activate(y.w));
+    } else {
+      output[(params.outputOffset + split * params.partialStride + m * params.N + n) / 4u] = v;
+    }
+  }
+#else
   store(m, n, split, v.x);
   store(m, n + 1u, split, v.y);
   store(m, n + 2u, split, v.z);
   store(m, n + 3u, split, v.w);
+#endif
 }
 
 // output[outputOffset + m*N + n] = act(sum over splits of the raw partial sums + bias[n]); the partial
@@ -759,6 +788,6 @@ fn reduce_partials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     for (; s < params.splits; s++) {
       sum += partials[at + s * stride];
     }
-    output[params.outputOffset + m * params.N + n] = activate(sum + bias[n]);
+    put_output(params.outputOffset + m * params.N + n, activate(sum + bias[n]));
   }
 }

@@ -188,6 +188,12 @@ export interface MatmulCase {
 
 const matmulKernels = new Map<string, MatmulKernel>();
 
+/** 'vec4', 'vec4-out4' or 'scalar': which matmul.wgsl variant a pipeline label names. */
+function variantOf(pipelineLabel: string): string {
+  if (!pipelineLabel.includes('-vec4')) return 'scalar';
+  return pipelineLabel.includes('-out4') ? 'vec4-out4' : 'vec4';
+}
+
 export async function testMatmul(c: MatmulCase): Promise<KernelComparison> {
   const start = performance.now();
   const dtype = c.dtype ?? 'f32';
@@ -249,7 +255,8 @@ export async function testMatmul(c: MatmulCase): Promise<KernelComparison> {
   const result: KernelComparison = {
     ...ops.compare(y, expected),
     ms: performance.now() - start,
-    path: `${dispatches.map((d) => d.label.replace(/^matmul-\w+-\w+-[\dx]+/, '') || '-tiled').join('')}${M <= GEMV_MAX_M && mode === 'prepare' ? ' (gemv)' : ''}-${K % 4 === 0 && stride % 4 === 0 && inOffset % 4 === 0 ? 'vec4' : 'scalar'}`,
+    // The variant from the first dispatch's pipeline label (matmul-f32-vec4-out4-block, …).
+    path: `${dispatches.map((d) => d.label.replace(/^matmul-\w+-\w+-[\dx]+/, '') || '-tiled').join('')}${M <= GEMV_MAX_M && mode === 'prepare' ? ' (gemv)' : ''}-${variantOf(dispatches[0]!.pipeline.label)}`,
     adapter,
   };
   if (dtype === 'f16')
