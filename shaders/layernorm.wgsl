@@ -8,8 +8,8 @@
 //
 // VEC4 (width and partialStride multiples of 4, width <= 4·MAX_CHUNKS·WG): an invocation keeps its
 // at most MAX_CHUNKS vec4 of x in registers from the sum to the output, and reads the partial sums
-// four slices at a time, so that their loads are in flight together: at batch 1 this kernel waits
-// on memory latency, not bandwidth. Otherwise x is kept in `output` (scalar, any width).
+// eight slices of every chunk at a time, so that their loads are in flight together: at batch 1
+// this kernel waits on memory latency, not bandwidth. Otherwise x is kept in `output` (scalar, any width).
 
 struct Params {
   rows: u32,
@@ -55,6 +55,22 @@ fn workgroup_sum(tid: u32, v: f32) -> f32 {
   return total;
 }
 
+#if VEC4
+// Slices s .. s+7 of the partial sums at vec4 `at` (zero past `splits`), loaded together.
+fn slices8(at: u32, s: u32, stride4: u32) -> vec4<f32> {
+  let last = params.splits - 1u;
+  let v0 = select(vec4<f32>(0.0), input[at + min(s, last) * stride4], s <= last);
+  let v1 = select(vec4<f32>(0.0), input[at + min(s + 1u, last) * stride4], s + 1u <= last);
+  let v2 = select(vec4<f32>(0.0), input[at + min(s + 2u, last) * stride4], s + 2u <= last);
+  let v3 = select(vec4<f32>(0.0), input[at + min(s + 3u, last) * stride4], s + 3u <= last);
+  let v4 = select(vec4<f32>(0.0), input[at + min(s + 4u, last) * stride4], s + 4u <= last);
+  let v5 = select(vec4<f32>(0.0), input[at + min(s + 5u, last) * stride4], s + 5u <= last);
+  let v6 = select(vec4<f32>(0.0), input[at + min(s + 6u, last) * stride4], s + 6u <= last);
+  let v7 = select(vec4<f32>(0.0), input[at + min(s + 7u, last) * stride4], s + 7u <= last);
+  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
+}
+#endif
+
 @compute @workgroup_size(WG, 1, 1)
 fn main(
   @builtin(local_invocation_id) lid: vec3<u32>,
@@ -75,23 +91,24 @@ fn main(
   let width4 = params.width / 4u;
   let base4 = row * width4;
   let stride4 = params.partialStride / 4u;
+  // Chunk j is vec4 tid + j·WG of the row; chunks past the row read its last vec4 and count nothing.
+  // Every chunk's eight slices of a round are loaded together (clamped indices, no branches).
+  let chunks = min(MAX_CHUNKS, (width4 + WG - 1u) / WG);
   var xs: array<vec4<f32>, MAX_CHUNKS>;
+  for (var s = 0u; s < params.splits; s += 8u) {
+    for (var j = 0u; j < MAX_CHUNKS; j++) {
+      if (j < chunks) {
+        xs[j] += slices8(base4 + min(tid + j * WG, width4 - 1u), s, stride4);
+      }
+    }
+  }
   var sum = 0.0;
   for (var j = 0u; j < MAX_CHUNKS; j++) {
     let i = tid + j * WG;
     if (i < width4) {
-      var x = residual[base4 + i];
+      var x = xs[j] + residual[base4 + i];
       if (params.hasBias != 0u) {
         x += bias[i];
-      }
-      let at = base4 + i;
-      var s = 0u;
-      for (; s + 4u <= params.splits; s += 4u) {
-        let a = at + s * stride4;
-        x += (input[a] + input[a + stride4]) + (input[a + 2u * stride4] + input[a + 3u * stride4]);
-      }
-      for (; s < params.splits; s++) {
-        x += input[at + s * stride4];
       }
       xs[j] = x;
       sum += (x.x + x.y) + (x.z + x.w);

@@ -119,7 +119,7 @@ const LARGE_TILE = 128;
 const BLOCK = 8;
 /** Staged vec4 per invocation and operand of the tiled path with prefetch (matmul.wgsl). */
 const TILED_STAGE_MAX = 4;
-const REDUCE_ROWS = 8;
+const REDUCE_ROWS = 2;
 /** matmul.wgsl's binding of the exit gate (shaders/kernel.ts). */
 const GATE_BINDING = 6;
 

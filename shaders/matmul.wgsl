@@ -89,7 +89,7 @@ override BLOCK_TRANSPOSE: bool = false;
 override BLOCK_BUFFERS: u32 = 1u;
 
 // Rows per workgroup of reduce_partials (one column per invocation, 64 columns per workgroup).
-const REDUCE_ROWS: u32 = 8u;
+const REDUCE_ROWS: u32 = 2u;
 
 // GEMV path: a workgroup of GEMV_LANES x GEMV_COLS invocations computes GEMV_COLS output columns for
 // all M <= GEMV_MAX_M rows; the GEMV_LANES invocations of a column split K between them.
@@ -762,10 +762,26 @@ fn store4(m: u32, n: u32, split: u32, v: vec4<f32>) {
 #endif
 }
 
+// Slices s .. s+7 of the raw partial sums at element `at` (zero past `splits`). The indices are
+// clamped rather than branched on, so that the eight loads are in flight together: at batch 1 the
+// reductions wait on memory latency, one round trip per eight slices.
+fn partials8(at: u32, s: u32) -> f32 {
+  let stride = params.partialStride;
+  let last = params.splits - 1u;
+  let v0 = select(0.0, partials[at + min(s, last) * stride], s <= last);
+  let v1 = select(0.0, partials[at + min(s + 1u, last) * stride], s + 1u <= last);
+  let v2 = select(0.0, partials[at + min(s + 2u, last) * stride], s + 2u <= last);
+  let v3 = select(0.0, partials[at + min(s + 3u, last) * stride], s + 3u <= last);
+  let v4 = select(0.0, partials[at + min(s + 4u, last) * stride], s + 4u <= last);
+  let v5 = select(0.0, partials[at + min(s + 5u, last) * stride], s + 5u <= last);
+  let v6 = select(0.0, partials[at + min(s + 6u, last) * stride], s + 6u <= last);
+  let v7 = select(0.0, partials[at + min(s + 7u, last) * stride], s + 7u <= last);
+  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
+}
+
 // output[outputOffset + m*N + n] = act(sum over splits of the raw partial sums + bias[n]); the partial
-// sums are read from `input` at inputOffset + s*partialStride + m*N + n. Workgroup (x, y): columns
-// x*64 .. x*64+63, rows y*REDUCE_ROWS .. +REDUCE_ROWS-1. Four slices a step, so that their loads are
-// in flight together: at batch 1 this kernel waits on memory latency, not bandwidth.
+// sums are read from `partials` at inputOffset + s*partialStride + m*N + n. Workgroup (x, y):
+// columns x*64 .. x*64+63, rows y*REDUCE_ROWS .. +REDUCE_ROWS-1, whose loads are issued together.
 @compute @workgroup_size(64, 1, 1)
 fn reduce_partials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   if (gate_shut()) {
@@ -775,19 +791,18 @@ fn reduce_partials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
   if (n >= params.N) {
     return;
   }
-  let mEnd = min(params.M, (wid.y + 1u) * REDUCE_ROWS);
-  for (var m = wid.y * REDUCE_ROWS; m < mEnd; m++) {
-    let at = params.inputOffset + m * params.N + n;
-    let stride = params.partialStride;
-    var sum = 0.0;
-    var s = 0u;
-    for (; s + 4u <= params.splits; s += 4u) {
-      let a = at + s * stride;
-      sum += (partials[a] + partials[a + stride]) + (partials[a + 2u * stride] + partials[a + 3u * stride]);
-    }
-    for (; s < params.splits; s++) {
-      sum += partials[at + s * stride];
-    }
-    put_output(params.outputOffset + m * params.N + n, activate(sum + bias[n]));
+  // REDUCE_ROWS = 2: rows m0 and m0 + 1 (which reads row M - 1 past the matrix and is not written).
+  let m0 = wid.y * REDUCE_ROWS;
+  let atA = params.inputOffset + m0 * params.N + n;
+  let atB = params.inputOffset + min(m0 + 1u, params.M - 1u) * params.N + n;
+  var sumA = 0.0;
+  var sumB = 0.0;
+  for (var s = 0u; s < params.splits; s += 8u) {
+    sumA += partials8(atA, s);
+    sumB += partials8(atB, s);
+  }
+  put_output(params.outputOffset + m0 * params.N + n, activate(sumA + bias[n]));
+  if (m0 + 1u < params.M) {
+    put_output(params.outputOffset + (m0 + 1u) * params.N + n, activate(sumB + bias[n]));
   }
 }
