@@ -24,7 +24,7 @@ test.afterAll(async () => page.close());
 
 test('matmul: odd and round shapes, strides, offsets, small M, every activation', async () => {
   const cases = [
-    { M: 37, N: 333, K: 120, activation: 'none' }, // vec4 path, tiles cut in M and N
+    { M: 37, N: 333, K: 120, activation: 'none' }, // tiles cut in M and N (scalar: N % 4 != 0)
     { M: 37, N: 333, K: 121, activation: 'gelu' }, // K not a multiple of 4: scalar path
     { M: 64, N: 128, K: 256, activation: 'gelu_new' }, // whole tiles
     { M: 33, N: 31, K: 30, activation: 'relu' },
@@ -55,6 +55,27 @@ test('matmul: odd and round shapes, strides, offsets, small M, every activation'
     // K steps of 32: four staged vec4 of A per invocation (the most prefetch holds); no prefetch.
     { M: 70, N: 45, K: 100, activation: 'gelu', tiles: { tileK: 32, blockSplitK: false } },
     { M: 70, N: 45, K: 101, activation: 'none', tiles: { prefetch: false, blockSplitK: false } },
+    // vec4 loads with scalar stores (vec4Stores off): the variant the default gives shapes whose N
+    // or output offset is a multiple of 4 no longer, as above.
+    { M: 37, N: 333, K: 120, activation: 'none', tiles: { vec4Stores: false } },
+    {
+      M: 40,
+      N: 20,
+      K: 64,
+      activation: 'tanh',
+      inputRowStride: 72,
+      outputOffset: 7,
+      tiles: { vec4Stores: false },
+    },
+    {
+      M: 8,
+      N: 96,
+      K: 64,
+      activation: 'gelu_new',
+      inputRowStride: 128,
+      outputOffset: 5,
+      tiles: { vec4Stores: false },
+    },
   ] as const;
   for (const c of cases) expectClose(`matmul ${JSON.stringify(c)}`, await callHarness(page, 'testMatmul', c));
 });
@@ -80,7 +101,7 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
   // blockSplitK with 128 x 128 blocks (16 x 16 invocations): prepareAuto splits them along K at a
   // small grid (7 ranges, the last one ragged) instead of the split 64 x 32 tiles. splitKTarget 32
   // lets these small grids count as big enough for the register-blocked tiles.
-  const blockSplit = { M: 131, N: 70, K: 200, activation: 'gelu', mode: 'auto' } as const;
+  const blockSplit = { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto' } as const;
   const r = await callHarness(page, 'testMatmul', {
     ...blockSplit,
     tiles: {
@@ -91,7 +112,7 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     },
   });
   expectClose(`matmul blockSplitK 128 x 128 ${JSON.stringify(blockSplit)}`, r);
-  expect(r.path).toBe('-block128x128k8-split7-reduce7-vec4');
+  expect(r.path).toBe('-block128x128k8-split7-reduce7-vec4-out4');
   // splitBlock: smaller register-blocked tiles split along K, each invocation staging 1 to 4 vec4
   // per operand: 128 x 64 and 64 x 128 at K steps of 8, 64 x 64 at 16 (the default), 64 x 32 at 4;
   // vec4 and scalar loads.
@@ -133,7 +154,7 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     const tiles = { blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32, splitBlock };
     const b = await callHarness(page, 'testMatmul', { ...shape, tiles });
     expectClose(`matmul splitBlock ${JSON.stringify({ ...shape, splitBlock })}`, b);
-    expect(b.path).toMatch(new RegExp(`^-block${name}-split\\d+-reduce\\d+-(vec4|scalar)$`));
+    expect(b.path).toMatch(new RegExp(`^-block${name}-split\\d+-reduce\\d+-(vec4-out4|scalar)$`));
   }
   // vec4Stores: the vec4 variant writes whole vec4 (N and the output offset multiples of 4) on every
   // path; a shape with N % 4 != 0 or an unaligned output offset takes the scalar variant instead.
@@ -141,9 +162,9 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
   const stores = [
     {
       c: { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto', tiles: out4 },
-      path: /^-block64x64k16-split\d+-reduce\d+-vec4-out4$/,
+      path: /^-block64x64k16t-split\d+-reduce\d+-vec4-out4$/,
     },
-    { c: { M: 131, N: 72, K: 200, activation: 'tanh', tiles: out4 }, path: /^-block64x64k16-vec4-out4$/ },
+    { c: { M: 131, N: 72, K: 200, activation: 'tanh', tiles: out4 }, path: /^-block64x64k16t-vec4-out4$/ },
     {
       c: { M: 130, N: 132, K: 36, activation: 'gelu_new', tiles: { ...out4, largeMinWorkgroups: 1 } },
       path: /^-large-vec4-out4$/,
@@ -172,7 +193,7 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
   const tiny = { M: 64, N: 120, K: 120, activation: 'gelu', mode: 'auto' } as const;
   const t = await callHarness(page, 'testMatmul', tiny);
   expectClose(`matmul default tiles ${JSON.stringify(tiny)}`, t);
-  expect(t.path).toBe('-tiled-vec4');
+  expect(t.path).toBe('-tiled-vec4-out4');
 });
 
 test('activations on [-12, 12]: erf-GELU, tanh-GELU, ReLU, tanh within 1e-6', async () => {

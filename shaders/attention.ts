@@ -41,6 +41,11 @@ export interface AttentionShape {
 }
 
 /**
+ * `rows` is never picked by default: on whole ALBERT-base and shipped-model passes at batch 1 x 128
+ * tokens (H200, bench --tuning-ab) it took 45.8 and 44.9 µs a layer against short's 36.6 and 23.3,
+ * its longer per-workgroup loops costing more than the K/V traffic it saves
+ * (bench/results/archive/2026-11-27-h200-tuning-ab-rows-transpose.json).
+ *
  * `short` while the flash grid would be small: on an H200 (Deno/wgpu, tests/f16/kernel-bench.ts) at
  * 12 heads of 64, short took 0.012 / 0.031 / 0.086 ms at batch 1 and 16 / 64 / 128 tokens against
  * flash's 0.022 / 0.068 / 0.129, but lost at batch 8 x 128 (0.55 vs 0.28 ms) and at 512 tokens
@@ -75,13 +80,17 @@ export class AttentionKernel {
   ) {}
 
   /**
-   * Compiles both entry points for the head sizes given (vec4 loads when a head size is a multiple
-   * of 4, scalar otherwise); without `headDims`, both load widths.
+   * Compiles the entry points `paths` (default all three) for the head sizes given (vec4 loads when a
+   * head size is a multiple of 4, scalar otherwise); without `headDims`, both load widths.
    */
-  static async create(device: GPUDevice, headDims?: readonly number[]): Promise<AttentionKernel> {
+  static async create(
+    device: GPUDevice,
+    headDims?: readonly number[],
+    paths: readonly AttentionPath[] = ['short', 'rows', 'flash'],
+  ): Promise<AttentionKernel> {
     const widths = new Set(headDims ? headDims.map(attentionLoadWidth) : (['vec4', 'scalar'] as const));
     const variants: Variant[] = [];
-    for (const width of widths) variants.push(`flash-${width}`, `short-${width}`, `rows-${width}`);
+    for (const width of widths) for (const path of paths) variants.push(`${path}-${width}`);
     const compiled = await Promise.all(
       variants.map((variant) => {
         const [path, width] = variant.split('-') as [AttentionPath, string];

@@ -256,11 +256,19 @@ fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   let c = tid % d4n;
   var acc = vec4<f32>(0.0);
   if (g < groups) {
-    for (var j = g; j < T; j += groups) {
-      let p = shortP[j];
-      if (p != 0.0) {
-        acc += p * qkv4((rowBase + j) * rowStride + 2u * H + headOffset, 4u * c);
-      }
+    // Four keys a step and no branch on p (a masked key has p = 0 and a finite V), so that their
+    // loads are in flight together: this loop waits on memory latency.
+    let vBase = 2u * H + headOffset;
+    var j = g;
+    for (; j + 3u * groups < T; j += 4u * groups) {
+      let v0 = qkv4((rowBase + j) * rowStride + vBase, 4u * c);
+      let v1 = qkv4((rowBase + j + groups) * rowStride + vBase, 4u * c);
+      let v2 = qkv4((rowBase + j + 2u * groups) * rowStride + vBase, 4u * c);
+      let v3 = qkv4((rowBase + j + 3u * groups) * rowStride + vBase, 4u * c);
+      acc += (shortP[j] * v0 + shortP[j + groups] * v1) + (shortP[j + 2u * groups] * v2 + shortP[j + 3u * groups] * v3);
+    }
+    for (; j < T; j += groups) {
+      acc += shortP[j] * qkv4((rowBase + j) * rowStride + vBase, 4u * c);
     }
   }
   shortAcc[tid] = acc;
@@ -399,11 +407,20 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let c = o % d4n;
     var acc = vec4<f32>(0.0);
     if (g < groups && q < nq) {
-      for (var j = g; j < T; j += groups) {
-        let p = rowsP[q * ROWS_P_STRIDE + j];
-        if (p != 0.0) {
-          acc += p * qkv4((rowBase + j) * rowStride + 2u * H + headOffset, 4u * c);
-        }
+      // As in `short`: four keys a step, no branch on p.
+      let vBase = 2u * H + headOffset;
+      let pRow = q * ROWS_P_STRIDE;
+      var j = g;
+      for (; j + 3u * groups < T; j += 4u * groups) {
+        let v0 = qkv4((rowBase + j) * rowStride + vBase, 4u * c);
+        let v1 = qkv4((rowBase + j + groups) * rowStride + vBase, 4u * c);
+        let v2 = qkv4((rowBase + j + 2u * groups) * rowStride + vBase, 4u * c);
+        let v3 = qkv4((rowBase + j + 3u * groups) * rowStride + vBase, 4u * c);
+        acc += (rowsP[pRow + j] * v0 + rowsP[pRow + j + groups] * v1) +
+          (rowsP[pRow + j + 2u * groups] * v2 + rowsP[pRow + j + 3u * groups] * v3);
+      }
+      for (; j < T; j += groups) {
+        acc += rowsP[pRow + j] * qkv4((rowBase + j) * rowStride + vBase, 4u * c);
       }
     }
     if (groups == 1u) {

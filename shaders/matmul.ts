@@ -94,7 +94,15 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   // f32 and f16; bench/results/archive/2026-11-27-h200-split-block-sweep.json, where the option was
   // called largeSplitK and ran in tiled_large).
   blockSplitK: true,
-  splitBlock: { wgX: 8, wgY: 8, tileK: 16 },
+  // Staged by 4 x 4 register transposes, and every output vec4 in one store: on whole forward passes
+  // at batch 1 x 128 tokens, back to back on the H200 (bench --tuning-ab), ALBERT-base took 2.43 ms a
+  // pass against 2.78 with neither (1.14x) and the shipped model 1.79 against 2.19 (1.23x); vec4
+  // stores alone gave 1.07x and 1.22x (bench/results/archive/2026-11-27-h200-tuning-ab-vec4-stores.json).
+  // Double-buffered staging lost 15% in the tile sweep at sustained clocks.
+  splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true },
+  vec4Stores: true,
+  // With both, a target of 1024 or 256 workgroups ran ALBERT-base at 0.91x and 0.88x, ranges of at
+  // least 128 at 0.96x.
   splitKTarget: 512,
   splitKMinChunk: 64,
 };

@@ -95,7 +95,12 @@ async function compileKernels(
     EmbeddingKernel.create(device, weightDtype),
     MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
-    AttentionKernel.create(device, [config.hiddenSize / config.numAttentionHeads]),
+    // 'auto' picks short or flash; rows only when asked for (slower on the H200: shaders/attention.ts).
+    AttentionKernel.create(
+      device,
+      [config.hiddenSize / config.numAttentionHeads],
+      tuning.attention === 'rows' ? ['short', 'rows', 'flash'] : ['short', 'flash'],
+    ),
     AddLayerNormKernel.create(device, { widths: [config.hiddenSize] }),
     ExitKernel.create(device),
     HeadsKernel.create(device, weightDtype),
