@@ -58,7 +58,15 @@ function maxRelDiff(a: number[] | undefined, b: number[] | undefined): number | 
 export function runTitle(report: BenchReport): string {
   const a = report.adapter;
   const adapterName = [a.vendor, a.architecture, a.description].filter((x) => x).join(' / ') || 'unknown';
-  return `${report.browser.name} ${report.browser.version} on ${adapterName}${report.software ? ' (software)' : ''}`;
+  return (
+    `${report.browser.name} ${report.browser.version} on ${adapterName}${report.software ? ' (software)' : ''}` +
+    (kernelStudy(report) ? ': kernel studies' : '')
+  );
+}
+
+/** A run without suites (Deno --no-suite): probes, sweeps and tuning A/Bs, no targets to report. */
+function kernelStudy(report: BenchReport): boolean {
+  return report.suites.length === 0 && report.matmul.records.length === 0;
 }
 
 /** docs/benchmarks.md: every run's section, the Chromium run first. */
@@ -386,11 +394,15 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     }
   }
 
-  lines.push(`${h(2)} Matmul (our WGSL kernel)`);
-  lines.push('');
-  if (report.matmul.error) {
+  if (kernelStudy(report)) {
+    // No matmul table here (--no-suite).
+  } else if (report.matmul.error) {
+    lines.push(`${h(2)} Matmul (our WGSL kernel)`);
+    lines.push('');
     lines.push(`Could not run: ${report.matmul.error}`);
   } else {
+    lines.push(`${h(2)} Matmul (our WGSL kernel)`);
+    lines.push('');
     const peak = knownPeak(String(a.description ?? ''));
     lines.push(
       `${report.matmul.note}. Peak: ${peak ? `${peak.tflops} TFLOP/s FP32 (${peak.source})` : 'unknown for this adapter (software or unlisted)'}.`,
@@ -457,10 +469,12 @@ export function renderMarkdown(report: BenchReport, jsonPath: string, level = 1)
     lines.push('');
   }
 
-  lines.push(`${h(2)} Targets (issue 6)`);
-  lines.push('');
-  lines.push(targets(report).join('\n'));
-  lines.push('');
+  if (!kernelStudy(report)) {
+    lines.push(`${h(2)} Targets (issue 6)`);
+    lines.push('');
+    lines.push(targets(report).join('\n'));
+    lines.push('');
+  }
 
   const failures = report.suites.filter((s) => !s.ok);
   if (failures.length) {

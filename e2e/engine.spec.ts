@@ -28,13 +28,13 @@ for (const tuning of ['default', 'gpu'] as const) {
         expect(l.vsCpu, `batch ${l.batch} layer ${l.layer} vs CPU`).toBeLessThanOrEqual(TOLERANCE);
       }
       expect(r.perExampleMaxRel).toBeLessThanOrEqual(TOLERANCE);
-      // The tuning took effect: split-K partial sums and the per-query attention only with 'gpu' here
-      // (this software adapter's default turns both off).
+      // The tuning took effect: split-K partial sums and the short-sequence attention (rows, or short
+      // past 256 tokens) only with 'gpu' here (this software adapter's default turns both off).
       console.log(`kernels: ${r.kernels.join(', ')}`);
       const split = r.kernels.some((k) => k.includes('-split'));
-      const short = r.kernels.some((k) => k.startsWith('attention-short'));
+      const shortAttention = r.kernels.some((k) => /^attention-(rows|short)/.test(k));
       expect(split).toBe(tuning === 'gpu' || !r.isFallbackAdapter);
-      expect(short).toBe(tuning === 'gpu' || !r.isFallbackAdapter);
+      expect(shortAttention).toBe(tuning === 'gpu' || !r.isFallbackAdapter);
       // albert-odd's first batch (3 examples, up to 37 tokens) has enough rows for the 64 x 64 split
       // blocks under the GPU tuning, so the engine runs tiled_block there (profiled on that batch).
       if (tuning === 'gpu' && fixture === 'albert-odd') {

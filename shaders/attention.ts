@@ -41,19 +41,23 @@ export interface AttentionShape {
 }
 
 /**
- * `rows` is never picked by default: on whole ALBERT-base and shipped-model passes at batch 1 x 128
- * tokens (H200, bench --tuning-ab) it took 45.8 and 44.9 µs a layer against short's 36.6 and 23.3,
- * its longer per-workgroup loops costing more than the K/V traffic it saves
- * (bench/results/archive/2026-11-27-h200-tuning-ab-rows-transpose.json).
+ * While the flash grid would be small, `rows` up to 256 tokens and `short` up to 512. On whole passes
+ * at batch 1 x 128 tokens, back to back on the H200 (bench --tuning-ab), rows took 22.0 µs a layer
+ * against short's 31.0 for ALBERT-base (the pass 2.29 against 2.42 ms) and 21.4 against 21.0 for the
+ * shipped model (1.73 ms both): it reads each head's K and V once per 8 queries instead of once per
+ * query (bench/results/archive/2026-11-27-h200-tuning-ab-attention-rows.json). Before their P·V loops
+ * took four keys a step without a branch, rows lost (45.8 against 36.6 µs).
  *
- * `short` while the flash grid would be small: on an H200 (Deno/wgpu, tests/f16/kernel-bench.ts) at
- * 12 heads of 64, short took 0.012 / 0.031 / 0.086 ms at batch 1 and 16 / 64 / 128 tokens against
- * flash's 0.022 / 0.068 / 0.129, but lost at batch 8 x 128 (0.55 vs 0.28 ms) and at 512 tokens
- * (1.98 vs 0.55 ms), where flash has hundreds of workgroups and short's per-query key loop is long.
+ * `short` against flash on an H200 (Deno/wgpu, tests/f16/kernel-bench.ts) at 12 heads of 64: short
+ * took 0.012 / 0.031 / 0.086 ms at batch 1 and 16 / 64 / 128 tokens against flash's 0.022 / 0.068 /
+ * 0.129, but lost at batch 8 x 128 (0.55 vs 0.28 ms) and at 512 tokens (1.98 vs 0.55 ms), where flash
+ * has hundreds of workgroups and short's per-query key loop is long.
  */
 export function defaultAttentionPath(shape: AttentionShape): AttentionPath {
   const flashGroups = divUp(shape.seqLen, Q_TILE) * shape.heads * shape.batch;
-  return shape.seqLen <= ATTENTION_SHORT_MAX_LEN && flashGroups < 256 ? 'short' : 'flash';
+  if (flashGroups >= 256) return 'flash';
+  if (shape.seqLen <= ATTENTION_ROWS_MAX_LEN) return 'rows';
+  return shape.seqLen <= ATTENTION_SHORT_MAX_LEN ? 'short' : 'flash';
 }
 
 /**

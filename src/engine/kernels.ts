@@ -37,7 +37,7 @@ export interface EngineKernels {
 export interface KernelTuning {
   /** Matmul tiles, split-K and large-tile thresholds (shaders/matmul.ts). */
   matmul?: Partial<MatmulTiles>;
-  /** Attention entry point: 'auto' (default) picks by shape; 'short' gives way to 'flash' past 512 tokens. */
+  /** Attention entry point: 'auto' (default) picks by shape; 'rows' gives way to 'short' past 256 tokens, 'short' to 'flash' past 512. */
   attention?: AttentionPath | 'auto';
   /**
    * How a batch-1 plan skips the layers after its example exits. 'gated' (default): every depth is
@@ -95,11 +95,11 @@ async function compileKernels(
     EmbeddingKernel.create(device, weightDtype),
     MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
-    // 'auto' picks short or flash; rows only when asked for (slower on the H200: shaders/attention.ts).
+    // Only the entry points the tuning can pick (defaultAttentionPath, attentionPathFor).
     AttentionKernel.create(
       device,
       [config.hiddenSize / config.numAttentionHeads],
-      tuning.attention === 'rows' ? ['short', 'rows', 'flash'] : ['short', 'flash'],
+      tuning.attention === 'flash' ? ['flash'] : ['rows', 'short', 'flash'],
     ),
     AddLayerNormKernel.create(device, { widths: [config.hiddenSize] }),
     ExitKernel.create(device),
