@@ -401,6 +401,10 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     nextCounts[2] = select(0u, min((rows * layer.hidden + 255u) / 256u, 65535u), moved);
   }
   workgroupBarrier();
+  // Behind the exit gate (batch 1, direct dispatches) no dispatch reads indirect arguments.
+  if (layer.gatedByExit == 1u) {
+    return;
+  }
   // The later depths' indirect arguments, three words per slot, spread over the workgroup (hundreds
   // of slots at depth 1: one invocation alone made this the slowest kernel of a batch-1 layer).
   let first = (layer.depth + 1u) * layer.slotWords;
