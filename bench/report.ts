@@ -960,13 +960,14 @@ function targets(report: BenchReport): string[] {
         gpu === undefined ? 'not reported' : `${g?.approx ? '≈ ' : ''}${fmt(gpu)} ms`,
         verdict(gpu === undefined ? undefined : gpu < 2),
         gpu !== undefined && gpu >= 2 && !report.software
-          ? `${model.layers} layers × ${g?.approx ? '≈ ' : ''}${fmt(perLayer)} ms${g?.emb !== undefined ? ` + embeddings ${fmt(g.emb)} ms` : ''}` +
-            matmulShare(report, model, 128, perLayer) +
+          ? `one call: ${model.layers} layers × ${g?.approx ? '≈ ' : ''}${fmt(perLayer)} ms${g?.emb !== undefined ? ` + embeddings ${fmt(g.emb)} ms` : ''}` +
+            (ponder && at128 ? burstText(ponder, at128) : '') +
             (ponder?.backToBack?.seq === 128 && ponder.backToBack.lastPassGpuMsP50 !== undefined
-              ? `; back to back (${ponder.backToBack.passes} passes a submit, sustained GPU clocks) ` +
-                `${fmt(ponder.backToBack.lastPassGpuMsP50)} ms a pass`
-              : '') +
-            (ponder && at128 ? burstText(ponder, at128) : '')
+              ? `. Back to back (${ponder.backToBack.passes} passes a submit, sustained GPU clocks): ` +
+                `${fmt(ponder.backToBack.lastPassGpuMsP50)} ms a pass` +
+                sustainedText(ponder) +
+                matmulShare(report, model, 128, ponder.backToBack.lastPassGpuMsP50 / model.layers)
+              : matmulShare(report, model, 128, perLayer))
           : '',
       ]);
     }
@@ -1066,6 +1067,24 @@ function burstText(ponder: SuiteResult, at128: LatencyRecord): string {
         (dispatches ? `; a call at seq 128 is ${dispatches} dependent dispatches (kernel profile)` : ''),
     );
   return parts.map((p) => `; ${p}`).join('');
+}
+
+/** "; by the sustained kernel profile: matmuls X ms (Y%), attention …" (PonderClassifier.profileKernels). */
+function sustainedText(ponder: SuiteResult): string {
+  const prof = ponder.kernelProfileSustained;
+  if (!prof || prof.totalMs <= 0) return '';
+  const groups: [string, RegExp][] = [
+    ['matmuls and their split-K reductions', /^matmul-/],
+    ['attention', /^attention-/],
+    ['add+LayerNorm', /^add-layernorm/],
+    ['exit heads and decide', /^(heads\.|decide)/],
+  ];
+  const parts = groups.map(([name, re]) => {
+    const ms = prof.byKernel.filter((k) => re.test(k.kernel)).reduce((a, k) => a + k.ms, 0);
+    return `${name} ${((100 * ms) / prof.totalMs).toFixed(0)}%`;
+  });
+  const dispatches = prof.byKernel.reduce((n, k) => n + k.count, 0);
+  return `; its kernel profile (the last of ${(prof.warmPasses ?? 0) + 1} passes, ${dispatches} dispatches each timed alone, ${fmt(prof.totalMs)} ms): ${parts.join(', ')}`;
 }
 
 /** "; its 4 matmuls at R rows take X ms (matmul table)" for the weight dtype the model ran with. */

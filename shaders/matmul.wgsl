@@ -456,22 +456,22 @@ fn tiled_large(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
   let r1 = m0 + 64u + lid.y * 4u;
   let c0 = n0 + lid.x * 4u;
   let c1 = n0 + 64u + lid.x * 4u;
-  store4(r0, c0, wid.z, acc[0]);
-  store4(r0, c1, wid.z, acc[1]);
-  store4(r0 + 1u, c0, wid.z, acc[2]);
-  store4(r0 + 1u, c1, wid.z, acc[3]);
-  store4(r0 + 2u, c0, wid.z, acc[4]);
-  store4(r0 + 2u, c1, wid.z, acc[5]);
-  store4(r0 + 3u, c0, wid.z, acc[6]);
-  store4(r0 + 3u, c1, wid.z, acc[7]);
-  store4(r1, c0, wid.z, acc[8]);
-  store4(r1, c1, wid.z, acc[9]);
-  store4(r1 + 1u, c0, wid.z, acc[10]);
-  store4(r1 + 1u, c1, wid.z, acc[11]);
-  store4(r1 + 2u, c0, wid.z, acc[12]);
-  store4(r1 + 2u, c1, wid.z, acc[13]);
-  store4(r1 + 3u, c0, wid.z, acc[14]);
-  store4(r1 + 3u, c1, wid.z, acc[15]);
+  store4_each(r0, c0, wid.z, acc[0]);
+  store4_each(r0, c1, wid.z, acc[1]);
+  store4_each(r0 + 1u, c0, wid.z, acc[2]);
+  store4_each(r0 + 1u, c1, wid.z, acc[3]);
+  store4_each(r0 + 2u, c0, wid.z, acc[4]);
+  store4_each(r0 + 2u, c1, wid.z, acc[5]);
+  store4_each(r0 + 3u, c0, wid.z, acc[6]);
+  store4_each(r0 + 3u, c1, wid.z, acc[7]);
+  store4_each(r1, c0, wid.z, acc[8]);
+  store4_each(r1, c1, wid.z, acc[9]);
+  store4_each(r1 + 1u, c0, wid.z, acc[10]);
+  store4_each(r1 + 1u, c1, wid.z, acc[11]);
+  store4_each(r1 + 2u, c0, wid.z, acc[12]);
+  store4_each(r1 + 2u, c1, wid.z, acc[13]);
+  store4_each(r1 + 3u, c0, wid.z, acc[14]);
+  store4_each(r1 + 3u, c1, wid.z, acc[15]);
 }
 
 // Writes element e of a staged chunk (tile row e / k4, K-elements (e % k4)*4 .. +3) K-major into
@@ -740,6 +740,16 @@ fn store_block(r0: u32, r1: u32, c0: u32, c1: u32, split: u32, acc: ptr<function
   store4(r1 + 3u, c1, split, (*acc)[15]);
 }
 
+// Columns n .. n+3 of row m as four scalar stores, whatever the variant: tiled_large ran 4096³ at
+// 22.2 TFLOP/s with OUT4's vec4 stores against 25.0 with these (H200, bench --matmul-sweep,
+// bench/results/archive/2026-11-27-h200-vec4-stores-square-ab.json).
+fn store4_each(m: u32, n: u32, split: u32, v: vec4<f32>) {
+  store(m, n, split, v.x);
+  store(m, n + 1u, split, v.y);
+  store(m, n + 2u, split, v.z);
+  store(m, n + 3u, split, v.w);
+}
+
 // Columns n .. n+3 of row m.
 fn store4(m: u32, n: u32, split: u32, v: vec4<f32>) {
 #if OUT4
@@ -755,10 +765,7 @@ fn store4(m: u32, n: u32, split: u32, v: vec4<f32>) {
     }
   }
 #else
-  store(m, n, split, v.x);
-  store(m, n + 1u, split, v.y);
-  store(m, n + 2u, split, v.z);
-  store(m, n + 3u, split, v.w);
+  store4_each(m, n, split, v);
 #endif
 }
 
