@@ -137,7 +137,13 @@ describe('report helpers', () => {
       expect(md).toContain('Runtime floor');
       // Runs made before bench/dispatch-probe.ts have no such field, and no section.
       expect(md.includes('Dispatch probe')).toBe(report.dispatchProbe !== undefined);
-      if (report.models.some((m) => m.hiddenSize === 768 && m.layers === 12)) {
+      if (report.suites.length === 0) {
+        // A --no-suite run (kernel studies): no targets, and its tuning A/B when it has one.
+        expect(md).not.toContain('Targets (issue 6)');
+        expect(md.includes('Kernel tunings on whole forward passes')).toBe(
+          (report.tuningAb?.length ?? 0) > 0,
+        );
+      } else if (report.models.some((m) => m.hiddenSize === 768 && m.layers === 12)) {
         expect(md).toContain('< 2 ms per forward pass — **wall time**');
         expect(md).toContain('< 2 ms per forward pass — **GPU time**');
       }
