@@ -102,7 +102,8 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true },
   vec4Stores: true,
   // With both, a target of 1024 or 256 workgroups ran ALBERT-base at 0.91x and 0.88x, ranges of at
-  // least 128 at 0.96x.
+  // least 128 at 0.96x; 384 / 640 / 768 at 0.96x / 0.95x / 1.02x and the shipped model at 0.94x /
+  // 0.98x / 0.98x, ranges of at least 32 at 1.00x both (2026-11-27-h200-tuning-ab-split-target.json).
   splitKTarget: 512,
   splitKMinChunk: 64,
 };
