@@ -317,13 +317,13 @@ export class MatmulKernel {
     return this.blockSplit(shape) ? 'block' : 'tiled';
   }
 
-  /** Output rows x columns of one workgroup of a tiled path. */
   /** Label suffix of tiled_block's staging variant: 't' transposed, 'd' double-buffered. */
   private blockVariant(): string {
     const b = this.tiles.splitBlock;
     return `${b.transpose === true ? 't' : ''}${b.buffers === 2 ? 'd' : ''}`;
   }
 
+  /** Output rows x columns of one workgroup of a tiled path. */
   private tileOf(path: Exclude<MatmulPath, 'gemv'>): readonly [number, number] {
     const t = this.tiles;
     if (path === 'large') return [LARGE_TILE, LARGE_TILE];

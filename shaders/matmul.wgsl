@@ -602,7 +602,8 @@ fn put_unit(operand: u32, u: u32, units: u32, buf: u32, rows: mat4x4<f32>) {
   }
 }
 
-// One K element of the 8 x 8 block: rows a0 (4) and a1 (4), columns w0 (4) and w1 (4).
+// One K element of the 8 x 8 block: rows a0 (4) and a1 (4), columns w0 (4) and w1 (4). Constant
+// indices only: a dynamically indexed accumulator array can end up in local memory.
 fn block_fma(acc: ptr<function, array<vec4<f32>, 16>>, a0: vec4<f32>, a1: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>) {
   (*acc)[0] += a0.x * w0;
   (*acc)[1] += a0.x * w1;
@@ -695,23 +696,7 @@ fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
       let a1 = blockA[k * quadsA + BLOCK_WG_Y + lid.y];
       let w0 = blockW[k * quadsW + lid.x];
       let w1 = blockW[k * quadsW + BLOCK_WG_X + lid.x];
-      // Constant indices only: a dynamically indexed accumulator array can end up in local memory.
-      acc[0] += a0.x * w0;
-      acc[1] += a0.x * w1;
-      acc[2] += a0.y * w0;
-      acc[3] += a0.y * w1;
-      acc[4] += a0.z * w0;
-      acc[5] += a0.z * w1;
-      acc[6] += a0.w * w0;
-      acc[7] += a0.w * w1;
-      acc[8] += a1.x * w0;
-      acc[9] += a1.x * w1;
-      acc[10] += a1.y * w0;
-      acc[11] += a1.y * w1;
-      acc[12] += a1.z * w0;
-      acc[13] += a1.z * w1;
-      acc[14] += a1.w * w0;
-      acc[15] += a1.w * w1;
+      block_fma(&acc, a0, a1, w0, w1);
     }
     workgroupBarrier();
   }

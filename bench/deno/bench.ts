@@ -196,7 +196,8 @@ if (args.includes('--warm-probe')) {
     );
   }
 }
-const prelude = await warmPrelude(ctx.device, preludeCopies);
+// Only runs that time matmuls (the table, the sweep) hold the prelude's three 64 MiB buffers.
+const prelude = await warmPrelude(ctx.device, !noSuite || sweep ? preludeCopies : 0);
 
 // --dispatch-probe: what one near-empty dispatch costs (direct, chained, indirect, zero-sized
 // indirect, a full-size grid, pipeline switches) by GPU clock, wall clock and CPU encode time, after
@@ -488,6 +489,8 @@ if (sweep && sweepLeft < 5) {
       `${matmulSweep.elapsedSec.toFixed(1)} s (${seconds()} s)`,
   );
 }
+
+prelude.destroy();
 
 // The clock windows' statistics, now that the sampler has stopped (its output comes in blocks).
 if (clocks) {
