@@ -233,6 +233,20 @@ test('attention: padding, an all-masked sequence, seqLen 128, every entry point'
     'attention seqLen 520',
     await callHarness(page, 'testAttention', { seqLen: 520, heads: 1, headDim: 8, lengths: [515] }),
   );
+  // rows with the output projection folded in: the heads' slices sum to context · Woᵀ. Padding, a
+  // ragged last block, an all-masked sequence, one head, a head of 128, and H = 768 (6 columns an
+  // invocation).
+  const projected = [
+    { seqLen: 37, heads: 5, headDim: 24, lengths: [5, 37, 1] },
+    { seqLen: 9, heads: 3, headDim: 12, lengths: [0, 9] },
+    { seqLen: 20, heads: 1, headDim: 128, lengths: [17], scale: 4 },
+    { seqLen: 19, heads: 12, headDim: 64, lengths: [19] },
+  ];
+  for (const c of projected) {
+    const r = await callHarness(page, 'testAttention', { ...c, projected: true });
+    expectClose(`attention rows projected ${JSON.stringify(c)}`, r);
+    expect(r.path).toBe('rows-projected');
+  }
 });
 
 test('residual add + LayerNorm: widths 120, 384, 333, 1028, 2052; both variants', async () => {

@@ -11,6 +11,7 @@ import {
   exitGateWgsl,
   openExitGate,
   type KernelDispatch,
+  type WeightDtype,
 } from './kernel';
 import { specialize } from './preprocess';
 import code from './attention.wgsl?raw';
@@ -75,7 +76,10 @@ export function attentionLoadWidth(headDim: number): 'vec4' | 'scalar' {
   return headDim % 4 === 0 ? 'vec4' : 'scalar';
 }
 
-type Variant = `${AttentionPath}-${'vec4' | 'scalar'}`;
+type Variant = `${AttentionPath}-${'vec4' | 'scalar'}` | 'rows-projected';
+
+/** attention.wgsl's binding of Wo for the projected `rows` variant. */
+const WEIGHT_BINDING = 5;
 
 export class AttentionKernel {
   private constructor(
@@ -85,18 +89,32 @@ export class AttentionKernel {
 
   /**
    * Compiles the entry points `paths` (default all three) for the head sizes given (vec4 loads when a
-   * head size is a multiple of 4, scalar otherwise); without `headDims`, both load widths.
+   * head size is a multiple of 4, scalar otherwise); without `headDims`, both load widths. With
+   * `projection` (the dtype of Wo) and `rows` among the paths, also `rows` with the output
+   * projection folded in (prepareProjected; head sizes that are multiples of 4).
    */
   static async create(
     device: GPUDevice,
     headDims?: readonly number[],
     paths: readonly AttentionPath[] = ['short', 'rows', 'flash'],
+    options: { projection?: WeightDtype } = {},
   ): Promise<AttentionKernel> {
     const widths = new Set(headDims ? headDims.map(attentionLoadWidth) : (['vec4', 'scalar'] as const));
     const variants: Variant[] = [];
     for (const width of widths) for (const path of paths) variants.push(`${path}-${width}`);
+    const projection = options.projection;
+    if (projection && paths.includes('rows') && widths.has('vec4')) variants.push('rows-projected');
     const compiled = await Promise.all(
       variants.map((variant) => {
+        if (variant === 'rows-projected') {
+          return createPipeline(device, {
+            label: `attention-rows-projected-vec4-${projection}`,
+            code:
+              specialize(code, { VEC4: true, PROJECT: true, F16: projection === 'f16' }) +
+              exitGateWgsl(GATE_BINDING),
+            entryPoint: 'rows',
+          });
+        }
         const [path, width] = variant.split('-') as [AttentionPath, string];
         return createPipeline(device, {
           label: `attention-${path}${width === 'vec4' ? '-vec4' : ''}`,
@@ -108,11 +126,45 @@ export class AttentionKernel {
     return new AttentionKernel(device, new Map(variants.map((v, i) => [v, compiled[i]!])));
   }
 
+  /** Whether prepareProjected() serves the shape on this path (compiled, and a head size % 4 == 0). */
+  canProject(shape: AttentionShape, path: AttentionPath): boolean {
+    return path === 'rows' && this.pipelines.has('rows-projected') && shape.headDim % 4 === 0;
+  }
+
+  /**
+   * `rows` with the attention output projection folded in: head h writes its share of
+   * context · Woᵀ (no bias) to output[h·M·H + row·H + n], M = batch·seqLen, H = heads·headDim; the
+   * heads' slices sum to the projection (the add+LayerNorm kernel sums them as split-K slices).
+   * `weight` is Wo transposed ([H, H], row k: every output's weight for context element k), in the
+   * dtype given to create().
+   */
+  prepareProjected(
+    args: { qkv: GPUBuffer; mask: GPUBuffer; weight: GPUBuffer; output: GPUBuffer; gate?: GPUBufferBinding },
+    shape: AttentionShape,
+  ): KernelDispatch {
+    if (!this.canProject(shape, 'rows')) {
+      throw new PonderError(
+        'unsupported-config',
+        `attention: no projected rows variant for head size ${shape.headDim} (compiled: ${this.pipelines.has('rows-projected')})`,
+      );
+    }
+    return this.encode(args, shape, 'rows', true);
+  }
+
   /** `path` defaults to defaultAttentionPath(shape). */
   prepare(
     args: { qkv: GPUBuffer; mask: GPUBuffer; output: GPUBuffer; gate?: GPUBufferBinding },
     shape: AttentionShape,
     path: AttentionPath = defaultAttentionPath(shape),
+  ): KernelDispatch {
+    return this.encode(args, shape, path, false);
+  }
+
+  private encode(
+    args: { qkv: GPUBuffer; mask: GPUBuffer; output: GPUBuffer; weight?: GPUBuffer; gate?: GPUBufferBinding },
+    shape: AttentionShape,
+    path: AttentionPath,
+    projected: boolean,
   ): KernelDispatch {
     const { batch, seqLen, heads, headDim } = shape;
     for (const [name, v] of Object.entries(shape)) {
@@ -143,8 +195,10 @@ export class AttentionKernel {
         `attention: ${heads} heads x batch ${batch} exceeds the dispatch limit`,
       );
     }
-    const label = `attention-${path}-b${batch}-t${seqLen}-h${heads}x${headDim}`;
-    const pipeline = this.pipelines.get(`${path}-${attentionLoadWidth(headDim)}`);
+    const label = `attention-${path}${projected ? '-projected' : ''}-b${batch}-t${seqLen}-h${heads}x${headDim}`;
+    const pipeline = this.pipelines.get(
+      projected ? 'rows-projected' : `${path}-${attentionLoadWidth(headDim)}`,
+    );
     if (!pipeline) {
       throw new PonderError(
         'unsupported-config',
@@ -157,13 +211,16 @@ export class AttentionKernel {
       ['u32', heads],
       ['u32', headDim],
       ['f32', 1 / Math.sqrt(headDim)],
+      ['u32', batch * seqLen * heads * headDim],
     ]);
+    const extra: [number, GPUBufferBinding][] = [[GATE_BINDING, args.gate ?? openExitGate(this.device)]];
+    if (projected && args.weight) extra.push([WEIGHT_BINDING, { buffer: args.weight }]);
     const bindGroup = bindBuffers(
       this.device,
       label,
       pipeline,
       [uniforms, args.qkv, args.mask, args.output],
-      [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
+      extra,
     );
     const workgroups: [number, number, number] =
       path === 'short'

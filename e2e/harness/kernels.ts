@@ -321,9 +321,15 @@ export interface AttentionCase {
   /** The entry point (default: what the kernel picks for the length). */
   path?: AttentionPath;
   seed?: number;
+  /**
+   * `rows` with the output projection folded in (prepareProjected): the heads' slices, summed here,
+   * are checked against context · Woᵀ for a random Wo.
+   */
+  projected?: boolean;
 }
 
 let attentionKernel: Promise<AttentionKernel> | null = null;
+let projectedKernel: Promise<AttentionKernel> | null = null;
 
 export async function testAttention(c: AttentionCase): Promise<KernelComparison> {
   const start = performance.now();
@@ -338,10 +344,37 @@ export async function testAttention(c: AttentionCase): Promise<KernelComparison>
     for (let t = 0; t < Math.min(len, seqLen); t++) maskData[b * seqLen + t] = 1;
   });
 
-  attentionKernel ??= AttentionKernel.create(device);
-  const kernel = await attentionKernel;
   const qkv = upload(device, qkvData, 'qkv');
   const mask = upload(device, maskData, 'mask');
+  if (c.projected) {
+    projectedKernel ??= AttentionKernel.create(device, undefined, ['rows'], { projection: 'f32' });
+    const kernel = await projectedKernel;
+    const rows = batch * seqLen;
+    const wo = randomArray(next, H * H, 1 / Math.sqrt(H));
+    const woT = new Float32Array(H * H);
+    for (let n = 0; n < H; n++) for (let k = 0; k < H; k++) woT[k * H + n] = wo[n * H + k]!;
+    const weight = upload(device, woT, 'woT');
+    // NaN-filled, so that a slice element no workgroup writes fails the comparison.
+    const slices = emptyBuffer(device, heads * rows * H, 'slices');
+    const dispatch = kernel.prepareProjected(
+      { qkv, mask, weight, output: slices },
+      { batch, seqLen, heads, headDim },
+    );
+    const got = await runAndRead(device, [dispatch], slices, heads * rows * H);
+    destroy(qkv, mask, weight, slices);
+    const summed = new Float32Array(rows * H);
+    for (let h = 0; h < heads; h++) for (let i = 0; i < rows * H; i++) summed[i]! += got[h * rows * H + i]!;
+    const context = ops.attention(qkvData, maskData, batch, seqLen, heads, headDim);
+    const expected = ops.linear(context, wo, new Float32Array(H), rows, H, H, 'none');
+    return {
+      ...ops.compare(summed, expected),
+      path: dispatch.label.split('-').slice(1, 3).join('-'),
+      adapter,
+      ms: performance.now() - start,
+    };
+  }
+  attentionKernel ??= AttentionKernel.create(device);
+  const kernel = await attentionKernel;
   const output = emptyBuffer(device, batch * seqLen * H, 'ctx');
   const shape = { batch, seqLen, heads, headDim };
   const dispatch = kernel.prepare({ qkv, mask, output }, shape, c.path && attentionPathFor(shape, c.path));

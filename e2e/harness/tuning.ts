@@ -1,11 +1,12 @@
 import type { KernelTuning } from '../../src/engine/kernels';
 
 /**
- * What real GPUs run (split-K, one workgroup per query), forced at the fixtures' small shapes:
- * software adapters default to SOFTWARE_TUNING, so without this CI would never run these paths
- * through the engine. splitKMinChunk 16 splits every matmul with K >= 32.
+ * What real GPUs run at batch 1 (split-K; `rows` attention, with the output projection folded in
+ * where the head size is a multiple of 4), forced at the fixtures' small shapes: software adapters
+ * default to SOFTWARE_TUNING, so without this CI would never run these paths through the engine.
+ * splitKMinChunk 16 splits every matmul with K >= 32.
  */
 export const GPU_TUNING: KernelTuning = {
   matmul: { splitKTarget: 512, splitKMinChunk: 16 },
-  attention: 'short',
+  attention: 'rows',
 };

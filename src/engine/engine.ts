@@ -19,7 +19,13 @@ import {
 import type { AdapterDescription, GpuContext } from '../gpu/device';
 import type { EncoderConfig, EncoderModel } from '../model/types';
 import { uploadWeights, type GpuWeights } from './gpu-weights';
-import { createKernels, SOFTWARE_TUNING, type EngineKernels, type KernelTuning } from './kernels';
+import {
+  createKernels,
+  fusesAttentionOutput,
+  SOFTWARE_TUNING,
+  type EngineKernels,
+  type KernelTuning,
+} from './kernels';
 import { ExecutionPlan, type DepthSlice, type DispatchTime, type PlanOutput, type RunMode } from './plan';
 
 /** Token-level input for a batch, right-padded to `seqLen`. */
@@ -195,16 +201,18 @@ export class Engine {
     const dtype: WeightDtype = ctx.useF16 ? 'f16' : 'f32';
     ctx.device.pushErrorScope('out-of-memory');
     ctx.device.pushErrorScope('validation');
-    const weights = uploadWeights(ctx.device, model, dtype);
+    const base = ctx.adapter.isFallbackAdapter ? SOFTWARE_TUNING : {};
+    const given = options.kernelTuning ?? {};
+    const tuning: KernelTuning = {
+      ...base,
+      ...given,
+      matmul: { ...base.matmul, ...given.matmul },
+    };
+    const weights = uploadWeights(ctx.device, model, dtype, {
+      attentionOutputTransposed: fusesAttentionOutput(model.config, tuning),
+    });
     let kernels: EngineKernels;
     try {
-      const base = ctx.adapter.isFallbackAdapter ? SOFTWARE_TUNING : {};
-      const given = options.kernelTuning ?? {};
-      const tuning: KernelTuning = {
-        ...base,
-        ...given,
-        matmul: { ...base.matmul, ...given.matmul },
-      };
       kernels = await createKernels(ctx.device, model.config, dtype, tuning);
     } finally {
       await popScopes(ctx.device, 'uploading weights and compiling kernels');

@@ -39,6 +39,13 @@ export interface GpuNorm {
 export interface GpuLayer {
   qkv: GpuLinear;
   attentionOutput: GpuLinear;
+  /**
+   * The attention output weight transposed ([in, out]: row k holds every output's weight for input
+   * k), for `rows` attention with the projection folded in (shaders/attention.wgsl rows_project),
+   * whose invocations then read consecutive outputs' weights together. Only with
+   * `attentionOutputTransposed`.
+   */
+  attentionOutputT?: GPUBuffer;
   attentionNorm: GpuNorm;
   intermediate: GpuLinear;
   output: GpuLinear;
@@ -67,7 +74,12 @@ export interface GpuWeights {
   destroy(): void;
 }
 
-export function uploadWeights(device: GPUDevice, model: EncoderModel, dtype: WeightDtype): GpuWeights {
+export function uploadWeights(
+  device: GPUDevice,
+  model: EncoderModel,
+  dtype: WeightDtype,
+  options: { attentionOutputTransposed?: boolean } = {},
+): GpuWeights {
   const buffers: GPUBuffer[] = [];
   let bytes = 0;
 
@@ -103,7 +115,13 @@ export function uploadWeights(device: GPUDevice, model: EncoderModel, dtype: Wei
   });
 
   const { weights } = model;
-  const layers = weights.layers.map((layer, i) => uploadLayer(`layer${i}`, layer, linear, norm));
+  const layers = weights.layers.map((layer, i) => {
+    const gpu = uploadLayer(`layer${i}`, layer, linear, norm);
+    if (options.attentionOutputTransposed) {
+      gpu.attentionOutputT = matrix(`layer${i}.attentionOutputT`, transpose(layer.attentionOutput.weight));
+    }
+    return gpu;
+  });
   const result: GpuWeights = {
     dtype,
     word: matrix('embeddings.word', weights.embeddings.word),
@@ -177,6 +195,14 @@ function uploadLayer(
     output: linear(`${label}.output`, layer.output),
     outputNorm: norm(`${label}.outputNorm`, layer.outputNorm),
   };
+}
+
+/** A [rows, cols] matrix as [cols, rows]. */
+export function transpose(t: Tensor): Tensor {
+  const [rows, cols] = t.shape as [number, number];
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;
+  return { shape: [cols, rows], data: out };
 }
 
 /** Stacks nn.Linear weights along the output dimension: [N1+N2+..., K]. */

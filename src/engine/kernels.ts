@@ -27,6 +27,8 @@ export interface EngineKernels {
   attentionPath: AttentionPath | 'auto';
   /** How batch-1 plans skip the layers after an exit (KernelTuning.batchOneExit). */
   batchOneExit: 'gated' | 'indirect';
+  /** Fold the attention output projection into `rows` attention (KernelTuning.fuseAttentionOutput). */
+  fuseAttentionOutput: boolean;
 }
 
 /**
@@ -48,6 +50,16 @@ export interface KernelTuning {
    * workgroup that returns at once still costs most of its launch.
    */
   batchOneExit?: 'gated' | 'indirect';
+  /**
+   * Where `rows` attention runs (batch 1 and short sequences), fold the attention output projection
+   * into it (each workgroup multiplies its context rows by its head's columns of Wo; the next
+   * add+LayerNorm sums the heads' shares): one matmul dispatch fewer a layer, for a transposed copy
+   * of Wo in GPU memory (H² values a distinct layer). Default true: on whole passes at batch 1 x 128
+   * tokens, back to back on the H200 (bench --tuning-ab), ALBERT-base took 2.39 ms against 2.44
+   * and the shipped model 1.73 against 1.83
+   * (bench/results/archive/2026-11-27-h200-tuning-ab-fuse-attention-output.json).
+   */
+  fuseAttentionOutput?: boolean;
 }
 
 export const SOFTWARE_TUNING: KernelTuning = {
@@ -55,6 +67,20 @@ export const SOFTWARE_TUNING: KernelTuning = {
   attention: 'flash',
   batchOneExit: 'indirect',
 };
+
+/**
+ * Whether a model under this tuning can fold the attention output projection into `rows` attention
+ * (KernelTuning.fuseAttentionOutput): the tuning allows it and can pick `rows`, and the head size is
+ * a multiple of 4. Such a model also uploads its attention output weights transposed.
+ */
+export function fusesAttentionOutput(config: EncoderConfig, tuning: KernelTuning): boolean {
+  const attention = tuning.attention ?? 'auto';
+  return (
+    (tuning.fuseAttentionOutput ?? true) &&
+    (attention === 'auto' || attention === 'rows') &&
+    (config.hiddenSize / config.numAttentionHeads) % 4 === 0
+  );
+}
 
 /** Kernels per device and variant: a second model on the same device compiles nothing. */
 const kernelCache = new WeakMap<GPUDevice, Map<string, Promise<EngineKernels>>>();
@@ -91,6 +117,7 @@ async function compileKernels(
   tuning: KernelTuning,
 ): Promise<EngineKernels> {
   const tiles = tuning.matmul;
+  const fuseAttentionOutput = fusesAttentionOutput(config, tuning);
   const [embedding, linear, activated, attention, addLayerNorm, exit, heads] = await Promise.all([
     EmbeddingKernel.create(device, weightDtype),
     MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
@@ -100,6 +127,7 @@ async function compileKernels(
       device,
       [config.hiddenSize / config.numAttentionHeads],
       tuning.attention === 'flash' ? ['flash'] : ['rows', 'short', 'flash'],
+      fuseAttentionOutput ? { projection: weightDtype } : {},
     ),
     AddLayerNormKernel.create(device, { widths: [config.hiddenSize] }),
     ExitKernel.create(device),
@@ -107,5 +135,16 @@ async function compileKernels(
   ]);
   const attentionPath = tuning.attention ?? 'auto';
   const batchOneExit = tuning.batchOneExit ?? 'gated';
-  return { embedding, linear, activated, heads, attention, addLayerNorm, exit, attentionPath, batchOneExit };
+  return {
+    embedding,
+    linear,
+    activated,
+    heads,
+    attention,
+    addLayerNorm,
+    exit,
+    attentionPath,
+    batchOneExit,
+    fuseAttentionOutput,
+  };
 }

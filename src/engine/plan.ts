@@ -277,7 +277,21 @@ export class ExecutionPlan {
       intermediate: kernels.activated.splitsFor(shapes.intermediate),
       output: kernels.linear.splitsFor(shapes.output),
     };
+    const attentionShape = {
+      batch,
+      seqLen,
+      heads: config.numAttentionHeads,
+      headDim: H / config.numAttentionHeads,
+    };
+    const attentionPath = attentionPathFor(attentionShape, kernels.attentionPath);
+    // KernelTuning.fuseAttentionOutput: `rows` attention also applies the output projection, each
+    // head writing its share to a slice of the split-K scratch, which the add+LayerNorm sums.
+    const fusedProjection =
+      kernels.fuseAttentionOutput &&
+      weights.layers.every((l) => l.attentionOutputT) &&
+      kernels.attention.canProject(attentionShape, attentionPath);
     const partialFloats = Math.max(
+      fusedProjection ? attentionShape.heads * rows * H : 0,
       ...(Object.keys(shapes) as (keyof typeof shapes)[]).map((k) =>
         splits[k] > 1 ? splits[k] * shapes[k].M * shapes[k].N : 0,
       ),
@@ -334,33 +348,58 @@ export class ExecutionPlan {
       return list;
     };
 
-    const attentionShape = {
-      batch,
-      seqLen,
-      heads: config.numAttentionHeads,
-      headDim: H / config.numAttentionHeads,
-    };
-
     // The dispatches of one distinct layer; built once and reused wherever the schedule applies it.
     const layerDispatches = new Map<number, KernelDispatch[]>();
     const dispatchesFor = (index: number, layer: GpuLayer): KernelDispatch[] => {
       const cached = layerDispatches.get(index);
       if (cached) return cached;
+      const attentionNorm = {
+        residual: hidden,
+        gamma: layer.attentionNorm.gamma,
+        beta: layer.attentionNorm.beta,
+        output: attentionNormed,
+      };
+      const attention =
+        fusedProjection && partials
+          ? [
+              ...tag(SLOT_KIND.attention, [
+                kernels.attention.prepareProjected(
+                  { qkv, mask: this.mask, weight: layer.attentionOutputT!, output: partials, ...gate },
+                  attentionShape,
+                ),
+              ]),
+              ...tag(SLOT_KIND.layerNorm, [
+                kernels.addLayerNorm.prepare(
+                  { input: partials, bias: layer.attentionOutput.bias, ...attentionNorm, ...gate },
+                  {
+                    rows,
+                    width: H,
+                    eps: config.layerNormEps,
+                    splits: attentionShape.heads,
+                    partialStride: rows * H,
+                  },
+                ),
+              ]),
+            ]
+          : [
+              ...tag(SLOT_KIND.attention, [
+                kernels.attention.prepare(
+                  { qkv, mask: this.mask, output: context, ...gate },
+                  attentionShape,
+                  attentionPath,
+                ),
+              ]),
+              ...matmulThenNorm(
+                context,
+                layer.attentionOutput,
+                shapes.attentionOutput,
+                splits.attentionOutput,
+                attentionNorm,
+              ),
+            ];
       const list = [
         ...matmul(kernels.linear, hidden, layer.qkv, qkv, shapes.qkv, splits.qkv),
-        ...tag(SLOT_KIND.attention, [
-          kernels.attention.prepare(
-            { qkv, mask: this.mask, output: context, ...gate },
-            attentionShape,
-            attentionPathFor(attentionShape, kernels.attentionPath),
-          ),
-        ]),
-        ...matmulThenNorm(context, layer.attentionOutput, shapes.attentionOutput, splits.attentionOutput, {
-          residual: hidden,
-          gamma: layer.attentionNorm.gamma,
-          beta: layer.attentionNorm.beta,
-          output: attentionNormed,
-        }),
+        ...attention,
         ...matmul(
           kernels.activated,
           attentionNormed,
