@@ -12,6 +12,7 @@ import {
   openExitGate,
   type KernelDispatch,
   type WeightDtype,
+  weightTypeWgsl,
 } from './kernel';
 import { specialize } from './preprocess';
 import code from './attention.wgsl?raw';
@@ -106,11 +107,12 @@ export class AttentionKernel {
     if (projection && paths.includes('rows') && widths.has('vec4')) variants.push('rows-projected');
     const compiled = await Promise.all(
       variants.map((variant) => {
-        if (variant === 'rows-projected') {
+        if (variant === 'rows-projected' && projection) {
           return createPipeline(device, {
             label: `attention-rows-projected-vec4-${projection}`,
             code:
-              specialize(code, { VEC4: true, PROJECT: true, F16: projection === 'f16' }) +
+              weightTypeWgsl(projection) +
+              specialize(code, { VEC4: true, PROJECT: true }) +
               exitGateWgsl(GATE_BINDING),
             entryPoint: 'rows',
           });

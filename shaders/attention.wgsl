@@ -22,13 +22,9 @@
 // multiplies its block's context rows by its head's columns of Wo and writes that head's share of
 // context · Woᵀ as one slice of `output` ([heads][batch*seqLen][H]); the add+LayerNorm after it sums
 // the heads' slices with the bias, as it sums split-K partial sums. At batch 1 that saves the
-// projection's own matmul dispatch and the barrier before it. F16: Wo stored as f16.
-#if F16
-enable f16;
-alias WT = f16;
-#else
-alias WT = f32;
-#endif
+// projection's own matmul dispatch and the barrier before it. Wo is stored as WT (f16 or f32).
+// WT, the weights' element type (f16 or f32), is declared ahead of this file by the launcher
+// (shaders/kernel.ts weightTypeWgsl).
 
 struct Params {
   batch: u32,
@@ -481,30 +477,30 @@ fn rows_project(tid: u32, head: u32, q0: u32, nq: u32, rowBase: u32, H: u32, hea
     var s5 = vec4<f32>(0.0);
     var s6 = vec4<f32>(0.0);
     var s7 = vec4<f32>(0.0);
-    // Sixteen weight vec4 (context elements 4c .. 4c+15) loaded together, then the rest one vec4 of
-    // context at a time: with one vec4 of context a step the loads' latency made up most of the
-    // projection's time (40.2 against 35.8 µs a layer, ALBERT-base on the H200; 32 at once: 37.2).
-    var c = 0u;
-    for (; c + 4u <= d4n; c += 4u) {
-      // Constant indices only (a dynamic one would put w in local memory).
+    // Sixteen weight vec4 (context elements 4c .. 4c+15) loaded together: one vec4 of context a
+    // step, the loads' latency made up most of the projection's time (40.2 against 35.8 µs a layer,
+    // ALBERT-base on the H200; 32 at once: 37.2). Rows past the head weigh zero (their context is
+    // zero too). Constant indices only (a dynamic one would put w in local memory).
+    for (var c = 0u; c < d4n; c += 4u) {
+      let rows = min(16u, 4u * (d4n - c));
       let at = (4u * (head4 + c)) * H4 + n4;
       var w = array<vec4<f32>, 16>(
-        vec4<f32>(weightT[at]),
-        vec4<f32>(weightT[at + H4]),
-        vec4<f32>(weightT[at + 2u * H4]),
-        vec4<f32>(weightT[at + 3u * H4]),
-        vec4<f32>(weightT[at + 4u * H4]),
-        vec4<f32>(weightT[at + 5u * H4]),
-        vec4<f32>(weightT[at + 6u * H4]),
-        vec4<f32>(weightT[at + 7u * H4]),
-        vec4<f32>(weightT[at + 8u * H4]),
-        vec4<f32>(weightT[at + 9u * H4]),
-        vec4<f32>(weightT[at + 10u * H4]),
-        vec4<f32>(weightT[at + 11u * H4]),
-        vec4<f32>(weightT[at + 12u * H4]),
-        vec4<f32>(weightT[at + 13u * H4]),
-        vec4<f32>(weightT[at + 14u * H4]),
-        vec4<f32>(weightT[at + 15u * H4]),
+        weight_row(at, 0u, rows, H4),
+        weight_row(at, 1u, rows, H4),
+        weight_row(at, 2u, rows, H4),
+        weight_row(at, 3u, rows, H4),
+        weight_row(at, 4u, rows, H4),
+        weight_row(at, 5u, rows, H4),
+        weight_row(at, 6u, rows, H4),
+        weight_row(at, 7u, rows, H4),
+        weight_row(at, 8u, rows, H4),
+        weight_row(at, 9u, rows, H4),
+        weight_row(at, 10u, rows, H4),
+        weight_row(at, 11u, rows, H4),
+        weight_row(at, 12u, rows, H4),
+        weight_row(at, 13u, rows, H4),
+        weight_row(at, 14u, rows, H4),
+        weight_row(at, 15u, rows, H4),
       );
       s0 += project16(0u, c, &w);
       s1 += project16(1u, c, &w);
@@ -514,21 +510,6 @@ fn rows_project(tid: u32, head: u32, q0: u32, nq: u32, rowBase: u32, H: u32, hea
       s5 += project16(5u, c, &w);
       s6 += project16(6u, c, &w);
       s7 += project16(7u, c, &w);
-    }
-    for (; c < d4n; c++) {
-      let at = (4u * (head4 + c)) * H4 + n4;
-      let w0 = vec4<f32>(weightT[at]);
-      let w1 = vec4<f32>(weightT[at + H4]);
-      let w2 = vec4<f32>(weightT[at + 2u * H4]);
-      let w3 = vec4<f32>(weightT[at + 3u * H4]);
-      s0 += project4(rowsQ[c], w0, w1, w2, w3);
-      s1 += project4(rowsQ[MAX_D4 + c], w0, w1, w2, w3);
-      s2 += project4(rowsQ[2u * MAX_D4 + c], w0, w1, w2, w3);
-      s3 += project4(rowsQ[3u * MAX_D4 + c], w0, w1, w2, w3);
-      s4 += project4(rowsQ[4u * MAX_D4 + c], w0, w1, w2, w3);
-      s5 += project4(rowsQ[5u * MAX_D4 + c], w0, w1, w2, w3);
-      s6 += project4(rowsQ[6u * MAX_D4 + c], w0, w1, w2, w3);
-      s7 += project4(rowsQ[7u * MAX_D4 + c], w0, w1, w2, w3);
     }
     let at = head * params.sliceStride + (rowBase + q0) * H + 4u * n4;
     project_store(at, s0);
@@ -540,6 +521,11 @@ fn rows_project(tid: u32, head: u32, q0: u32, nq: u32, rowBase: u32, H: u32, hea
     if (nq > 6u) { project_store(at + 6u * H, s6); }
     if (nq > 7u) { project_store(at + 7u * H, s7); }
   }
+}
+
+// Row r of the sixteen from `at` (rows apart by H4 vec4), zero from row `rows` on.
+fn weight_row(at: u32, r: u32, rows: u32, H4: u32) -> vec4<f32> {
+  return select(vec4<f32>(0.0), vec4<f32>(weightT[at + min(r, rows - 1u) * H4]), r < rows);
 }
 
 // Query q's context elements 4c .. 4c+15 times their sixteen rows of Woᵀ (w, constant indices).

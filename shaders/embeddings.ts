@@ -9,9 +9,9 @@ import {
   createUniformBuffer,
   type KernelDispatch,
   type WeightDtype,
+  weightTypeWgsl,
 } from './kernel';
 import { rowWorkgroups } from './layernorm';
-import { specialize } from './preprocess';
 import code from './embeddings.wgsl?raw';
 
 export interface EmbeddingShape {
@@ -31,7 +31,7 @@ export class EmbeddingKernel {
   ) {}
 
   static async create(device: GPUDevice, weightDtype: WeightDtype): Promise<EmbeddingKernel> {
-    const source = specialize(code, { F16: weightDtype === 'f16' });
+    const source = weightTypeWgsl(weightDtype) + code;
     const pipeline = await createPipeline(device, { label: `embeddings-${weightDtype}`, code: source });
     return new EmbeddingKernel(device, weightDtype, pipeline);
   }

@@ -1,14 +1,10 @@
 // Embedding gather + LayerNorm: row r = b*seqLen + t is
 // LayerNorm(word[id] + position[t] + tokenType[type]) * gamma + beta, one workgroup per row.
 // Ids past the tables are clamped to the last row, so nothing is read out of bounds (semantics:
-// ops.embed on clamped ids). F16 stores the three tables as f16; the sum and LayerNorm are f32.
+// ops.embed on clamped ids). With WT = f16 the three tables are stored as f16; the sum and LayerNorm are f32.
 // Eight storage buffers: WebGPU's default per-stage limit.
-#if F16
-enable f16;
-alias WT = f16;
-#else
-alias WT = f32;
-#endif
+// WT, the weights' element type (f16 or f32), is declared ahead of this file by the launcher
+// (shaders/kernel.ts weightTypeWgsl).
 
 struct Params {
   rows: u32,

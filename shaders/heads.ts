@@ -24,8 +24,8 @@ import {
   openExitGate,
   type KernelDispatch,
   type WeightDtype,
+  weightTypeWgsl,
 } from './kernel';
-import { specialize } from './preprocess';
 import code from './heads.wgsl?raw';
 
 /** heads.wgsl's limits: output rows per workgroup and stages per dispatch. */
@@ -216,7 +216,7 @@ export class HeadsKernel {
   static async create(device: GPUDevice, weightDtype: WeightDtype): Promise<HeadsKernel> {
     const pipeline = await createPipeline(device, {
       label: `heads-${weightDtype}`,
-      code: specialize(code, { F16: weightDtype === 'f16' }) + exitGateWgsl(GATE_BINDING),
+      code: weightTypeWgsl(weightDtype) + code + exitGateWgsl(GATE_BINDING),
       entryPoint: 'heads',
     });
     return new HeadsKernel(device, weightDtype, pipeline);

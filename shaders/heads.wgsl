@@ -18,14 +18,10 @@
 // stage table (each stage's first row block), z is the slot. A workgroup loads its stage input vector
 // into workgroup memory (CAP floats at a time, so any K works), then ROWS rows × LANES invocations
 // split K (coalesced vec4 weight loads where K % 4 == 0, up to 4 in flight per invocation, else one
-// element at a time), and lane 0 of each row sums the lanes. f16 weights (F16, preprocess.ts) are
+// element at a time), and lane 0 of each row sums the lanes. f16 weights (WT, kernel.ts weightTypeWgsl) are
 // widened; sums are f32. Semantics: tests/reference/ops.ts `linear` (+ tanh).
-#if F16
-enable f16;
-alias WT = f16;
-#else
-alias WT = f32;
-#endif
+// WT, the weights' element type (f16 or f32), is declared ahead of this file by the launcher
+// (shaders/kernel.ts weightTypeWgsl).
 
 const LANES: u32 = 32u;
 const ROWS: u32 = 8u;

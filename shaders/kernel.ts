@@ -133,6 +133,15 @@ export function bindBuffers(
  */
 export const EXIT_GATE_BYTES = 32;
 
+/**
+ * The WGSL that opens a module whose weights are stored as `dtype`: the alias WT for their element
+ * type and, for f16, `enable f16` (which must come before any declaration). Prepended to the kernels
+ * that read weights, as WGSL has no includes.
+ */
+export function weightTypeWgsl(dtype: WeightDtype): string {
+  return dtype === 'f16' ? 'enable f16;\nalias WT = f16;\n' : 'alias WT = f32;\n';
+}
+
 /** The WGSL of the gate at `binding` (appended to a kernel's module: WGSL has no includes). */
 export function exitGateWgsl(binding: number): string {
   return `

@@ -13,6 +13,7 @@ import {
   openExitGate,
   type KernelDispatch,
   type WeightDtype,
+  weightTypeWgsl,
 } from './kernel';
 import { specialize } from './preprocess';
 import code from './matmul.wgsl?raw';
@@ -282,7 +283,8 @@ export class MatmulKernel {
       let pipeline = cache.get(key);
       if (!pipeline) {
         const source =
-          specialize(code, { F16: weightDtype === 'f16', VEC4: vec4, OUT4: out4 }) +
+          weightTypeWgsl(weightDtype) +
+          specialize(code, { VEC4: vec4, OUT4: out4 }) +
           exitGateWgsl(GATE_BINDING);
         pipeline = createPipeline(device, {
           label: `${label}-${entryPoint}`,

@@ -2,7 +2,7 @@
 //   act(sum_k input[inputOffset + m*inputRowStride + k] * W[n*K + k] + bias[n]).
 // W is nn.Linear's [N, K] layout, so both operands are contiguous along K ("NT" GEMM).
 //
-// Variants (see shaders/preprocess.ts): F16 stores W as f16 (accumulation stays f32); VEC4 loads
+// W is stored as WT, f16 or f32 (accumulation stays f32). Variants (shaders/preprocess.ts): VEC4 loads
 // input and W four K-elements at a time and requires K, inputRowStride and inputOffset % 4 == 0.
 // Entry points: `tiled` (any M, 64x32 tiles), `tiled_large` (128x128 tiles of 8x8 blocks for large
 // M*N), `tiled_block` (8x8 blocks in smaller tiles, 64x64 by default, split along K at batch 1),
@@ -13,12 +13,8 @@
 // partialStride > 0 the tiled entry points give workgroup z the K range [z*kChunk, (z+1)*kChunk) and
 // write raw sums (no bias, no activation) to output[outputOffset + z*partialStride + m*N + n];
 // `reduce_partials` (or the add+LayerNorm kernel) then sums the splits and applies bias/activation.
-#if F16
-enable f16;
-alias WT = f16;
-#else
-alias WT = f32;
-#endif
+// WT, the weights' element type (f16 or f32), is declared ahead of this file by the launcher
+// (shaders/kernel.ts weightTypeWgsl).
 
 struct Params {
   M: u32,

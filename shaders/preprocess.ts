@@ -1,7 +1,8 @@
 /**
  * A very small WGSL preprocessor. WGSL `override` constants can change sizes and branches but not
- * types, so variants that differ in a buffer's element type (f16 vs f32 weights, vec4 vs scalar
- * loads) are selected at pipeline-creation time with line directives in the .wgsl files:
+ * types, so variants that differ in a buffer's element type (vec4 vs scalar loads) or in their
+ * bindings are selected at pipeline-creation time with line directives in the .wgsl files (the
+ * weights' f16 or f32 is the alias WT that kernel.ts weightTypeWgsl puts ahead of the module):
  *
  *   #if NAME      keep the following lines when flag NAME is set
  *   #else
