@@ -61,11 +61,19 @@ for (const { name, tuning } of RUNS) {
       worst = Math.max(worst, compare(gpu, b.perLayerLogits[l]!.flat()).maxRel);
     }
   }
-  const ok = classifier.weightDtype === 'f16' && worst <= BOUND;
+  // Under the GPU tuning, rows attention applies the output projection with f16 weights wherever the
+  // head size is a multiple of 4 (every fixture but bert-odd); the default tuning never does.
+  const b0 = golden.batches[0]!;
+  const profile = await classifier.profileKernels(
+    b0.inputIds.map((ids, e) => ({ inputIds: ids.slice(0, b0.lengths[e]) })),
+  );
+  const projected = profile.byKernel.some((k) => k.kernel === 'attention-rows-projected');
+  const projectedExpected = tuning === 'gpu' && name !== 'bert-odd';
+  const ok = classifier.weightDtype === 'f16' && worst <= BOUND && projected === projectedExpected;
   if (!ok) failures++;
   console.log(
     `${ok ? 'ok  ' : 'FAIL'} engine ${name} (${classifier.weightDtype} weights, ${tuning} tuning): largest relative difference vs PyTorch ` +
-      `${worst.toExponential(2)} (bound ${BOUND})`,
+      `${worst.toExponential(2)} (bound ${BOUND}); projected attention ${projected} (expected ${projectedExpected})`,
   );
   classifier.dispose();
 }
