@@ -198,7 +198,7 @@ function uploadLayer(
 }
 
 /** A [rows, cols] matrix as [cols, rows]. */
-export function transpose(t: Tensor): Tensor {
+function transpose(t: Tensor): Tensor {
   const [rows, cols] = t.shape as [number, number];
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;

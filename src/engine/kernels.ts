@@ -27,8 +27,6 @@ export interface EngineKernels {
   attentionPath: AttentionPath | 'auto';
   /** How batch-1 plans skip the layers after an exit (KernelTuning.batchOneExit). */
   batchOneExit: 'gated' | 'indirect';
-  /** Fold the attention output projection into `rows` attention (KernelTuning.fuseAttentionOutput). */
-  fuseAttentionOutput: boolean;
 }
 
 /**
@@ -145,6 +143,5 @@ async function compileKernels(
     exit,
     attentionPath,
     batchOneExit,
-    fuseAttentionOutput,
   };
 }

@@ -285,9 +285,9 @@ export class ExecutionPlan {
     };
     const attentionPath = attentionPathFor(attentionShape, kernels.attentionPath);
     // KernelTuning.fuseAttentionOutput: `rows` attention also applies the output projection, each
-    // head writing its share to a slice of the split-K scratch, which the add+LayerNorm sums.
+    // head writing its share to a slice of the split-K scratch, which the add+LayerNorm sums. The
+    // attention kernel has the projected variant only when the tuning asks for it (createKernels).
     const fusedProjection =
-      kernels.fuseAttentionOutput &&
       weights.layers.every((l) => l.attentionOutputT) &&
       kernels.attention.canProject(attentionShape, attentionPath);
     const partialFloats = Math.max(
