@@ -288,6 +288,25 @@ test('residual add + LayerNorm: widths 120, 384, 333, 1028, 2052; both variants'
   }
 });
 
+test('last add+LayerNorm with the pooler and classifier folded in (batch 1): rows, z and logits', async () => {
+  // Widths with a partial last pooler block (84, 132: not multiples of 16) and a round one (768);
+  // one input or split-K partial sums with the bias; the pooler alone or with 1, 2, 3 or 130 classes
+  // (more than the workgroup's 128 invocations: some take two classes).
+  const cases = [
+    { rows: 5, width: 84, classes: 3 },
+    { rows: 7, width: 132, classes: 2, splits: 4 },
+    { rows: 1, width: 84, classes: 0, splits: 9 },
+    { rows: 3, width: 768, classes: 130, splits: 3 },
+    { rows: 2, width: 2048, classes: 1 },
+  ];
+  for (const c of cases) {
+    const r = await callHarness(page, 'testPooledLayerNorm', c);
+    expectClose(`pooled add-layernorm ${JSON.stringify(c)}`, r);
+    expect(r.path).toMatch(/^add-layernorm-pool-/);
+    expect(r.path).not.toMatch(/WROTE OUTSIDE/);
+  }
+});
+
 test('embeddings + LayerNorm, with out-of-range ids clamped', async () => {
   const cases = [
     {
@@ -395,7 +414,7 @@ test('exit gate: behind a shut gate every gated kernel writes nothing; open, it 
   const results = await callHarness(page, 'testExitGate');
   for (const r of results)
     console.log(`${r.kernel}: shut untouched ${r.shutUntouched}, open wrote ${r.openWrote}`);
-  expect(results.length).toBe(10);
+  expect(results.length).toBe(11);
   for (const r of results) {
     expect(r.shutUntouched, `${r.kernel} behind a shut gate`).toBe(true);
     expect(r.openWrote, `${r.kernel} behind the open gate`).toBe(true);

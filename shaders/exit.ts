@@ -5,6 +5,7 @@
  * reloads nothing.
  */
 import type { ExitCriterion } from '../src/exit/criteria';
+import { PonderError } from '../src/errors';
 import { PABEE_REGRESSION_THRESHOLD } from '../src/exit/criteria';
 import { createPipeline, createUniformBuffer, type KernelDispatch } from './kernel';
 import code from './exit.wgsl?raw';
@@ -55,6 +56,12 @@ export interface ExitLayerShape {
    * `decide` at later depths returns at once (no work counted, nothing written).
    */
   gatedByExit: boolean;
+  /**
+   * Batch 1 with the classifier folded into the layer's last add+LayerNorm (layernorm.ts
+   * `preparePooled`): decide sums `parts` partial logits [parts][numLabels] from `at` in `scratch`
+   * into this depth's logits first. Absent: the heads kernel wrote them.
+   */
+  classifierParts?: { at: number; parts: number };
 }
 
 /** How a dispatch's workgroup counts follow the rows still needed (exit.wgsl `slotKinds`). */
@@ -134,6 +141,9 @@ export class ExitKernel {
 
   /** The per-depth uniform, created once per plan and depth. */
   layerUniform(label: string, s: ExitLayerShape): GPUBuffer {
+    if (s.classifierParts && s.batch !== 1) {
+      throw new PonderError('invalid-input', 'exit: a folded classifier needs batch 1');
+    }
     const task = { softmax: 0, sigmoid: 1, regression: 2 }[s.task];
     return createUniformBuffer(this.device, label, [
       ['u32', s.depth],
@@ -152,6 +162,8 @@ export class ExitKernel {
       ['u32', s.lambdaOffset],
       ['u32', s.lambdaParts],
       ['u32', s.gatedByExit ? 1 : 0],
+      ['u32', s.classifierParts?.at ?? 0],
+      ['u32', s.classifierParts?.parts ?? 0],
     ]);
   }
 

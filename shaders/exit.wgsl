@@ -36,6 +36,11 @@ struct Layer {
   // 1: batch 1, every depth dispatched directly; decide returns at once after the exit, like the
   // layer kernels behind their exit gate (shaders/kernel.ts).
   gatedByExit: u32,
+  // Batch 1, the classifier folded into the layer's last add+LayerNorm (layernorm.wgsl POOL): its
+  // `classifierParts` partial logits [part][C] at `classifierAt` in `scratch` are summed here, in
+  // order, into this depth's logits. 0: the heads kernel wrote the logits.
+  classifierAt: u32,
+  classifierParts: u32,
 }
 
 struct Criterion {
@@ -66,7 +71,8 @@ const REC_HEAD: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<uniform> crit: Criterion;
-@group(0) @binding(2) var<storage, read> logits: array<f32>;
+// Read, except that a classifier fold (layer.classifierParts) writes this depth's logits first.
+@group(0) @binding(2) var<storage, read_write> logits: array<f32>;
 // The λ logit's partial sums per slot at layer.lambdaAt (or λ logits [L][batch] at 0, for a λ
 // without hidden layers), per-layer heads' logits [L][batch][C] at layer.headOffset.
 @group(0) @binding(3) var<storage, read> scratch: array<f32>;
@@ -350,6 +356,29 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     atomicStore(&running, 0u);
     atomicStore(&live, 0u);
     atomicStore(&lastSlot, 0u);
+  }
+  // The folded classifier's logits (batch 1, slot 0): each class's partial sums in a fixed order,
+  // eight independent loads a step.
+  let parts = layer.classifierParts;
+  if (parts > 0u) {
+    let C = layer.numLabels;
+    for (var c = lid.x; c < C; c += 64u) {
+      let at = layer.classifierAt + c;
+      var a = vec4<f32>(0.0);
+      var b = vec4<f32>(0.0);
+      var p = 0u;
+      for (; p + 8u <= parts; p += 8u) {
+        let q = at + p * C;
+        a += vec4<f32>(scratch[q], scratch[q + C], scratch[q + 2u * C], scratch[q + 3u * C]);
+        b += vec4<f32>(scratch[q + 4u * C], scratch[q + 5u * C], scratch[q + 6u * C], scratch[q + 7u * C]);
+      }
+      var sum = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
+      for (; p < parts; p++) {
+        sum += scratch[at + p * C];
+      }
+      logits[layer.depth * C + c] = sum;
+    }
+    storageBarrier();
   }
   workgroupBarrier();
   for (var b = lid.x; b < min(layer.batch, crit.realBatch); b += 64u) {

@@ -120,6 +120,11 @@ export function headsUnsupported(layout: HeadsLayout): string | null {
 /** One depth's heads for the whole batch; every output offset is slot 0's (slot b adds b × N). */
 export interface HeadsShape {
   batch: number;
+  /**
+   * The pooler already ran in the layer's last add+LayerNorm (layernorm.ts `preparePooled`, batch 1):
+   * no pooler dispatch; the stages on z read what it wrote at `pooledOffset`.
+   */
+  poolerFolded?: boolean;
   /** Elements between consecutive slots' [CLS] rows of `hidden` (seqLen × H). */
   rowStride: number;
   /** z of slot 0 in `pooled` (depth × batch × H). */
@@ -185,10 +190,16 @@ function lambdaHiddenWidth(layout: HeadsLayout): number {
 /**
  * Dispatches per depth: the pooler, the stages on z (classifier, per-layer head, λ layer 0; a λ MLP
  * comes with a classifier), one per further λ hidden layer (the output layer is folded into the
- * last hidden one).
+ * last hidden one). `poolerFolded`: no pooler dispatch (layernorm.ts `preparePooled`), and no z
+ * stage when the classifier went with it and nothing else reads z.
  */
-export function headsDispatchCount(classifier: boolean, lambdaLayers: number): number {
-  return 1 + (classifier || lambdaLayers > 0 ? 1 : 0) + Math.max(0, lambdaLayers - 2);
+export function headsDispatchCount(
+  stagesOnZ: { classifier: boolean; perLayerHeads: boolean },
+  lambdaLayers: number,
+  poolerFolded = false,
+): number {
+  const onZ = stagesOnZ.classifier || stagesOnZ.perLayerHeads || lambdaLayers > 0;
+  return (poolerFolded ? 0 : 1) + (onZ ? 1 : 0) + Math.max(0, lambdaLayers - 2);
 }
 
 interface StageSpec {
@@ -258,9 +269,11 @@ export class HeadsKernel {
       dispatches.push(this.dispatch(`${name}-${batch}x${H}`, buffers, gate, H, batch, input, stages, prev));
     };
 
-    group('heads.pooler', { source: SOURCE.hidden, offset: 0, stride: shape.rowStride }, [
-      { linear: layout.pooler, dst: DST.pooled, dstOffset: shape.pooledOffset, tanh: true },
-    ]);
+    if (!shape.poolerFolded) {
+      group('heads.pooler', { source: SOURCE.hidden, offset: 0, stride: shape.rowStride }, [
+        { linear: layout.pooler, dst: DST.pooled, dstOffset: shape.pooledOffset, tanh: true },
+      ]);
+    }
     const onZ: StageSpec[] = [];
     if (shape.logitsOffset !== undefined) {
       if (!layout.classifier) throw new PonderError('invalid-input', 'heads: logits without a classifier');

@@ -10,6 +10,8 @@ import {
   exitGateWgsl,
   openExitGate,
   type KernelDispatch,
+  type WeightDtype,
+  weightTypeWgsl,
 } from './kernel';
 import { specialize } from './preprocess';
 import code from './layernorm.wgsl?raw';
@@ -34,6 +36,37 @@ export interface AddLayerNormShape {
 
 /** layernorm.wgsl's MAX_CHUNKS: vec4 an invocation of the VEC4 variant keeps in registers. */
 const MAX_CHUNKS = 4;
+/** layernorm.wgsl's POOL_COLS: pooler outputs per workgroup of the POOL variant. */
+export const POOL_COLS = 16;
+/** The POOL variant's workgroup size (its column split assumes it) and widest row (`cls`). */
+const POOL_WG = 128;
+const POOL_MAX_WIDTH = 2048;
+
+/** The pooler (and classifier) that the POOL variant computes, in the packed head buffers. */
+export interface PoolerFold {
+  /** heads.ts packHeads' buffers: weights (the weight dtype, vec4 rows) and f32 biases. */
+  headWeights: GPUBuffer;
+  headBiases: GPUBuffer;
+  /** Element offsets of the square pooler [width, width] (a multiple of 4) and its bias. */
+  poolerWeight: number;
+  poolerBias: number;
+  /** z goes to `pooled` from this element on. */
+  pooled: GPUBuffer;
+  pooledOffset: number;
+  /** The classifier fold: partial logits [poolerBlocks(width)][classes] at `partsAt` in `scratch`. */
+  classifier?: { weight: number; bias: number; classes: number; partsAt: number };
+  scratch: GPUBuffer;
+}
+
+/** Workgroups of the POOL variant past the rows: one per POOL_COLS pooler outputs. */
+export function poolerBlocks(width: number): number {
+  return Math.ceil(width / POOL_COLS);
+}
+
+/** Whether the POOL variant serves rows of `width` (VEC4, and the [CLS] row fits workgroup memory). */
+export function poolerFoldFits(width: number): boolean {
+  return vec4Fits(width, POOL_WG) && width <= POOL_MAX_WIDTH;
+}
 
 export class AddLayerNormKernel {
   private constructor(
@@ -41,15 +74,23 @@ export class AddLayerNormKernel {
     private readonly workgroupSize: number,
     private readonly scalar: GPUComputePipeline | null,
     private readonly vec4: GPUComputePipeline | null,
+    private readonly pooled: GPUComputePipeline | null,
   ) {}
+
+  /** Whether the POOL variant was compiled (create's `pool` option). */
+  get canPool(): boolean {
+    return this.pooled !== null;
+  }
 
   /**
    * `widths`: the row widths the caller will normalise, so that only the variants they need are
    * compiled (each pipeline costs about a second on software adapters); default: both.
+   * `pool`: also compile the POOL variant (the pooler folded in, `preparePooled`) for head weights of
+   * this dtype; it needs the default workgroup size.
    */
   static async create(
     device: GPUDevice,
-    options: { workgroupSize?: number; widths?: readonly number[] } = {},
+    options: { workgroupSize?: number; widths?: readonly number[]; pool?: WeightDtype } = {},
   ): Promise<AddLayerNormKernel> {
     const wg = options.workgroupSize ?? 128;
     if (!Number.isInteger(Math.log2(wg)))
@@ -63,11 +104,24 @@ export class AddLayerNormKernel {
         code: specialize(code, { VEC4: vec4 }) + exitGateWgsl(GATE_BINDING),
         constants: { WG: wg },
       });
-    const [scalar, vec4] = await Promise.all([
+    if (options.pool && wg !== POOL_WG)
+      throw new PonderError('gpu-error', `layernorm: the pooler fold needs workgroups of ${POOL_WG}`);
+    const pool = options.pool;
+    const [scalar, vec4, pooled] = await Promise.all([
       needScalar ? compile(false) : null,
       needVec4 ? compile(true) : null,
+      pool
+        ? createPipeline(device, {
+            label: `add-layernorm-pool-${pool}`,
+            code:
+              weightTypeWgsl(pool) +
+              specialize(code, { VEC4: true, POOL: true }) +
+              exitGateWgsl(GATE_BINDING),
+            constants: { WG: wg },
+          })
+        : null,
     ]);
-    return new AddLayerNormKernel(device, wg, scalar, vec4);
+    return new AddLayerNormKernel(device, wg, scalar, vec4, pooled);
   }
 
   prepare(
@@ -119,6 +173,7 @@ export class AddLayerNormKernel {
       ['u32', splits],
       ['u32', partialStride],
       ['u32', args.bias ? 1 : 0],
+      ['u32', 0], // poolBlocks
     ]);
     const bindGroup = bindBuffers(
       this.device,
@@ -137,6 +192,106 @@ export class AddLayerNormKernel {
       [[GATE_BINDING, args.gate ?? openExitGate(this.device)]],
     );
     return { label, pipeline, bindGroup, workgroups: rowWorkgroups(rows) };
+  }
+
+  /**
+   * The layer's last add+LayerNorm with the exit heads' pooler folded in (the POOL variant), at
+   * batch 1: the rows as `prepare` does, plus poolerBlocks(width) workgroups that each normalise the
+   * [CLS] row (row 0) again and write POOL_COLS outputs of z = tanh(Wp · h_cls + bp), and with
+   * `pool.classifier` their partial logits, which exit.wgsl's decide adds up. The norm vectors come
+   * packed, [bias | gamma | beta] (`width` floats each; the bias is read only with `hasBias`).
+   */
+  preparePooled(
+    args: {
+      input: GPUBuffer;
+      residual: GPUBuffer;
+      /** [bias | gamma | beta]. */
+      norm: GPUBuffer;
+      hasBias: boolean;
+      output: GPUBuffer;
+      gate?: GPUBufferBinding;
+    },
+    shape: AddLayerNormShape,
+    pool: PoolerFold,
+  ): KernelDispatch {
+    const pipeline = this.pooled;
+    const { rows, width, eps } = shape;
+    const splits = shape.splits ?? 1;
+    const partialStride = shape.partialStride ?? 0;
+    if (!pipeline) throw new PonderError('invalid-input', 'add-layernorm: the POOL variant was not compiled');
+    if (!poolerFoldFits(width) || (splits > 1 && partialStride % 4 !== 0)) {
+      throw new PonderError('invalid-input', `add-layernorm: the pooler fold cannot take width ${width}`);
+    }
+    const blocks = poolerBlocks(width);
+    const classes = pool.classifier?.classes ?? 0;
+    const words = [
+      rows,
+      splits,
+      partialStride,
+      blocks,
+      pool.poolerWeight,
+      pool.poolerBias,
+      pool.pooledOffset + width,
+      classes,
+      pool.classifier?.weight ?? 0,
+      pool.classifier?.bias ?? 0,
+      (pool.classifier?.partsAt ?? 0) + blocks * classes,
+      rows + blocks,
+    ];
+    if (
+      words.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff) ||
+      rows < 1 ||
+      splits < 1 ||
+      (splits > 1 && partialStride < rows * width) ||
+      pool.poolerWeight % 4 !== 0 ||
+      (pool.classifier && pool.classifier.weight % 4 !== 0) ||
+      rows + blocks > MAX_WORKGROUPS ||
+      !(eps >= 0)
+    ) {
+      throw new PonderError(
+        'invalid-input',
+        `add-layernorm: bad pooled shape ${JSON.stringify({ shape, pool })}`,
+      );
+    }
+    if (args.output === args.input || args.output === args.residual) {
+      throw new PonderError(
+        'invalid-input',
+        'add-layernorm: output must be a different buffer from its inputs',
+      );
+    }
+    const label = `add-layernorm-pool-${rows}x${width}${splits > 1 ? `-splits${splits}` : ''}`;
+    const params = createUniformBuffer(this.device, `${label}-params`, [
+      ['u32', rows],
+      ['u32', width],
+      ['f32', eps],
+      ['u32', splits],
+      ['u32', partialStride],
+      ['u32', args.hasBias ? 1 : 0],
+      ['u32', blocks],
+    ]);
+    const poolUniform = createUniformBuffer(this.device, `${label}-pool`, [
+      ['u32', 0], // the [CLS] row at batch 1
+      ['u32', pool.poolerWeight],
+      ['u32', pool.poolerBias],
+      ['u32', pool.pooledOffset],
+      ['u32', classes],
+      ['u32', pool.classifier?.weight ?? 0],
+      ['u32', pool.classifier?.bias ?? 0],
+      ['u32', pool.classifier?.partsAt ?? 0],
+    ]);
+    const bindGroup = bindBuffers(
+      this.device,
+      label,
+      pipeline,
+      [params, args.input, args.residual, args.norm, pool.headWeights, args.output, pool.headBiases],
+      [
+        [GATE_BINDING, args.gate ?? openExitGate(this.device)],
+        [8, { buffer: pool.pooled }],
+        [9, { buffer: pool.scratch }],
+        [10, { buffer: poolUniform }],
+      ],
+    );
+    return { label, pipeline, bindGroup, workgroups: [rows + blocks, 1, 1] };
   }
 }
 

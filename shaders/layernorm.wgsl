@@ -10,6 +10,17 @@
 // at most MAX_CHUNKS vec4 of x in registers from the sum to the output, and reads the partial sums
 // eight slices of every chunk at a time, so that their loads are in flight together: at batch 1
 // this kernel waits on memory latency, not bandwidth. Otherwise x is kept in `output` (scalar, any width).
+//
+// POOL (on VEC4; batch 1, the layer's last add+LayerNorm; layernorm.ts `preparePooled`): the
+// pooler of the exit heads rides along, which saves the heads' pooler dispatch and its barrier.
+// Workgroups past the rows each normalise the [CLS] row again themselves (the same arithmetic as
+// that row's own workgroup; no workgroup waits for another) and compute
+// POOL_COLS outputs of z = tanh(Wp · h_cls + bp) into `pooled`. With `pool.classes` > 0 (a model
+// whose only head on z is the classifier) each such workgroup also writes its share of the logits,
+// Wc[:, its columns] · z[its columns], as partial sums that exit.wgsl's decide adds in order
+// (workgroup 0 adds the bias): the heads' classifier dispatch goes too. The norm vectors come as one
+// buffer [bias | gamma | beta] to stay within 8 storage buffers. WT (the head weights' element type)
+// is declared ahead of this file by the launcher (shaders/kernel.ts weightTypeWgsl).
 
 struct Params {
   rows: u32,
@@ -18,17 +29,66 @@ struct Params {
   splits: u32, // >= 1
   partialStride: u32,
   hasBias: u32,
+  poolBlocks: u32, // POOL: workgroups past the rows that compute the pooler; else 0
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 #if VEC4
 @group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>;
+const MAX_CHUNKS: u32 = 4u;
+#if POOL
+// [bias | gamma | beta], `width` floats each.
+@group(0) @binding(3) var<storage, read> norm: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> headWeights: array<vec4<WT>>;
+@group(0) @binding(6) var<storage, read> headBiases: array<f32>;
+@group(0) @binding(8) var<storage, read_write> pooled: array<f32>;
+@group(0) @binding(9) var<storage, read_write> scratch: array<f32>;
+
+struct Pool {
+  clsRow: u32, // the [CLS] row (batch 1: row 0)
+  poolerWeight: u32, // element offset of Wp [width, width] in headWeights (a multiple of 4)
+  poolerBias: u32, // offset of bp in headBiases
+  pooledOffset: u32, // where z goes in `pooled`
+  classes: u32, // 0: no classifier fold
+  classifierWeight: u32, // element offset of Wc [classes, width] (a multiple of 4)
+  classifierBias: u32,
+  partsAt: u32, // workgroup p's partial logits at partsAt + p · classes in `scratch`
+}
+@group(0) @binding(10) var<uniform> pool: Pool;
+
+// Columns of z per workgroup, and invocations per column (WG = 128).
+const POOL_COLS: u32 = 16u;
+const POOL_LANES: u32 = 8u;
+var<workgroup> cls: array<vec4<f32>, 512>;
+var<workgroup> colSums: array<f32, 128>;
+var<workgroup> zs: array<f32, POOL_COLS>;
+
+fn bias4(i: u32) -> vec4<f32> {
+  return norm[i];
+}
+fn gamma4(i: u32) -> vec4<f32> {
+  return norm[params.width / 4u + i];
+}
+fn beta4(i: u32) -> vec4<f32> {
+  return norm[params.width / 2u + i];
+}
+#else
 @group(0) @binding(3) var<storage, read> gamma: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> beta: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> bias: array<vec4<f32>>;
-const MAX_CHUNKS: u32 = 4u;
+
+fn bias4(i: u32) -> vec4<f32> {
+  return bias[i];
+}
+fn gamma4(i: u32) -> vec4<f32> {
+  return gamma[i];
+}
+fn beta4(i: u32) -> vec4<f32> {
+  return beta[i];
+}
+#endif
 #else
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read> residual: array<f32>;
@@ -71,6 +131,115 @@ fn slices8(at: u32, s: u32, stride4: u32) -> vec4<f32> {
 }
 #endif
 
+#if VEC4
+// Row `row`'s x (its slices summed, + residual + bias), normalised, scaled and shifted, into xs:
+// chunk j is vec4 tid + j·WG of the row. Every chunk's eight slices of a round are loaded together
+// (clamped indices, no branches); chunks past the row read its last vec4 and count nothing.
+fn normalize_row(row: u32, tid: u32, xs: ptr<function, array<vec4<f32>, MAX_CHUNKS>>) {
+  let width4 = params.width / 4u;
+  let base4 = row * width4;
+  let stride4 = params.partialStride / 4u;
+  let chunks = min(MAX_CHUNKS, (width4 + WG - 1u) / WG);
+  for (var s = 0u; s < params.splits; s += 8u) {
+    for (var j = 0u; j < MAX_CHUNKS; j++) {
+      if (j < chunks) {
+        (*xs)[j] += slices8(base4 + min(tid + j * WG, width4 - 1u), s, stride4);
+      }
+    }
+  }
+  var sum = 0.0;
+  for (var j = 0u; j < MAX_CHUNKS; j++) {
+    let i = tid + j * WG;
+    if (i < width4) {
+      var x = (*xs)[j] + residual[base4 + i];
+      if (params.hasBias != 0u) {
+        x += bias4(i);
+      }
+      (*xs)[j] = x;
+      sum += (x.x + x.y) + (x.z + x.w);
+    }
+  }
+  let mean = workgroup_sum(tid, sum) / f32(params.width);
+  var sq = 0.0;
+  for (var j = 0u; j < MAX_CHUNKS; j++) {
+    if (tid + j * WG < width4) {
+      let d = (*xs)[j] - vec4<f32>(mean);
+      sq += dot(d, d);
+    }
+  }
+  let inv = inverseSqrt(workgroup_sum(tid, sq) / f32(params.width) + params.eps);
+  for (var j = 0u; j < MAX_CHUNKS; j++) {
+    let i = tid + j * WG;
+    if (i < width4) {
+      (*xs)[j] = ((*xs)[j] - vec4<f32>(mean)) * inv * gamma4(i) + beta4(i);
+    }
+  }
+}
+#endif
+
+#if POOL
+// tanh with the argument clamped, as heads.wgsl (some drivers overflow to NaN for large |x|).
+fn safe_tanh(x: f32) -> f32 {
+  return tanh(clamp(x, -10.0, 10.0));
+}
+
+// Pooler block `block`: z[n] = tanh(Wp[n] · h_cls + bp[n]) for its POOL_COLS columns n, then (with a
+// classifier fold) its partial logits. POOL_LANES invocations split each column's dot product.
+fn pool_block(block: u32, tid: u32, xs: ptr<function, array<vec4<f32>, MAX_CHUNKS>>) {
+  normalize_row(pool.clsRow, tid, xs);
+  let width4 = params.width / 4u;
+  for (var j = 0u; j < MAX_CHUNKS; j++) {
+    let i = tid + j * WG;
+    if (i < width4) {
+      cls[i] = (*xs)[j];
+    }
+  }
+  workgroupBarrier();
+  let n = block * POOL_COLS + tid / POOL_LANES;
+  let lane = tid % POOL_LANES;
+  let live = n < params.width;
+  var acc = 0.0;
+  if (live) {
+    // Lane l reads vec4 l, l + 8, ...: a column's lanes load 8 contiguous vec4 a step.
+    let w0 = pool.poolerWeight / 4u + n * width4;
+    var k = lane;
+    for (; k + POOL_LANES < width4; k += 2u * POOL_LANES) {
+      let a = dot(vec4<f32>(headWeights[w0 + k]), cls[k]);
+      let b = dot(vec4<f32>(headWeights[w0 + k + POOL_LANES]), cls[k + POOL_LANES]);
+      acc += a + b;
+    }
+    if (k < width4) {
+      acc += dot(vec4<f32>(headWeights[w0 + k]), cls[k]);
+    }
+  }
+  colSums[tid] = acc;
+  workgroupBarrier();
+  if (lane == 0u) {
+    var z = 0.0;
+    if (live) {
+      var sum = 0.0;
+      for (var l = 0u; l < POOL_LANES; l++) {
+        sum += colSums[tid + l];
+      }
+      z = safe_tanh(sum + headBiases[pool.poolerBias + n]);
+      pooled[pool.pooledOffset + n] = z;
+    }
+    zs[tid / POOL_LANES] = z;
+  }
+  workgroupBarrier();
+  // Columns past the width have z = 0 and add nothing; their weight index is clamped to stay in range.
+  for (var c = tid; c < pool.classes; c += WG) {
+    var sum = select(0.0, headBiases[pool.classifierBias + c], block == 0u);
+    let w = pool.classifierWeight + c * params.width;
+    for (var r = 0u; r < POOL_COLS; r++) {
+      let col = min(block * POOL_COLS + r, params.width - 1u);
+      sum += f32(headWeights[(w + col) / 4u][(w + col) % 4u]) * zs[r];
+    }
+    scratch[pool.partsAt + block * pool.classes + c] = sum;
+  }
+}
+#endif
+
 @compute @workgroup_size(WG, 1, 1)
 fn main(
   @builtin(local_invocation_id) lid: vec3<u32>,
@@ -83,50 +252,24 @@ fn main(
   }
   // Rows beyond 65535 workgroups wrap into the y dimension.
   let row = wid.y * nwg.x + wid.x;
-  if (row >= params.rows) {
+  if (row >= params.rows + params.poolBlocks) {
     return;
   }
   let tid = lid.x;
 #if VEC4
-  let width4 = params.width / 4u;
-  let base4 = row * width4;
-  let stride4 = params.partialStride / 4u;
-  // Chunk j is vec4 tid + j·WG of the row; chunks past the row read its last vec4 and count nothing.
-  // Every chunk's eight slices of a round are loaded together (clamped indices, no branches).
-  let chunks = min(MAX_CHUNKS, (width4 + WG - 1u) / WG);
   var xs: array<vec4<f32>, MAX_CHUNKS>;
-  for (var s = 0u; s < params.splits; s += 8u) {
-    for (var j = 0u; j < MAX_CHUNKS; j++) {
-      if (j < chunks) {
-        xs[j] += slices8(base4 + min(tid + j * WG, width4 - 1u), s, stride4);
-      }
-    }
+#if POOL
+  if (row >= params.rows) {
+    pool_block(row - params.rows, tid, &xs);
+    return;
   }
-  var sum = 0.0;
+#endif
+  normalize_row(row, tid, &xs);
+  let width4 = params.width / 4u;
   for (var j = 0u; j < MAX_CHUNKS; j++) {
     let i = tid + j * WG;
     if (i < width4) {
-      var x = xs[j] + residual[base4 + i];
-      if (params.hasBias != 0u) {
-        x += bias[i];
-      }
-      xs[j] = x;
-      sum += (x.x + x.y) + (x.z + x.w);
-    }
-  }
-  let mean = workgroup_sum(tid, sum) / f32(params.width);
-  var sq = 0.0;
-  for (var j = 0u; j < MAX_CHUNKS; j++) {
-    if (tid + j * WG < width4) {
-      let d = xs[j] - vec4<f32>(mean);
-      sq += dot(d, d);
-    }
-  }
-  let inv = inverseSqrt(workgroup_sum(tid, sq) / f32(params.width) + params.eps);
-  for (var j = 0u; j < MAX_CHUNKS; j++) {
-    let i = tid + j * WG;
-    if (i < width4) {
-      output[base4 + i] = (xs[j] - vec4<f32>(mean)) * inv * gamma[i] + beta[i];
+      output[row * width4 + i] = xs[j];
     }
   }
 #else

@@ -91,8 +91,14 @@ export async function compareGolden(name: string, tuning: 'default' | 'gpu' = 'd
     const profile = await classifier.profileKernels(
       b0.inputIds.map((ids, e) => ({ inputIds: ids.slice(0, b0.lengths[e]) })),
     );
+    // And a batch-1 batch (every fixture has one): the GPU tuning's batch-1 plans fold the heads.
+    const one = golden.batches.find((b) => b.batch === 1);
+    const profileOne = one
+      ? await classifier.profileKernels({ inputIds: one.inputIds[0]!.slice(0, one.lengths[0]) })
+      : null;
     return {
       kernels: profile.byKernel.map((k) => k.kernel),
+      kernelsBatch1: profileOne?.byKernel.map((k) => k.kernel) ?? [],
       layers,
       perExampleMaxRel,
       examples,

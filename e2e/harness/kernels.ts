@@ -9,7 +9,7 @@ import { requestGpu, type GpuContext } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
 import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul';
 import { AttentionKernel, attentionPathFor, type AttentionPath } from '../../shaders/attention';
-import { AddLayerNormKernel } from '../../shaders/layernorm';
+import { AddLayerNormKernel, POOL_COLS, poolerBlocks } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import {
   HeadsKernel,
@@ -454,6 +454,167 @@ export async function testAddLayerNorm(c: LayerNormCase): Promise<KernelComparis
 }
 
 // ---------------------------------------------------------------------------------------------
+// The last add+LayerNorm with the heads' pooler (and classifier) folded in (batch 1)
+
+export interface PooledLayerNormCase {
+  rows: number;
+  width: number;
+  /** The input as this many split-K partial sums plus the bias (else one input, no bias). */
+  splits?: number;
+  /** Classes of the folded classifier; 0: the pooler alone. */
+  classes: number;
+  dtype?: WeightDtype;
+  seed?: number;
+}
+
+const pooledNormKernels = new Map<WeightDtype, Promise<AddLayerNormKernel>>();
+
+/**
+ * preparePooled against the CPU reference: every row's LayerNorm, z = tanh(Wp · h_0 + bp) at the
+ * pooled offset (the words around it untouched), and the classifier's partial logits summed in
+ * order as decide does, against Wc · z + bc. The pooler and classifier sit at offsets inside packed
+ * head buffers, after another matrix, as packHeads places them.
+ */
+export async function testPooledLayerNorm(c: PooledLayerNormCase): Promise<KernelComparison> {
+  const start = performance.now();
+  const dtype = c.dtype ?? 'f32';
+  const { device, adapter } = await deviceFor(dtype);
+  const { rows, width: H, classes: C } = c;
+  const eps = 1e-12;
+  const next = rng(c.seed ?? 11);
+  const linear = (n: number, k: number): LinearWeights => ({
+    weight: { shape: [n, k], data: randomArray(next, n * k, 2 / Math.sqrt(k)) },
+    bias: { shape: [n], data: randomArray(next, n, 0.5) },
+  });
+  // A λ layer first, so that the pooler does not start at offset 0 of the packed buffers.
+  const packed = packHeads({
+    pooler: linear(H, H),
+    ...(C > 0 ? { classifier: linear(C, H) } : {}),
+    lambda: [linear(3, 5), linear(1, 3)],
+  });
+  const { layout } = packed;
+  const x = randomArray(next, rows * H, 3);
+  const r = randomArray(next, rows * H, 1);
+  const g = randomArray(next, H, 1).map((v) => 1 + 0.5 * v);
+  const be = randomArray(next, H, 0.5);
+  const biasData = randomArray(next, H, 0.5);
+  const splits = c.splits ?? 1;
+  const stride = rows * H + 4;
+  let inputData: Float32Array;
+  if (splits > 1) {
+    inputData = new Float32Array(splits * stride).fill(NaN);
+    for (let i = 0; i < rows * H; i++) {
+      let rest = x[i]! - biasData[i % H]!;
+      for (let s = 0; s < splits - 1; s++) {
+        const part = Math.fround(next() * 2 - 1);
+        inputData[s * stride + i] = part;
+        rest -= part;
+      }
+      inputData[(splits - 1) * stride + i] = rest;
+    }
+  } else {
+    inputData = x;
+  }
+  const normData = new Float32Array(3 * H);
+  normData.set(splits > 1 ? biasData : new Float32Array(H).fill(NaN), 0);
+  normData.set(g, H);
+  normData.set(be, 2 * H);
+
+  let kernelPromise = pooledNormKernels.get(dtype);
+  if (!kernelPromise) {
+    kernelPromise = AddLayerNormKernel.create(device, { pool: dtype });
+    pooledNormKernels.set(dtype, kernelPromise);
+  }
+  const kernel = await kernelPromise;
+  const headWeights = uploadWeight(device, packed.weights, dtype, 'headWeights');
+  const headBiases = upload(device, packed.biases, 'headBiases');
+  const input = upload(device, inputData, 'input');
+  const residual = upload(device, r, 'residual');
+  const norm = upload(device, normData, 'norm');
+  const output = emptyBuffer(device, rows * H, 'out');
+  // z lands at depth 2 of 4 (its neighbours must stay NaN); the partial logits after 7 other words.
+  const pooledOffset = 2 * H;
+  const pooled = emptyBuffer(device, 4 * H, 'pooled');
+  const blocks = poolerBlocks(H);
+  const partsAt = 7;
+  const scratch = emptyBuffer(device, partsAt + blocks * Math.max(C, 1) + 5, 'scratch');
+  const dispatch = kernel.preparePooled(
+    { input, residual, norm, hasBias: splits > 1, output },
+    { rows, width: H, eps, ...(splits > 1 ? { splits, partialStride: stride } : {}) },
+    {
+      headWeights: headWeights.buffer,
+      headBiases,
+      poolerWeight: layout.pooler.weight,
+      poolerBias: layout.pooler.bias,
+      pooled,
+      pooledOffset,
+      scratch,
+      ...(C > 0
+        ? {
+            classifier: {
+              weight: layout.classifier!.weight,
+              bias: layout.classifier!.bias,
+              classes: C,
+              partsAt,
+            },
+          }
+        : {}),
+    },
+  );
+  const gotRows = await runAndRead(device, [dispatch], output, rows * H);
+  const gotPooled = await runAndRead(device, [], pooled, 4 * H);
+  const gotScratch = await runAndRead(device, [], scratch, partsAt + blocks * Math.max(C, 1) + 5);
+  destroy(headWeights.buffer, headBiases, input, residual, norm, output, pooled, scratch);
+
+  const expectedRows = ops.addLayerNorm(x, r, g, be, rows, H, eps);
+  const parts: string[] = [];
+  const reference = (source: Float32Array) => {
+    const weightsOf = (p: PackedLinear) => source.subarray(p.weight, p.weight + p.outFeatures * p.inFeatures);
+    const biasOf = (p: PackedLinear) => packed.biases.subarray(p.bias, p.bias + p.outFeatures);
+    const z = ops.linear(
+      expectedRows.subarray(0, H),
+      weightsOf(layout.pooler),
+      biasOf(layout.pooler),
+      1,
+      H,
+      H,
+      'tanh',
+    );
+    const results = [
+      ['rows', ops.compare(gotRows, expectedRows)],
+      ['z', ops.compare(gotPooled.subarray(pooledOffset, pooledOffset + H), z)],
+    ] as [string, ReturnType<typeof ops.compare>][];
+    if (C > 0) {
+      const cl = layout.classifier!;
+      const logits = ops.linear(z, weightsOf(cl), biasOf(cl), 1, C, H, 'none');
+      const summed = new Float32Array(C);
+      for (let p = 0; p < blocks; p++)
+        for (let k = 0; k < C; k++) summed[k]! += gotScratch[partsAt + p * C + k]!;
+      results.push(['logits', ops.compare(summed, logits)]);
+    }
+    return results;
+  };
+  const results = reference(headWeights.seen);
+  for (const [name, res] of results) parts.push(`${name} ${res.maxRel.toExponential(1)}`);
+  // Nothing written outside z and the partial sums.
+  const around = [...gotPooled.subarray(0, pooledOffset), ...gotPooled.subarray(pooledOffset + H)];
+  const scratchAround = [...gotScratch.subarray(0, partsAt), ...gotScratch.subarray(partsAt + blocks * C)];
+  const untouched = [...around, ...scratchAround].every((v) => Number.isNaN(v));
+  const result: KernelComparison = {
+    maxAbs: Math.max(...results.map(([, res]) => res.maxAbs)),
+    maxRel: untouched ? Math.max(...results.map(([, res]) => res.maxRel)) : Infinity,
+    path: `${dispatch.label}: ${blocks} pooler blocks of ${POOL_COLS}; ${parts.join(', ')}${untouched ? '' : '; WROTE OUTSIDE z / the partial sums'}`,
+    adapter,
+    ms: performance.now() - start,
+  };
+  if (dtype === 'f16') {
+    const unrounded = reference(packed.weights);
+    result.unroundedMaxRel = Math.max(...unrounded.map(([, res]) => res.maxRel));
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Embeddings
 
 export interface EmbeddingCase {
@@ -806,6 +967,26 @@ export async function testExitGate(): Promise<ExitGateResult[]> {
       layerNorm.prepare(
         { input, residual, gamma, beta, output, ...(gate ? { gate } : {}) },
         { rows, width, eps: 1e-12 },
+      ),
+    ]);
+  }
+  {
+    // The pooler fold: behind a shut gate neither the rows nor z (checked here) are written.
+    const pooledNorm = await AddLayerNormKernel.create(device, { pool: 'f32' });
+    const [rows, width] = [3, 132];
+    const input = data(rows * width);
+    const residual = data(rows * width);
+    const norm = data(3 * width);
+    const headWeights = data(width * width);
+    const headBiases = data(width);
+    const scratch = data(16);
+    const rowsOut = emptyBuffer(device, rows * width, 'rows');
+    owned.push(rowsOut);
+    await check('add-layernorm pooled (z)', width, (pooled, gate) => [
+      pooledNorm.preparePooled(
+        { input, residual, norm, hasBias: false, output: rowsOut, ...(gate ? { gate } : {}) },
+        { rows, width, eps: 1e-12 },
+        { headWeights, headBiases, poolerWeight: 0, poolerBias: 0, pooled, pooledOffset: 0, scratch },
       ),
     ]);
   }

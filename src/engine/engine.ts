@@ -21,6 +21,7 @@ import type { EncoderConfig, EncoderModel } from '../model/types';
 import { uploadWeights, type GpuWeights } from './gpu-weights';
 import {
   createKernels,
+  foldsPooler,
   fusesAttentionOutput,
   SOFTWARE_TUNING,
   type EngineKernels,
@@ -210,6 +211,7 @@ export class Engine {
     };
     const weights = uploadWeights(ctx.device, model, dtype, {
       attentionOutputTransposed: fusesAttentionOutput(model.config, tuning),
+      packedOutputNorm: foldsPooler(model.config, tuning),
     });
     let kernels: EngineKernels;
     try {

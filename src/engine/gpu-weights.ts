@@ -50,6 +50,12 @@ export interface GpuLayer {
   intermediate: GpuLinear;
   output: GpuLinear;
   outputNorm: GpuNorm;
+  /**
+   * [output bias | outputNorm gamma | beta] in one buffer, for the last add+LayerNorm with the
+   * pooler folded in (shaders/layernorm.ts `preparePooled`, which has no storage binding to spare).
+   * Only with `packedOutputNorm`.
+   */
+  outputNormPacked?: GPUBuffer;
 }
 
 export interface GpuWeights {
@@ -78,7 +84,7 @@ export function uploadWeights(
   device: GPUDevice,
   model: EncoderModel,
   dtype: WeightDtype,
-  options: { attentionOutputTransposed?: boolean } = {},
+  options: { attentionOutputTransposed?: boolean; packedOutputNorm?: boolean } = {},
 ): GpuWeights {
   const buffers: GPUBuffer[] = [];
   let bytes = 0;
@@ -119,6 +125,14 @@ export function uploadWeights(
     const gpu = uploadLayer(`layer${i}`, layer, linear, norm);
     if (options.attentionOutputTransposed) {
       gpu.attentionOutputT = matrix(`layer${i}.attentionOutputT`, transpose(layer.attentionOutput.weight));
+    }
+    if (options.packedOutputNorm) {
+      const H = layer.outputNorm.gamma.data.length;
+      const packed = new Float32Array(3 * H);
+      packed.set(layer.output.bias.data, 0);
+      packed.set(layer.outputNorm.gamma.data, H);
+      packed.set(layer.outputNorm.beta.data, 2 * H);
+      gpu.outputNormPacked = upload(`layer${i}.outputNormPacked`, packed);
     }
     return gpu;
   });

@@ -2,7 +2,7 @@
  * The compiled kernels one model needs, created once at load (asynchronously, in parallel) and
  * shared by every execution plan of that model.
  */
-import { AddLayerNormKernel, addLayerNormVariant } from '../../shaders/layernorm';
+import { AddLayerNormKernel, addLayerNormVariant, poolerFoldFits } from '../../shaders/layernorm';
 import { AttentionKernel, attentionLoadWidth, type AttentionPath } from '../../shaders/attention';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import { ExitKernel } from '../../shaders/exit';
@@ -58,6 +58,14 @@ export interface KernelTuning {
    * (bench/results/archive/2026-11-27-h200-tuning-ab-fuse-attention-output.json).
    */
   fuseAttentionOutput?: boolean;
+  /**
+   * Batch-1 plans behind the exit gate (`batchOneExit` 'gated'): fold the exit heads' pooler into
+   * the layer's last add+LayerNorm (extra workgroups each normalise the [CLS] row again and compute
+   * a slice of z), and for a model whose only head on z is the classifier, the classifier too (as
+   * partial logits that `decide` adds up): one heads dispatch fewer a layer, two for such models.
+   * Costs a packed copy of each layer's output bias and norm (3H floats). Default true.
+   */
+  foldPooler?: boolean;
 }
 
 export const SOFTWARE_TUNING: KernelTuning = {
@@ -77,6 +85,20 @@ export function fusesAttentionOutput(config: EncoderConfig, tuning: KernelTuning
     (tuning.fuseAttentionOutput ?? true) &&
     (attention === 'auto' || attention === 'rows') &&
     (config.hiddenSize / config.numAttentionHeads) % 4 === 0
+  );
+}
+
+/**
+ * Whether batch-1 plans of this model under this tuning fold the pooler into the last add+LayerNorm
+ * (KernelTuning.foldPooler): the tuning allows it, batch 1 is gated, and H suits the POOL variant.
+ * Such a model also uploads each layer's output bias and norm packed. (A model without a pooler
+ * has no exit heads; its plans fold nothing.)
+ */
+export function foldsPooler(config: EncoderConfig, tuning: KernelTuning): boolean {
+  return (
+    (tuning.foldPooler ?? true) &&
+    (tuning.batchOneExit ?? 'gated') === 'gated' &&
+    poolerFoldFits(config.hiddenSize)
   );
 }
 
@@ -127,7 +149,10 @@ async function compileKernels(
       tuning.attention === 'flash' ? ['flash'] : ['rows', 'short', 'flash'],
       fuseAttentionOutput ? { projection: weightDtype } : {},
     ),
-    AddLayerNormKernel.create(device, { widths: [config.hiddenSize] }),
+    AddLayerNormKernel.create(device, {
+      widths: [config.hiddenSize],
+      ...(foldsPooler(config, tuning) ? { pool: weightDtype } : {}),
+    }),
     ExitKernel.create(device),
     HeadsKernel.create(device, weightDtype),
   ]);

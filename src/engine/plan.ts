@@ -35,6 +35,7 @@ import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shad
 import type { MatmulKernel } from '../../shaders/matmul';
 import { attentionPathFor } from '../../shaders/attention';
 import { headsDispatchCount, lambdaFolded, lambdaHiddenFloats, lambdaLogitParts } from '../../shaders/heads';
+import { poolerBlocks, poolerFoldFits } from '../../shaders/layernorm';
 import { EXIT_GATE_BYTES, encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -213,14 +214,27 @@ export class ExecutionPlan {
     const lambdaParts = packed && lambda ? lambdaLogitParts(packed.layout) : 1;
     const lambdaPartsAt = lambdaHiddenAt + batch * lambdaHiddenWidth;
     const lambdaOffset = (depth: number) => (folded ? lambdaPartsAt : depth * batch);
-    this.scratch = storage('exitScratch', lambdaPartsAt + (folded ? batch * lambdaParts : 0), COPY_SRC);
+    // Batch 1 behind the exit gate (KernelTuning.foldPooler): the pooler rides in each depth's last
+    // add+LayerNorm (shaders/layernorm.ts preparePooled), and for a model whose only head on z is the
+    // classifier, the classifier too, as partial logits in `scratch` that decide adds up (one
+    // region serves every depth, like λ's partial sums).
+    this.gated = this.exitEnabled && batch === 1 && kernels.batchOneExit === 'gated';
+    const poolerFolded =
+      this.gated &&
+      packed !== undefined &&
+      kernels.addLayerNorm.canPool &&
+      poolerFoldFits(H) &&
+      weights.layers.every((l) => l.outputNormPacked);
+    const classifierFolded = poolerFolded && C > 0 && !lambda && !this.hasHeads;
+    const classifierPartsAt = lambdaPartsAt + (folded ? batch * lambdaParts : 0);
+    const classifierParts = classifierFolded ? poolerBlocks(H) : 0;
+    this.scratch = storage('exitScratch', classifierPartsAt + classifierParts * C, COPY_SRC);
     // At batch 1 the exit state is also the layer kernels' exit gate (a uniform view of its first words).
     this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST | GPUBufferUsage.UNIFORM);
     // Batch 1 (unless the tuning says 'indirect'): every depth is dispatched directly and the kernels
     // return at once once the example has exited (shaders/kernel.ts exit gate); on wgpu an indirect
     // dispatch costs ~6 µs more GPU time than a direct one. Larger batches keep the indirect counts,
     // which also shrink to the running rows.
-    this.gated = this.exitEnabled && batch === 1 && kernels.batchOneExit === 'gated';
     const gate = this.gated ? { gate: { buffer: this.state, offset: 0, size: EXIT_GATE_BYTES } } : {};
     this.records = storage('exitRecords', L * batch * this.recordFloats, COPY_SRC | COPY_DST);
     this.counters = storage('workCounters', 3 * L + batch, COPY_SRC | COPY_DST);
@@ -428,6 +442,55 @@ export class ExecutionPlan {
       return list;
     };
 
+    /**
+     * The last add+LayerNorm of layer `index` at `depth` with the pooler folded in: as the one that
+     * matmulThenNorm made for the FFN output, plus the pooler's workgroups (and the classifier's
+     * partial logits), writing this depth's z.
+     */
+    const pooledNorm = (index: number, depth: number): KernelDispatch => {
+      const layer = weights.layers[index]!;
+      const parts = splits.output;
+      const split = parts > 1 && partials !== null;
+      const classifier = packed?.layout.classifier;
+      return tag(SLOT_KIND.layerNorm, [
+        kernels.addLayerNorm.preparePooled(
+          {
+            input: split ? partials : projected,
+            residual: attentionNormed,
+            norm: layer.outputNormPacked!,
+            hasBias: split,
+            output: hidden,
+            ...gate,
+          },
+          {
+            rows,
+            width: H,
+            eps: config.layerNormEps,
+            ...(split ? { splits: parts, partialStride: shapes.output.M * shapes.output.N } : {}),
+          },
+          {
+            headWeights: packed!.weights,
+            headBiases: packed!.biases,
+            poolerWeight: packed!.layout.pooler.weight,
+            poolerBias: packed!.layout.pooler.bias,
+            pooled: this.pooled,
+            pooledOffset: depth * batch * H,
+            scratch: this.scratch,
+            ...(classifierFolded && classifier
+              ? {
+                  classifier: {
+                    weight: classifier.weight,
+                    bias: classifier.bias,
+                    classes: C,
+                    partsAt: classifierPartsAt,
+                  },
+                }
+              : {}),
+          },
+        ),
+      ])[0]!;
+    };
+
     // Dispatches per depth (the same at every depth), so that depth d's slot j of indirect
     // arguments sits at word (d · slots + j) · 3. At batch 1 compaction never moves anything (the one
     // example exiting stops all later work), so its two dispatches are left out.
@@ -438,7 +501,13 @@ export class ExecutionPlan {
     const slots =
       (compaction ? 2 : 0) + // compact out/in
       perLayer * inner +
-      (packed ? headsDispatchCount(C > 0, lambda?.length ?? 0) : 0) +
+      (packed
+        ? headsDispatchCount(
+            { classifier: C > 0 && !classifierFolded, perLayerHeads: this.hasHeads },
+            lambda?.length ?? 0,
+            poolerFolded,
+          )
+        : 0) +
       (this.exitEnabled ? 1 : 0); // decide
     const slotWords = slots * 3;
     // How each slot's counts shrink when trailing batch slots need no more rows (same at every depth,
@@ -483,6 +552,9 @@ export class ExecutionPlan {
             lambdaOffset: lambdaOffset(depth),
             lambdaParts,
             gatedByExit: this.gated,
+            ...(classifierFolded
+              ? { classifierParts: { at: classifierPartsAt, parts: classifierParts } }
+              : {}),
           })
         : null;
       if (layerUniform) this.buffers.push(layerUniform); // freed with the plan
@@ -505,7 +577,12 @@ export class ExecutionPlan {
           ]),
         );
       }
-      for (const index of applied) d.push(...dispatchesFor(index, weights.layers[index]!));
+      applied.forEach((index, i) => {
+        const list = dispatchesFor(index, weights.layers[index]!);
+        // The depth's last add+LayerNorm, with the pooler (and classifier) folded in, is the depth's own.
+        if (poolerFolded && i === applied.length - 1) d.push(...list.slice(0, -1), pooledNorm(index, depth));
+        else d.push(...list);
+      });
       // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP;
       // each dispatch's z is the batch slot, shrunk to the running ones like attention.
       const head = layerUniform ? exitWeights?.heads?.[depth] : undefined;
@@ -529,7 +606,8 @@ export class ExecutionPlan {
                 batch,
                 rowStride: seqLen * H,
                 pooledOffset: depth * batch * H,
-                ...(C > 0 ? { logitsOffset: depth * batch * C } : {}),
+                poolerFolded,
+                ...(C > 0 && !classifierFolded ? { logitsOffset: depth * batch * C } : {}),
                 ...(head ? { head: { index: depth, offset: this.headOffset + depth * batch * C } } : {}),
                 ...(layerUniform && lambda
                   ? {

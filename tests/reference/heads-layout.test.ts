@@ -74,16 +74,31 @@ describe('heads dispatches per depth', () => {
         ...(lambda ? { lambda: { offset: 100, hiddenOffset: 200, prevSlots: 0 } } : {}),
       };
       const dispatches = kernel.prepare(buffers, packed.layout, shape);
+      const onZ = { classifier: true, perLayerHeads: false };
       expect(dispatches.length, `${hiddenLayers} hidden layers`).toBe(
-        headsDispatchCount(true, lambda?.length ?? 0),
+        headsDispatchCount(onZ, lambda?.length ?? 0),
       );
+      // The pooler folded into the last add+LayerNorm: one dispatch fewer, the same stages on z.
+      const folded = kernel.prepare(buffers, packed.layout, { ...shape, poolerFolded: true });
+      expect(folded.length).toBe(headsDispatchCount(onZ, lambda?.length ?? 0, true));
+      expect(folded.map((d) => d.label)).toEqual(dispatches.slice(1).map((d) => d.label));
       expect(lambdaFolded(packed.layout)).toBe(hiddenLayers > 0);
       // 20 outputs: 3 row blocks of 8, so 3 partial sums per slot when folded.
       expect(lambdaLogitParts(packed.layout)).toBe(hiddenLayers > 0 ? 3 : 1);
       expect(lambdaHiddenFloats(packed.layout)).toBe(Math.min(2, Math.max(0, hiddenLayers - 1)) * 20);
     }
-    expect(headsDispatchCount(false, 0)).toBe(1);
-    expect(headsDispatchCount(true, 0)).toBe(2);
+    const none = { classifier: false, perLayerHeads: false };
+    const classifier = { classifier: true, perLayerHeads: false };
+    expect(headsDispatchCount(none, 0)).toBe(1);
+    expect(headsDispatchCount(classifier, 0)).toBe(2);
+    expect(headsDispatchCount({ classifier: true, perLayerHeads: true }, 0)).toBe(2);
+    // Pooler and classifier both folded (the classifier fold leaves nothing on z): no dispatch.
+    expect(headsDispatchCount(none, 0, true)).toBe(0);
+    expect(headsDispatchCount(classifier, 0, true)).toBe(1);
+    // Nothing on z with the pooler and classifier folded: prepare returns no dispatch at all.
+    const plain = packHeads({ pooler: linear(H, H), classifier: linear(3, H) });
+    const bare = { batch: 1, rowStride: 5 * H, pooledOffset: 0, poolerFolded: true };
+    expect(kernel.prepare(buffers, plain.layout, bare)).toEqual([]);
   });
 
   it('the shipped PALBERT heads (H 512, λ on [z ; z_prev], 3 × 1024 hidden): 4 dispatches, the last folded', async () => {
