@@ -16,6 +16,8 @@ export const RECORD_HEAD = 8;
 export const REC = { lambda: 0, p: 1, cdf: 2, gate: 3, statistic: 4, live: 5, exits: 6 } as const;
 /** u32 words per example of the exit state (the WGSL `State` struct). */
 export const STATE_WORDS = 8;
+/** The most classes whose classifier `decide` can sum from partial logits (exit.wgsl). */
+export const FOLD_MAX_CLASSES = 16;
 /** Bytes of the criterion uniform. */
 export const CRITERION_BYTES = 32;
 
@@ -141,8 +143,11 @@ export class ExitKernel {
 
   /** The per-depth uniform, created once per plan and depth. */
   layerUniform(label: string, s: ExitLayerShape): GPUBuffer {
-    if (s.classifierParts && s.batch !== 1) {
-      throw new PonderError('invalid-input', 'exit: a folded classifier needs batch 1');
+    if (s.classifierParts && (s.batch !== 1 || s.numLabels > FOLD_MAX_CLASSES)) {
+      throw new PonderError(
+        'invalid-input',
+        `exit: a folded classifier needs batch 1 and ≤ ${FOLD_MAX_CLASSES} classes`,
+      );
     }
     const task = { softmax: 0, sigmoid: 1, regression: 2 }[s.task];
     return createUniformBuffer(this.device, label, [

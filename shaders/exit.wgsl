@@ -103,6 +103,9 @@ var<workgroup> lastSlot: atomic<u32>;
 // What invocation 0 worked out for the later depths' counts: [rows, slots, moveGroups].
 var<workgroup> nextCounts: array<u32, 3>;
 var<workgroup> gateShut: u32;
+// The classifier fold's sums per class and invocation (exit.ts FOLD_MAX_CLASSES).
+const FOLD_MAX_CLASSES: u32 = 16u;
+var<workgroup> foldSums: array<f32, 64u * FOLD_MAX_CLASSES>;
 
 const NAN_BITS: u32 = 0x7fc00000u;
 
@@ -357,26 +360,30 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     atomicStore(&live, 0u);
     atomicStore(&lastSlot, 0u);
   }
-  // The folded classifier's logits (batch 1, slot 0): each class's partial sums in a fixed order,
-  // eight independent loads a step.
+  // The folded classifier's logits (batch 1, slot 0): invocation t sums parts t, t + 64, ... of
+  // every class, then a fixed tree over the 64 invocations (deterministic, and no invocation waits
+  // for a long chain of loads).
   let parts = layer.classifierParts;
   if (parts > 0u) {
-    let C = layer.numLabels;
-    for (var c = lid.x; c < C; c += 64u) {
-      let at = layer.classifierAt + c;
-      var a = vec4<f32>(0.0);
-      var b = vec4<f32>(0.0);
-      var p = 0u;
-      for (; p + 8u <= parts; p += 8u) {
-        let q = at + p * C;
-        a += vec4<f32>(scratch[q], scratch[q + C], scratch[q + 2u * C], scratch[q + 3u * C]);
-        b += vec4<f32>(scratch[q + 4u * C], scratch[q + 5u * C], scratch[q + 6u * C], scratch[q + 7u * C]);
+    let C = min(layer.numLabels, FOLD_MAX_CLASSES);
+    for (var c = 0u; c < C; c++) {
+      var sum = 0.0;
+      for (var p = lid.x; p < parts; p += 64u) {
+        sum += scratch[layer.classifierAt + p * layer.numLabels + c];
       }
-      var sum = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
-      for (; p < parts; p++) {
-        sum += scratch[at + p * C];
+      foldSums[c * 64u + lid.x] = sum;
+    }
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+      if (lid.x < s) {
+        for (var c = 0u; c < C; c++) {
+          foldSums[c * 64u + lid.x] += foldSums[c * 64u + lid.x + s];
+        }
       }
-      logits[layer.depth * C + c] = sum;
+      workgroupBarrier();
+    }
+    if (lid.x < C) {
+      logits[layer.depth * layer.numLabels + lid.x] = foldSums[lid.x * 64u];
     }
     storageBarrier();
   }

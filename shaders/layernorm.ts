@@ -36,8 +36,8 @@ export interface AddLayerNormShape {
 
 /** layernorm.wgsl's MAX_CHUNKS: vec4 an invocation of the VEC4 variant keeps in registers. */
 const MAX_CHUNKS = 4;
-/** layernorm.wgsl's POOL_COLS: pooler outputs per workgroup of the POOL variant. */
-export const POOL_COLS = 16;
+/** layernorm.wgsl's POOL_COLS default: pooler outputs per workgroup of the POOL variant. */
+export const POOL_COLS = 8;
 /** The POOL variant's workgroup size (its column split assumes it) and widest row (`cls`). */
 const POOL_WG = 128;
 const POOL_MAX_WIDTH = 2048;
@@ -58,9 +58,9 @@ export interface PoolerFold {
   scratch: GPUBuffer;
 }
 
-/** Workgroups of the POOL variant past the rows: one per POOL_COLS pooler outputs. */
-export function poolerBlocks(width: number): number {
-  return Math.ceil(width / POOL_COLS);
+/** Workgroups of the POOL variant past the rows: one per `columns` pooler outputs. */
+export function poolerBlocks(width: number, columns = POOL_COLS): number {
+  return Math.ceil(width / columns);
 }
 
 /** Whether the POOL variant serves rows of `width` (VEC4, and the [CLS] row fits workgroup memory). */
@@ -75,6 +75,8 @@ export class AddLayerNormKernel {
     private readonly scalar: GPUComputePipeline | null,
     private readonly vec4: GPUComputePipeline | null,
     private readonly pooled: GPUComputePipeline | null,
+    /** The POOL variant's pooler outputs per workgroup. */
+    readonly poolColumns: number,
   ) {}
 
   /** Whether the POOL variant was compiled (create's `pool` option). */
@@ -86,11 +88,17 @@ export class AddLayerNormKernel {
    * `widths`: the row widths the caller will normalise, so that only the variants they need are
    * compiled (each pipeline costs about a second on software adapters); default: both.
    * `pool`: also compile the POOL variant (the pooler folded in, `preparePooled`) for head weights of
-   * this dtype; it needs the default workgroup size.
+   * this dtype; it needs the default workgroup size. `poolColumns`: its pooler outputs per workgroup
+   * (a power of two from 1 to 128; default POOL_COLS).
    */
   static async create(
     device: GPUDevice,
-    options: { workgroupSize?: number; widths?: readonly number[]; pool?: WeightDtype } = {},
+    options: {
+      workgroupSize?: number;
+      widths?: readonly number[];
+      pool?: WeightDtype;
+      poolColumns?: number;
+    } = {},
   ): Promise<AddLayerNormKernel> {
     const wg = options.workgroupSize ?? 128;
     if (!Number.isInteger(Math.log2(wg)))
@@ -107,6 +115,12 @@ export class AddLayerNormKernel {
     if (options.pool && wg !== POOL_WG)
       throw new PonderError('gpu-error', `layernorm: the pooler fold needs workgroups of ${POOL_WG}`);
     const pool = options.pool;
+    const poolColumns = options.poolColumns ?? POOL_COLS;
+    if (!Number.isInteger(Math.log2(poolColumns)) || poolColumns > POOL_WG)
+      throw new PonderError(
+        'gpu-error',
+        `layernorm: ${poolColumns} pooler columns a workgroup is not a power of two ≤ ${POOL_WG}`,
+      );
     const [scalar, vec4, pooled] = await Promise.all([
       needScalar ? compile(false) : null,
       needVec4 ? compile(true) : null,
@@ -117,11 +131,11 @@ export class AddLayerNormKernel {
               weightTypeWgsl(pool) +
               specialize(code, { VEC4: true, POOL: true }) +
               exitGateWgsl(GATE_BINDING),
-            constants: { WG: wg },
+            constants: { WG: wg, POOL_COLS: poolColumns },
           })
         : null,
     ]);
-    return new AddLayerNormKernel(device, wg, scalar, vec4, pooled);
+    return new AddLayerNormKernel(device, wg, scalar, vec4, pooled, poolColumns);
   }
 
   prepare(
@@ -196,8 +210,8 @@ export class AddLayerNormKernel {
 
   /**
    * The layer's last add+LayerNorm with the exit heads' pooler folded in (the POOL variant), at
-   * batch 1: the rows as `prepare` does, plus poolerBlocks(width) workgroups that each normalise the
-   * [CLS] row (row 0) again and write POOL_COLS outputs of z = tanh(Wp · h_cls + bp), and with
+   * batch 1: the rows as `prepare` does, plus poolerBlocks(width, poolColumns) workgroups that each
+   * normalise the [CLS] row (row 0) again and write poolColumns outputs of z = tanh(Wp · h_cls + bp), and with
    * `pool.classifier` their partial logits, which exit.wgsl's decide adds up. The norm vectors come
    * packed, [bias | gamma | beta] (`width` floats each; the bias is read only with `hasBias`).
    */
@@ -222,7 +236,7 @@ export class AddLayerNormKernel {
     if (!poolerFoldFits(width) || (splits > 1 && partialStride % 4 !== 0)) {
       throw new PonderError('invalid-input', `add-layernorm: the pooler fold cannot take width ${width}`);
     }
-    const blocks = poolerBlocks(width);
+    const blocks = poolerBlocks(width, this.poolColumns);
     const classes = pool.classifier?.classes ?? 0;
     const words = [
       rows,

@@ -58,9 +58,11 @@ struct Pool {
 }
 @group(0) @binding(10) var<uniform> pool: Pool;
 
-// Columns of z per workgroup, and invocations per column (WG = 128).
-const POOL_COLS: u32 = 16u;
-const POOL_LANES: u32 = 8u;
+// Columns of z per workgroup, invocations per column (WG = 128), and the weight vec4 each invocation
+// loads before the norm (all of its column share up to H = 768), so that their latency hides behind it.
+override POOL_COLS: u32 = 8u; // a power of two, at most WG (layernorm.ts poolColumns)
+override POOL_LANES: u32 = 128u / POOL_COLS;
+const POOL_PREFETCH: u32 = 12u;
 var<workgroup> cls: array<vec4<f32>, 512>;
 var<workgroup> colSums: array<f32, 128>;
 var<workgroup> zs: array<f32, POOL_COLS>;
@@ -186,8 +188,19 @@ fn safe_tanh(x: f32) -> f32 {
 // Pooler block `block`: z[n] = tanh(Wp[n] · h_cls + bp[n]) for its POOL_COLS columns n, then (with a
 // classifier fold) its partial logits. POOL_LANES invocations split each column's dot product.
 fn pool_block(block: u32, tid: u32, xs: ptr<function, array<vec4<f32>, MAX_CHUNKS>>) {
-  normalize_row(pool.clsRow, tid, xs);
   let width4 = params.width / 4u;
+  let n = block * POOL_COLS + tid / POOL_LANES;
+  let lane = tid % POOL_LANES;
+  let live = n < params.width;
+  // Lane l's share of row n of Wp is vec4 l, l + 16, ...: a column's lanes load 16 contiguous vec4
+  // a step. The first POOL_PREFETCH are loaded before the norm (constant indices keep them in
+  // registers; rows and steps past the end load a clamped index and count nothing).
+  let w0 = pool.poolerWeight / 4u + min(n, params.width - 1u) * width4;
+  var pre: array<vec4<WT>, POOL_PREFETCH>;
+  for (var j = 0u; j < POOL_PREFETCH; j++) {
+    pre[j] = headWeights[w0 + min(lane + j * POOL_LANES, width4 - 1u)];
+  }
+  normalize_row(pool.clsRow, tid, xs);
   for (var j = 0u; j < MAX_CHUNKS; j++) {
     let i = tid + j * WG;
     if (i < width4) {
@@ -195,22 +208,15 @@ fn pool_block(block: u32, tid: u32, xs: ptr<function, array<vec4<f32>, MAX_CHUNK
     }
   }
   workgroupBarrier();
-  let n = block * POOL_COLS + tid / POOL_LANES;
-  let lane = tid % POOL_LANES;
-  let live = n < params.width;
   var acc = 0.0;
-  if (live) {
-    // Lane l reads vec4 l, l + 8, ...: a column's lanes load 8 contiguous vec4 a step.
-    let w0 = pool.poolerWeight / 4u + n * width4;
-    var k = lane;
-    for (; k + POOL_LANES < width4; k += 2u * POOL_LANES) {
-      let a = dot(vec4<f32>(headWeights[w0 + k]), cls[k]);
-      let b = dot(vec4<f32>(headWeights[w0 + k + POOL_LANES]), cls[k + POOL_LANES]);
-      acc += a + b;
-    }
+  for (var j = 0u; j < POOL_PREFETCH; j++) {
+    let k = lane + j * POOL_LANES;
     if (k < width4) {
-      acc += dot(vec4<f32>(headWeights[w0 + k]), cls[k]);
+      acc += dot(vec4<f32>(pre[j]), cls[k]);
     }
+  }
+  for (var k = lane + POOL_PREFETCH * POOL_LANES; k < width4; k += POOL_LANES) {
+    acc += dot(vec4<f32>(headWeights[w0 + k]), cls[k]);
   }
   colSums[tid] = acc;
   workgroupBarrier();

@@ -9,7 +9,7 @@ import { requestGpu, type GpuContext } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
 import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul';
 import { AttentionKernel, attentionPathFor, type AttentionPath } from '../../shaders/attention';
-import { AddLayerNormKernel, POOL_COLS, poolerBlocks } from '../../shaders/layernorm';
+import { AddLayerNormKernel, poolerBlocks } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import {
   HeadsKernel,
@@ -535,7 +535,7 @@ export async function testPooledLayerNorm(c: PooledLayerNormCase): Promise<Kerne
   // z lands at depth 2 of 4 (its neighbours must stay NaN); the partial logits after 7 other words.
   const pooledOffset = 2 * H;
   const pooled = emptyBuffer(device, 4 * H, 'pooled');
-  const blocks = poolerBlocks(H);
+  const blocks = poolerBlocks(H, kernel.poolColumns);
   const partsAt = 7;
   const scratch = emptyBuffer(device, partsAt + blocks * Math.max(C, 1) + 5, 'scratch');
   const dispatch = kernel.preparePooled(
@@ -603,7 +603,7 @@ export async function testPooledLayerNorm(c: PooledLayerNormCase): Promise<Kerne
   const result: KernelComparison = {
     maxAbs: Math.max(...results.map(([, res]) => res.maxAbs)),
     maxRel: untouched ? Math.max(...results.map(([, res]) => res.maxRel)) : Infinity,
-    path: `${dispatch.label}: ${blocks} pooler blocks of ${POOL_COLS}; ${parts.join(', ')}${untouched ? '' : '; WROTE OUTSIDE z / the partial sums'}`,
+    path: `${dispatch.label}: ${blocks} pooler blocks of ${kernel.poolColumns}; ${parts.join(', ')}${untouched ? '' : '; WROTE OUTSIDE z / the partial sums'}`,
     adapter,
     ms: performance.now() - start,
   };

@@ -61,11 +61,20 @@ export interface KernelTuning {
   /**
    * Batch-1 plans behind the exit gate (`batchOneExit` 'gated'): fold the exit heads' pooler into
    * the layer's last add+LayerNorm (extra workgroups each normalise the [CLS] row again and compute
-   * a slice of z), and for a model whose only head on z is the classifier, the classifier too (as
-   * partial logits that `decide` adds up): one heads dispatch fewer a layer, two for such models.
-   * Costs a packed copy of each layer's output bias and norm (3H floats). Default true.
+   * `poolerColumns` columns of z), and for a model whose only head on z is the classifier (at most
+   * 16 classes), the classifier too, as partial logits that `decide` adds up: one heads dispatch
+   * fewer a layer, two for such models. Costs a packed copy of each layer's output bias and norm
+   * (3H floats). Default true: on whole passes at batch 1 x 128 tokens, back to back on an H200
+   * (bench --tuning-ab), ALBERT-base took 2.34 ms against 2.40 and the shipped model 1.72 against
+   * 1.74 (bench/results/archive/2026-11-27-h200-tuning-ab-fold-pooler-columns.json).
    */
   foldPooler?: boolean;
+  /**
+   * With `foldPooler`: pooler outputs per workgroup (shaders/layernorm.ts poolColumns; default 8).
+   * Fewer workgroups each normalise the [CLS] row again with more columns: 4, 8 and 16 tied on
+   * whole passes on an H200, 32 lost 5% (same archive).
+   */
+  poolerColumns?: number;
 }
 
 export const SOFTWARE_TUNING: KernelTuning = {
@@ -151,7 +160,9 @@ async function compileKernels(
     ),
     AddLayerNormKernel.create(device, {
       widths: [config.hiddenSize],
-      ...(foldsPooler(config, tuning) ? { pool: weightDtype } : {}),
+      ...(foldsPooler(config, tuning)
+        ? { pool: weightDtype, ...(tuning.poolerColumns ? { poolColumns: tuning.poolerColumns } : {}) }
+        : {}),
     }),
     ExitKernel.create(device),
     HeadsKernel.create(device, weightDtype),

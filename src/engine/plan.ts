@@ -31,7 +31,7 @@
  * caller gets each layer while later ones run; the last one also carries the full readback. Cost:
  * L submits and L + 1 mapAsync instead of 1 and 1; the GPU never waits on the CPU in either mode.
  */
-import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
+import { CRITERION_BYTES, FOLD_MAX_CLASSES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
 import type { MatmulKernel } from '../../shaders/matmul';
 import { attentionPathFor } from '../../shaders/attention';
 import { headsDispatchCount, lambdaFolded, lambdaHiddenFloats, lambdaLogitParts } from '../../shaders/heads';
@@ -225,9 +225,9 @@ export class ExecutionPlan {
       kernels.addLayerNorm.canPool &&
       poolerFoldFits(H) &&
       weights.layers.every((l) => l.outputNormPacked);
-    const classifierFolded = poolerFolded && C > 0 && !lambda && !this.hasHeads;
+    const classifierFolded = poolerFolded && C > 0 && C <= FOLD_MAX_CLASSES && !lambda && !this.hasHeads;
     const classifierPartsAt = lambdaPartsAt + (folded ? batch * lambdaParts : 0);
-    const classifierParts = classifierFolded ? poolerBlocks(H) : 0;
+    const classifierParts = classifierFolded ? poolerBlocks(H, kernels.addLayerNorm.poolColumns) : 0;
     this.scratch = storage('exitScratch', classifierPartsAt + classifierParts * C, COPY_SRC);
     // At batch 1 the exit state is also the layer kernels' exit gate (a uniform view of its first words).
     this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST | GPUBufferUsage.UNIFORM);

@@ -1,5 +1,6 @@
 /**
- * The f16-storage kernels (matmul and embeddings with f16 weights, f32 accumulation), run by Deno on
+ * The f16-storage kernels (matmul, embeddings, heads and the pooled add+LayerNorm with f16 weights,
+ * f32 accumulation), run by Deno on
  * an adapter with `shader-f16` — Mesa's lavapipe here (SwiftShader, and so the Chromium e2e tests,
  * has none), or a real GPU. `npm run test:f16` bundles this file and runs it with Deno.
  *
@@ -16,6 +17,7 @@ import {
   testEmbeddings,
   testHeads,
   testMatmul,
+  testPooledLayerNorm,
   type KernelComparison,
   type MatmulCase,
   type EmbeddingCase,
@@ -178,6 +180,12 @@ for (const dtype of dtypes) {
   for (const c of embeddingCases)
     check(`embeddings ${JSON.stringify(c)}`, dtype, await testEmbeddings({ ...c, dtype }));
   for (const c of headsCases) check(`heads ${JSON.stringify(c)}`, dtype, await testHeads({ ...c, dtype }));
+  // The last add+LayerNorm with the heads' pooler and classifier folded in (f16 head weights).
+  for (const c of [
+    { rows: 5, width: 84, classes: 3 },
+    { rows: 3, width: 768, classes: 2, splits: 3 },
+  ])
+    check(`pooled add-layernorm ${JSON.stringify(c)}`, dtype, await testPooledLayerNorm({ ...c, dtype }));
 }
 if (dtypes.includes('f32')) {
   const attentionCases = [
