@@ -56,6 +56,15 @@ for (const tuning of ['default', 'gpu'] as const) {
       const folds = tuning === 'gpu' || !r.isFallbackAdapter;
       expect(pooledNorm, r.kernelsBatch1.join(', ')).toBe(folds);
       expect(headsDispatches.length === 0, r.kernelsBatch1.join(', ')).toBe(folds);
+      // A criterion on the (folded, under the GPU tuning) batch-1 logits exits where the layers'
+      // own probabilities say, with the full-depth run's logits up to there.
+      if (fixture !== 'bert-regression') {
+        console.log(`max-prob at batch 1: ${JSON.stringify(r.criterionCheck)}`);
+        expect(r.criterionCheck).not.toBeNull();
+        expect(r.criterionCheck!.exitLayer).toBe(r.criterionCheck!.expected);
+        expect(r.criterionCheck!.exitLayer).toBeLessThan(r.numLayers);
+        expect(r.criterionCheck!.sameLogits).toBe(true);
+      }
     });
   }
 }

@@ -93,12 +93,38 @@ export async function compareGolden(name: string, tuning: 'default' | 'gpu' = 'd
     );
     // And a batch-1 batch (every fixture has one): the GPU tuning's batch-1 plans fold the heads.
     const one = golden.batches.find((b) => b.batch === 1);
-    const profileOne = one
-      ? await classifier.profileKernels({ inputIds: one.inputIds[0]!.slice(0, one.lengths[0]) })
-      : null;
+    const oneInput = one ? { inputIds: one.inputIds[0]!.slice(0, one.lengths[0]) } : null;
+    const profileOne = oneInput ? await classifier.profileKernels(oneInput) : null;
+    // An exit criterion on those logits (decide sums the folded classifier's partial logits before
+    // it tests them): max-prob with a threshold between the layers' own maxima must exit at the
+    // first layer above it, with the same logits up to there as the full-depth run.
+    let criterionCheck: {
+      threshold: number;
+      exitLayer: number;
+      expected: number;
+      sameLogits: boolean;
+    } | null = null;
+    if (oneInput && model.config.problemType !== 'regression') {
+      const [full] = await classifier.classify(oneInput, { criterion: { kind: 'none' } });
+      const maxima = full!.layers.map((l) => Math.max(...l.probabilities));
+      const sorted = [...maxima].sort((a, b) => a - b);
+      const threshold =
+        (sorted[Math.floor(sorted.length / 2)]! + sorted[Math.floor(sorted.length / 2) - 1]!) / 2;
+      const expected = maxima.findIndex((m) => m > threshold) + 1 || maxima.length;
+      const [exited] = await classifier.classify(oneInput, { criterion: { kind: 'max-prob', threshold } });
+      criterionCheck = {
+        threshold,
+        exitLayer: exited!.exitLayer,
+        expected,
+        sameLogits: exited!.layers.every(
+          (l, i) => JSON.stringify(l.logits) === JSON.stringify(full!.layers[i]!.logits),
+        ),
+      };
+    }
     return {
       kernels: profile.byKernel.map((k) => k.kernel),
       kernelsBatch1: profileOne?.byKernel.map((k) => k.kernel) ?? [],
+      criterionCheck,
       layers,
       perExampleMaxRel,
       examples,

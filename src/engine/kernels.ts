@@ -59,14 +59,16 @@ export interface KernelTuning {
    */
   fuseAttentionOutput?: boolean;
   /**
-   * Batch-1 plans behind the exit gate (`batchOneExit` 'gated'): fold the exit heads' pooler into
-   * the layer's last add+LayerNorm (extra workgroups each normalise the [CLS] row again and compute
-   * `poolerColumns` columns of z), and for a model whose only head on z is the classifier (at most
-   * 16 classes), the classifier too, as partial logits that `decide` adds up: one heads dispatch
-   * fewer a layer, two for such models. Costs a packed copy of each layer's output bias and norm
-   * (3H floats). Default true: on whole passes at batch 1 x 128 tokens, back to back on an H200
-   * (bench --tuning-ab), ALBERT-base took 2.34 ms against 2.40 and the shipped model 1.72 against
-   * 1.74 (bench/results/archive/2026-11-27-h200-tuning-ab-fold-pooler-columns.json).
+   * Batch-1 plans behind the exit gate (`batchOneExit` 'gated') of a model whose only head is a
+   * classifier of at most 16 classes (every plain Hub checkpoint): fold the pooler and the classifier
+   * into the layer's last add+LayerNorm (extra workgroups each normalise the [CLS] row again and
+   * compute `poolerColumns` columns of z and their share of the logits, which `decide` adds up): two
+   * heads dispatches fewer a layer. Costs a packed copy of each layer's output bias and norm (3H
+   * floats). Default true: on whole passes at batch 1 x 128 tokens, back to back (bench
+   * --tuning-ab), ALBERT-base took 2.34 ms against 2.40 on an H200 and 2.54 against 2.61 on an
+   * H100 (bench/results/archive/2026-11-27-{h200-tuning-ab-fold-pooler-columns,h100-tuning-ab-fold-pooler}.json).
+   * Models with λ or per-layer heads keep their heads dispatches: folding their pooler alone, the
+   * shipped model took 1.72 against 1.74 ms on the H200 and 1.82 against 1.78 on the H100.
    */
   foldPooler?: boolean;
   /**
@@ -98,10 +100,10 @@ export function fusesAttentionOutput(config: EncoderConfig, tuning: KernelTuning
 }
 
 /**
- * Whether batch-1 plans of this model under this tuning fold the pooler into the last add+LayerNorm
- * (KernelTuning.foldPooler): the tuning allows it, batch 1 is gated, and H suits the POOL variant.
- * Such a model also uploads each layer's output bias and norm packed. (A model without a pooler
- * has no exit heads; its plans fold nothing.)
+ * Whether batch-1 plans of this model under this tuning may fold the heads into the last
+ * add+LayerNorm (KernelTuning.foldPooler): the tuning allows it, batch 1 is gated, and H suits the
+ * POOL variant. Such a model also uploads each layer's output bias and norm packed; the plan folds
+ * only where the heads are a lone classifier (src/engine/plan.ts).
  */
 export function foldsPooler(config: EncoderConfig, tuning: KernelTuning): boolean {
   return (

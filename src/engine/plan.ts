@@ -214,20 +214,25 @@ export class ExecutionPlan {
     const lambdaParts = packed && lambda ? lambdaLogitParts(packed.layout) : 1;
     const lambdaPartsAt = lambdaHiddenAt + batch * lambdaHiddenWidth;
     const lambdaOffset = (depth: number) => (folded ? lambdaPartsAt : depth * batch);
-    // Batch 1 behind the exit gate (KernelTuning.foldPooler): the pooler rides in each depth's last
-    // add+LayerNorm (shaders/layernorm.ts preparePooled), and for a model whose only head on z is the
-    // classifier, the classifier too, as partial logits in `scratch` that decide adds up (one
-    // region serves every depth, like λ's partial sums).
+    // Batch 1 behind the exit gate (KernelTuning.foldPooler), a model whose only head is a classifier
+    // of at most FOLD_MAX_CLASSES classes: the pooler and the classifier ride in each depth's last
+    // add+LayerNorm (shaders/layernorm.ts preparePooled), the classifier as partial logits in
+    // `scratch` that decide adds up (one region serves every depth, like λ's partial sums), and no
+    // heads dispatch is left. With λ or per-layer heads the z stage would stay, and folding the
+    // pooler alone did not pay (H200 1.01x, H100 0.98x on the shipped model; bench/README.md).
     this.gated = this.exitEnabled && batch === 1 && kernels.batchOneExit === 'gated';
-    const poolerFolded =
+    const headsFolded =
       this.gated &&
       packed !== undefined &&
+      C > 0 &&
+      C <= FOLD_MAX_CLASSES &&
+      !lambda &&
+      !this.hasHeads &&
       kernels.addLayerNorm.canPool &&
       poolerFoldFits(H) &&
       weights.layers.every((l) => l.outputNormPacked);
-    const classifierFolded = poolerFolded && C > 0 && C <= FOLD_MAX_CLASSES && !lambda && !this.hasHeads;
     const classifierPartsAt = lambdaPartsAt + (folded ? batch * lambdaParts : 0);
-    const classifierParts = classifierFolded ? poolerBlocks(H, kernels.addLayerNorm.poolColumns) : 0;
+    const classifierParts = headsFolded ? poolerBlocks(H, kernels.addLayerNorm.poolColumns) : 0;
     this.scratch = storage('exitScratch', classifierPartsAt + classifierParts * C, COPY_SRC);
     // At batch 1 the exit state is also the layer kernels' exit gate (a uniform view of its first words).
     this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST | GPUBufferUsage.UNIFORM);
@@ -476,7 +481,7 @@ export class ExecutionPlan {
             pooled: this.pooled,
             pooledOffset: depth * batch * H,
             scratch: this.scratch,
-            ...(classifierFolded && classifier
+            ...(classifier
               ? {
                   classifier: {
                     weight: classifier.weight,
@@ -503,9 +508,9 @@ export class ExecutionPlan {
       perLayer * inner +
       (packed
         ? headsDispatchCount(
-            { classifier: C > 0 && !classifierFolded, perLayerHeads: this.hasHeads },
+            { classifier: C > 0 && !headsFolded, perLayerHeads: this.hasHeads },
             lambda?.length ?? 0,
-            poolerFolded,
+            headsFolded,
           )
         : 0) +
       (this.exitEnabled ? 1 : 0); // decide
@@ -552,9 +557,7 @@ export class ExecutionPlan {
             lambdaOffset: lambdaOffset(depth),
             lambdaParts,
             gatedByExit: this.gated,
-            ...(classifierFolded
-              ? { classifierParts: { at: classifierPartsAt, parts: classifierParts } }
-              : {}),
+            ...(headsFolded ? { classifierParts: { at: classifierPartsAt, parts: classifierParts } } : {}),
           })
         : null;
       if (layerUniform) this.buffers.push(layerUniform); // freed with the plan
@@ -580,7 +583,7 @@ export class ExecutionPlan {
       applied.forEach((index, i) => {
         const list = dispatchesFor(index, weights.layers[index]!);
         // The depth's last add+LayerNorm, with the pooler (and classifier) folded in, is the depth's own.
-        if (poolerFolded && i === applied.length - 1) d.push(...list.slice(0, -1), pooledNorm(index, depth));
+        if (headsFolded && i === applied.length - 1) d.push(...list.slice(0, -1), pooledNorm(index, depth));
         else d.push(...list);
       });
       // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP;
@@ -606,8 +609,8 @@ export class ExecutionPlan {
                 batch,
                 rowStride: seqLen * H,
                 pooledOffset: depth * batch * H,
-                poolerFolded,
-                ...(C > 0 && !classifierFolded ? { logitsOffset: depth * batch * C } : {}),
+                poolerFolded: headsFolded,
+                ...(C > 0 && !headsFolded ? { logitsOffset: depth * batch * C } : {}),
                 ...(head ? { head: { index: depth, offset: this.headOffset + depth * batch * C } } : {}),
                 ...(layerUniform && lambda
                   ? {
