@@ -37,8 +37,8 @@ struct Layer {
   // layer kernels behind their exit gate (shaders/kernel.ts).
   gatedByExit: u32,
   // Batch 1, the classifier folded into the layer's last add+LayerNorm (layernorm.wgsl POOL): its
-  // `classifierParts` partial logits [part][C] at `classifierAt` in `scratch` are summed here, in
-  // order, into this depth's logits. 0: the heads kernel wrote the logits.
+  // `classifierParts` partial logits [part][C] at `classifierAt` in `scratch` are summed here, in a
+  // fixed order, into this depth's logits. 0: the heads kernel wrote the logits.
   classifierAt: u32,
   classifierParts: u32,
 }

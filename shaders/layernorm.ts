@@ -211,9 +211,10 @@ export class AddLayerNormKernel {
   /**
    * The layer's last add+LayerNorm with the exit heads' pooler folded in (the POOL variant), at
    * batch 1: the rows as `prepare` does, plus poolerBlocks(width, poolColumns) workgroups that each
-   * normalise the [CLS] row (row 0) again and write poolColumns outputs of z = tanh(Wp · h_cls + bp), and with
-   * `pool.classifier` their partial logits, which exit.wgsl's decide adds up. The norm vectors come
-   * packed, [bias | gamma | beta] (`width` floats each; the bias is read only with `hasBias`).
+   * normalise the [CLS] row (row 0) again and write poolColumns outputs of
+   * z = tanh(Wp · h_cls + bp), and with `pool.classifier` their partial logits, which exit.wgsl's
+   * decide adds up. The norm vectors come packed, [bias | gamma | beta] (`width` floats each; the
+   * bias is read only with `hasBias`).
    */
   preparePooled(
     args: {
