@@ -45,6 +45,39 @@ function randomArray(next: () => number, n: number, scale = 1): Float32Array {
   return out;
 }
 
+/** A random nn.Linear [n, k] scaled for k inputs (weights ±2/√k, biases ±0.5). */
+function randomLinear(next: () => number, n: number, k: number): LinearWeights {
+  return {
+    weight: { shape: [n, k], data: randomArray(next, n * k, 2 / Math.sqrt(k)) },
+    bias: { shape: [n], data: randomArray(next, n, 0.5) },
+  };
+}
+
+/**
+ * `values` (rows × width) as `splits` random split-K slices, `stride` apart (NaN between), whose sum
+ * plus the per-column `bias` gives the values again: the input of an add+LayerNorm after split-K.
+ */
+function splitIntoSlices(
+  next: () => number,
+  values: Float32Array,
+  bias: Float32Array,
+  splits: number,
+  stride: number,
+): Float32Array {
+  const width = bias.length;
+  const slices = new Float32Array(splits * stride).fill(NaN);
+  for (let i = 0; i < values.length; i++) {
+    let rest = values[i]! - bias[i % width]!;
+    for (let s = 0; s < splits - 1; s++) {
+      const part = Math.fround(next() * 2 - 1);
+      slices[s * stride + i] = part;
+      rest -= part;
+    }
+    slices[(splits - 1) * stride + i] = rest;
+  }
+  return slices;
+}
+
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
@@ -423,17 +456,8 @@ export async function testAddLayerNorm(c: LayerNormCase): Promise<KernelComparis
   if (c.splits) {
     // `a` is split into random slices whose sum (plus the bias) is a again.
     const stride = rows * width + (c.sliceGap ?? 3);
-    const slices = new Float32Array(c.splits * stride).fill(NaN);
     const biasData = randomArray(next, width, 0.5);
-    for (let i = 0; i < rows * width; i++) {
-      let rest = a[i]! - biasData[i % width]!;
-      for (let s = 0; s < c.splits - 1; s++) {
-        const part = Math.fround(next() * 2 - 1);
-        slices[s * stride + i] = part;
-        rest -= part;
-      }
-      slices[(c.splits - 1) * stride + i] = rest;
-    }
+    const slices = splitIntoSlices(next, a, biasData, c.splits, stride);
     input = upload(device, slices, 'partials');
     bias = upload(device, biasData, 'bias');
     dispatch = kernel.prepare(
@@ -471,8 +495,8 @@ const pooledNormKernels = new Map<WeightDtype, Promise<AddLayerNormKernel>>();
 
 /**
  * preparePooled against the CPU reference: every row's LayerNorm, z = tanh(Wp · h_0 + bp) at the
- * pooled offset (the words around it untouched), and the classifier's partial logits summed in
- * order as decide does, against Wc · z + bc. The pooler and classifier sit at offsets inside packed
+ * pooled offset (the words around it untouched), and the classifier's partial logits summed (as
+ * decide does), against Wc · z + bc. The pooler and classifier sit at offsets inside packed
  * head buffers, after another matrix, as packHeads places them.
  */
 export async function testPooledLayerNorm(c: PooledLayerNormCase): Promise<KernelComparison> {
@@ -482,10 +506,7 @@ export async function testPooledLayerNorm(c: PooledLayerNormCase): Promise<Kerne
   const { rows, width: H, classes: C } = c;
   const eps = 1e-12;
   const next = rng(c.seed ?? 11);
-  const linear = (n: number, k: number): LinearWeights => ({
-    weight: { shape: [n, k], data: randomArray(next, n * k, 2 / Math.sqrt(k)) },
-    bias: { shape: [n], data: randomArray(next, n, 0.5) },
-  });
+  const linear = (n: number, k: number) => randomLinear(next, n, k);
   // A λ layer first, so that the pooler does not start at offset 0 of the packed buffers.
   const packed = packHeads({
     pooler: linear(H, H),
@@ -500,21 +521,7 @@ export async function testPooledLayerNorm(c: PooledLayerNormCase): Promise<Kerne
   const biasData = randomArray(next, H, 0.5);
   const splits = c.splits ?? 1;
   const stride = rows * H + 4;
-  let inputData: Float32Array;
-  if (splits > 1) {
-    inputData = new Float32Array(splits * stride).fill(NaN);
-    for (let i = 0; i < rows * H; i++) {
-      let rest = x[i]! - biasData[i % H]!;
-      for (let s = 0; s < splits - 1; s++) {
-        const part = Math.fround(next() * 2 - 1);
-        inputData[s * stride + i] = part;
-        rest -= part;
-      }
-      inputData[(splits - 1) * stride + i] = rest;
-    }
-  } else {
-    inputData = x;
-  }
+  const inputData = splits > 1 ? splitIntoSlices(next, x, biasData, splits, stride) : x;
   const normData = new Float32Array(3 * H);
   normData.set(splits > 1 ? biasData : new Float32Array(H).fill(NaN), 0);
   normData.set(g, H);
@@ -725,10 +732,7 @@ export async function testHeads(c: HeadsCase): Promise<KernelComparison> {
   const { device, adapter } = await deviceFor(dtype);
   const { batch, seqLen, hidden: H, labels: C, numLayers: L, depth } = c;
   const next = rng(c.seed ?? 5);
-  const linear = (n: number, k: number): LinearWeights => ({
-    weight: { shape: [n, k], data: randomArray(next, n * k, 2 / Math.sqrt(k)) },
-    bias: { shape: [n], data: randomArray(next, n, 0.5) },
-  });
+  const linear = (n: number, k: number) => randomLinear(next, n, k);
   const w = c.lambda?.input === 'cat' ? 2 * H : H;
   const parts = {
     pooler: linear(H, H),
