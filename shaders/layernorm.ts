@@ -138,6 +138,24 @@ export class AddLayerNormKernel {
     return new AddLayerNormKernel(device, wg, scalar, vec4, pooled, poolColumns);
   }
 
+  /** layernorm.wgsl's Params; `poolBlocks` 0 but for the POOL variant. */
+  private params(
+    label: string,
+    s: Required<AddLayerNormShape>,
+    hasBias: boolean,
+    poolBlocks: number,
+  ): GPUBuffer {
+    return createUniformBuffer(this.device, `${label}-params`, [
+      ['u32', s.rows],
+      ['u32', s.width],
+      ['f32', s.eps],
+      ['u32', s.splits],
+      ['u32', s.partialStride],
+      ['u32', hasBias ? 1 : 0],
+      ['u32', poolBlocks],
+    ]);
+  }
+
   prepare(
     args: {
       input: GPUBuffer;
@@ -152,26 +170,8 @@ export class AddLayerNormKernel {
     },
     shape: AddLayerNormShape,
   ): KernelDispatch {
-    const { rows, width, eps } = shape;
-    const splits = shape.splits ?? 1;
-    const partialStride = shape.partialStride ?? 0;
-    const counts = [rows, width, splits, partialStride];
-    if (
-      counts.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff) ||
-      rows < 1 ||
-      width < 1 ||
-      splits < 1 ||
-      (splits > 1 && partialStride < rows * width) ||
-      !(eps >= 0)
-    ) {
-      throw new PonderError('invalid-input', `add-layernorm: bad shape ${JSON.stringify(shape)}`);
-    }
-    if (args.output === args.input || args.output === args.residual) {
-      throw new PonderError(
-        'invalid-input',
-        'add-layernorm: output must be a different buffer from its inputs',
-      );
-    }
+    const checked = checkShape(shape, args);
+    const { rows, width, splits, partialStride } = checked;
     // The VEC4 variant needs 16-byte aligned rows and slices (partialStride is unused at 1 split).
     const vec4 = vec4Fits(width, this.workgroupSize) && (splits === 1 || partialStride % 4 === 0);
     const pipeline = vec4 && this.vec4 ? this.vec4 : this.scalar;
@@ -180,15 +180,7 @@ export class AddLayerNormKernel {
     }
     const variant = pipeline === this.vec4 ? '-vec4' : '';
     const label = `add-layernorm${variant}-${rows}x${width}${splits > 1 ? `-splits${splits}` : ''}`;
-    const uniforms = createUniformBuffer(this.device, `${label}-params`, [
-      ['u32', rows],
-      ['u32', width],
-      ['f32', eps],
-      ['u32', splits],
-      ['u32', partialStride],
-      ['u32', args.bias ? 1 : 0],
-      ['u32', 0], // poolBlocks
-    ]);
+    const uniforms = this.params(label, checked, args.bias !== undefined, 0);
     const bindGroup = bindBuffers(
       this.device,
       label,
@@ -230,9 +222,8 @@ export class AddLayerNormKernel {
     pool: PoolerFold,
   ): KernelDispatch {
     const pipeline = this.pooled;
-    const { rows, width, eps } = shape;
-    const splits = shape.splits ?? 1;
-    const partialStride = shape.partialStride ?? 0;
+    const checked = checkShape(shape, args);
+    const { rows, width, splits, partialStride } = checked;
     if (!pipeline) throw new PonderError('invalid-input', 'add-layernorm: the POOL variant was not compiled');
     if (!poolerFoldFits(width) || (splits > 1 && partialStride % 4 !== 0)) {
       throw new PonderError('invalid-input', `add-layernorm: the pooler fold cannot take width ${width}`);
@@ -240,9 +231,6 @@ export class AddLayerNormKernel {
     const blocks = poolerBlocks(width, this.poolColumns);
     const classes = pool.classifier?.classes ?? 0;
     const words = [
-      rows,
-      splits,
-      partialStride,
       blocks,
       pool.poolerWeight,
       pool.poolerBias,
@@ -255,37 +243,18 @@ export class AddLayerNormKernel {
     ];
     if (
       words.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff) ||
-      rows < 1 ||
-      splits < 1 ||
-      (splits > 1 && partialStride < rows * width) ||
       pool.poolerWeight % 4 !== 0 ||
       (pool.classifier && pool.classifier.weight % 4 !== 0) ||
-      rows + blocks > MAX_WORKGROUPS ||
-      !(eps >= 0)
+      rows + blocks > MAX_WORKGROUPS
     ) {
       throw new PonderError(
         'invalid-input',
         `add-layernorm: bad pooled shape ${JSON.stringify({ shape, pool })}`,
       );
     }
-    if (args.output === args.input || args.output === args.residual) {
-      throw new PonderError(
-        'invalid-input',
-        'add-layernorm: output must be a different buffer from its inputs',
-      );
-    }
     const label = `add-layernorm-pool-${rows}x${width}${splits > 1 ? `-splits${splits}` : ''}`;
-    const params = createUniformBuffer(this.device, `${label}-params`, [
-      ['u32', rows],
-      ['u32', width],
-      ['f32', eps],
-      ['u32', splits],
-      ['u32', partialStride],
-      ['u32', args.hasBias ? 1 : 0],
-      ['u32', blocks],
-    ]);
+    const params = this.params(label, checked, args.hasBias, blocks);
     const poolUniform = createUniformBuffer(this.device, `${label}-pool`, [
-      ['u32', 0], // the [CLS] row at batch 1
       ['u32', pool.poolerWeight],
       ['u32', pool.poolerBias],
       ['u32', pool.pooledOffset],
@@ -308,6 +277,34 @@ export class AddLayerNormKernel {
     );
     return { label, pipeline, bindGroup, workgroups: [rows + blocks, 1, 1] };
   }
+}
+
+/** A shape's counts with their defaults, checked, and the output checked against the inputs. */
+function checkShape(
+  shape: AddLayerNormShape,
+  args: { input: GPUBuffer; residual: GPUBuffer; output: GPUBuffer },
+): Required<AddLayerNormShape> {
+  const { rows, width, eps } = shape;
+  const splits = shape.splits ?? 1;
+  const partialStride = shape.partialStride ?? 0;
+  const counts = [rows, width, splits, partialStride];
+  if (
+    counts.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff) ||
+    rows < 1 ||
+    width < 1 ||
+    splits < 1 ||
+    (splits > 1 && partialStride < rows * width) ||
+    !(eps >= 0)
+  ) {
+    throw new PonderError('invalid-input', `add-layernorm: bad shape ${JSON.stringify(shape)}`);
+  }
+  if (args.output === args.input || args.output === args.residual) {
+    throw new PonderError(
+      'invalid-input',
+      'add-layernorm: output must be a different buffer from its inputs',
+    );
+  }
+  return { rows, width, eps, splits, partialStride };
 }
 
 /** Which variant rows of `width` take at the default workgroup size (for kernel cache keys). */

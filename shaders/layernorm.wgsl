@@ -16,9 +16,9 @@
 // Workgroups past the rows each normalise the [CLS] row again themselves (the same arithmetic as
 // that row's own workgroup; no workgroup waits for another) and compute
 // POOL_COLS outputs of z = tanh(Wp · h_cls + bp) into `pooled`. With `pool.classes` > 0 (a model
-// whose only head on z is the classifier) each such workgroup also writes its share of the logits,
-// Wc[:, its columns] · z[its columns], as partial sums that exit.wgsl's decide adds in order
-// (workgroup 0 adds the bias): the heads' classifier dispatch goes too. The norm vectors come as one
+// whose only head is the classifier) each such workgroup also writes its share of the logits,
+// Wc[:, its columns] · z[its columns], as partial sums that exit.wgsl's decide adds in a fixed
+// order (workgroup 0 adds the bias): the heads' classifier dispatch goes too. The norm vectors come as one
 // buffer [bias | gamma | beta] to stay within 8 storage buffers. WT (the head weights' element type)
 // is declared ahead of this file by the launcher (shaders/kernel.ts weightTypeWgsl).
 
@@ -47,7 +47,6 @@ const MAX_CHUNKS: u32 = 4u;
 @group(0) @binding(9) var<storage, read_write> scratch: array<f32>;
 
 struct Pool {
-  clsRow: u32, // the [CLS] row (batch 1: row 0)
   poolerWeight: u32, // element offset of Wp [width, width] in headWeights (a multiple of 4)
   poolerBias: u32, // offset of bp in headBiases
   pooledOffset: u32, // where z goes in `pooled`
@@ -200,7 +199,7 @@ fn pool_block(block: u32, tid: u32, xs: ptr<function, array<vec4<f32>, MAX_CHUNK
   for (var j = 0u; j < POOL_PREFETCH; j++) {
     pre[j] = headWeights[w0 + min(lane + j * POOL_LANES, width4 - 1u)];
   }
-  normalize_row(pool.clsRow, tid, xs);
+  normalize_row(0u, tid, xs); // batch 1: the [CLS] row is row 0
   for (var j = 0u; j < MAX_CHUNKS; j++) {
     let i = tid + j * WG;
     if (i < width4) {

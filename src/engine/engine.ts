@@ -21,7 +21,7 @@ import type { EncoderConfig, EncoderModel } from '../model/types';
 import { uploadWeights, type GpuWeights } from './gpu-weights';
 import {
   createKernels,
-  foldsPooler,
+  foldsHeads,
   fusesAttentionOutput,
   SOFTWARE_TUNING,
   type EngineKernels,
@@ -209,13 +209,14 @@ export class Engine {
       ...given,
       matmul: { ...base.matmul, ...given.matmul },
     };
+    const foldHeads = foldsHeads(model, tuning);
     const weights = uploadWeights(ctx.device, model, dtype, {
       attentionOutputTransposed: fusesAttentionOutput(model.config, tuning),
-      packedOutputNorm: foldsPooler(model.config, tuning),
+      packedOutputNorm: foldHeads,
     });
     let kernels: EngineKernels;
     try {
-      kernels = await createKernels(ctx.device, model.config, dtype, tuning);
+      kernels = await createKernels(ctx.device, model.config, dtype, tuning, foldHeads);
     } finally {
       await popScopes(ctx.device, 'uploading weights and compiling kernels');
     }

@@ -5,11 +5,11 @@
 import { AddLayerNormKernel, addLayerNormVariant, poolerFoldFits } from '../../shaders/layernorm';
 import { AttentionKernel, attentionLoadWidth, type AttentionPath } from '../../shaders/attention';
 import { EmbeddingKernel } from '../../shaders/embeddings';
-import { ExitKernel } from '../../shaders/exit';
+import { ExitKernel, FOLD_MAX_CLASSES } from '../../shaders/exit';
 import { HeadsKernel } from '../../shaders/heads';
 import type { WeightDtype } from '../../shaders/kernel';
 import { MatmulKernel, type MatmulTiles } from '../../shaders/matmul';
-import type { EncoderConfig } from '../model/types';
+import type { EncoderConfig, EncoderModel } from '../model/types';
 
 export interface EngineKernels {
   embedding: EmbeddingKernel;
@@ -100,27 +100,37 @@ export function fusesAttentionOutput(config: EncoderConfig, tuning: KernelTuning
 }
 
 /**
- * Whether batch-1 plans of this model under this tuning may fold the heads into the last
- * add+LayerNorm (KernelTuning.foldPooler): the tuning allows it, batch 1 is gated, and H suits the
- * POOL variant. Such a model also uploads each layer's output bias and norm packed; the plan folds
- * only where the heads are a lone classifier (src/engine/plan.ts).
+ * Whether batch-1 plans of this model under this tuning fold its heads into the last add+LayerNorm
+ * (KernelTuning.foldPooler): the tuning allows it, batch 1 is gated, H suits the POOL variant, and
+ * the model's only head is a classifier of at most FOLD_MAX_CLASSES classes on a pooler (no λ, no
+ * per-layer heads). Only such a model uploads its output norms packed and compiles the POOL variant;
+ * plans fold where both are there.
  */
-export function foldsPooler(config: EncoderConfig, tuning: KernelTuning): boolean {
+export function foldsHeads(model: EncoderModel, tuning: KernelTuning): boolean {
+  const { config, weights } = model;
   return (
     (tuning.foldPooler ?? true) &&
     (tuning.batchOneExit ?? 'gated') === 'gated' &&
-    poolerFoldFits(config.hiddenSize)
+    poolerFoldFits(config.hiddenSize) &&
+    weights.pooler !== undefined &&
+    weights.classifier !== undefined &&
+    config.numLabels >= 1 &&
+    config.numLabels <= FOLD_MAX_CLASSES &&
+    weights.exitHeads?.lambda === undefined &&
+    weights.exitHeads?.heads === undefined
   );
 }
 
 /** Kernels per device and variant: a second model on the same device compiles nothing. */
 const kernelCache = new WeakMap<GPUDevice, Map<string, Promise<EngineKernels>>>();
 
+/** `foldHeads`: also compile the add+LayerNorm with the heads folded in (foldsHeads). */
 export function createKernels(
   device: GPUDevice,
   config: EncoderConfig,
   weightDtype: WeightDtype,
   tuning: KernelTuning = {},
+  foldHeads = false,
 ): Promise<EngineKernels> {
   let cache = kernelCache.get(device);
   if (!cache) {
@@ -130,10 +140,10 @@ export function createKernels(
   const headDim = config.hiddenSize / config.numAttentionHeads;
   // Kernels compile only the load widths this model needs (attention by head size, add+LayerNorm by H).
   const widths = `${attentionLoadWidth(headDim)}-${addLayerNormVariant(config.hiddenSize)}`;
-  const key = `${weightDtype}-${config.hiddenAct}-${widths}-${JSON.stringify(tuning)}`;
+  const key = `${weightDtype}-${config.hiddenAct}-${widths}-${foldHeads ? 'fold' : 'nofold'}-${JSON.stringify(tuning)}`;
   let kernels = cache.get(key);
   if (!kernels) {
-    kernels = compileKernels(device, config, weightDtype, tuning);
+    kernels = compileKernels(device, config, weightDtype, tuning, foldHeads);
     cache.set(key, kernels);
     // A failed compile is not kept: a later load tries again.
     kernels.catch(() => cache.delete(key));
@@ -146,6 +156,7 @@ async function compileKernels(
   config: EncoderConfig,
   weightDtype: WeightDtype,
   tuning: KernelTuning,
+  foldHeads: boolean,
 ): Promise<EngineKernels> {
   const tiles = tuning.matmul;
   const fuseAttentionOutput = fusesAttentionOutput(config, tuning);
@@ -162,7 +173,7 @@ async function compileKernels(
     ),
     AddLayerNormKernel.create(device, {
       widths: [config.hiddenSize],
-      ...(foldsPooler(config, tuning)
+      ...(foldHeads
         ? { pool: weightDtype, ...(tuning.poolerColumns ? { poolColumns: tuning.poolerColumns } : {}) }
         : {}),
     }),

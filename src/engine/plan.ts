@@ -31,11 +31,11 @@
  * caller gets each layer while later ones run; the last one also carries the full readback. Cost:
  * L submits and L + 1 mapAsync instead of 1 and 1; the GPU never waits on the CPU in either mode.
  */
-import { CRITERION_BYTES, FOLD_MAX_CLASSES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
+import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
 import type { MatmulKernel } from '../../shaders/matmul';
 import { attentionPathFor } from '../../shaders/attention';
 import { headsDispatchCount, lambdaFolded, lambdaHiddenFloats, lambdaLogitParts } from '../../shaders/heads';
-import { poolerBlocks, poolerFoldFits } from '../../shaders/layernorm';
+import { poolerBlocks } from '../../shaders/layernorm';
 import { EXIT_GATE_BYTES, encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -215,21 +215,15 @@ export class ExecutionPlan {
     const lambdaPartsAt = lambdaHiddenAt + batch * lambdaHiddenWidth;
     const lambdaOffset = (depth: number) => (folded ? lambdaPartsAt : depth * batch);
     // Batch 1 behind the exit gate (KernelTuning.foldPooler), a model whose only head is a classifier
-    // of at most FOLD_MAX_CLASSES classes: the pooler and the classifier ride in each depth's last
-    // add+LayerNorm (shaders/layernorm.ts preparePooled), the classifier as partial logits in
-    // `scratch` that decide adds up (one region serves every depth, like λ's partial sums), and no
-    // heads dispatch is left. With λ or per-layer heads the z stage would stay, and folding the
-    // pooler alone did not pay (H200 1.01x, H100 0.98x on the shipped model; bench/README.md).
+    // (kernels.ts foldsHeads, which also decided that the output norms were packed and the POOL
+    // variant compiled): the pooler and the classifier ride in each depth's last add+LayerNorm
+    // (shaders/layernorm.ts preparePooled), the classifier as partial logits in `scratch` that decide
+    // adds up (one region serves every depth, like λ's partial sums), and no heads dispatch is left.
     this.gated = this.exitEnabled && batch === 1 && kernels.batchOneExit === 'gated';
     const headsFolded =
       this.gated &&
       packed !== undefined &&
-      C > 0 &&
-      C <= FOLD_MAX_CLASSES &&
-      !lambda &&
-      !this.hasHeads &&
       kernels.addLayerNorm.canPool &&
-      poolerFoldFits(H) &&
       weights.layers.every((l) => l.outputNormPacked);
     const classifierPartsAt = lambdaPartsAt + (folded ? batch * lambdaParts : 0);
     const classifierParts = headsFolded ? poolerBlocks(H, kernels.addLayerNorm.poolColumns) : 0;
@@ -332,6 +326,20 @@ export class ExecutionPlan {
         kernel.prepareReduce({ partials, bias: linear.bias, output, ...gate }, shape, parts),
       ];
     };
+    /**
+     * What the add+LayerNorm after a matmul of `shape` reads: its split-K partial sums (the norm then
+     * adds the matmul's bias too) or, unsplit, its finished output in `projected`.
+     */
+    const normInput = (shape: { M: number; N: number }, parts: number) => {
+      const eps = config.layerNormEps;
+      return parts > 1 && partials
+        ? {
+            split: true,
+            input: partials,
+            shape: { rows, width: H, eps, splits: parts, partialStride: shape.M * shape.N },
+          }
+        : { split: false, input: projected, shape: { rows, width: H, eps } };
+    };
     /** The matmul before an add+LayerNorm: the LayerNorm sums split-K partials and adds the bias. */
     const matmulThenNorm = (
       input: GPUBuffer,
@@ -340,21 +348,19 @@ export class ExecutionPlan {
       parts: number,
       norm: { residual: GPUBuffer; gamma: GPUBuffer; beta: GPUBuffer; output: GPUBuffer },
     ): KernelDispatch[] => {
-      const eps = config.layerNormEps;
-      if (parts <= 1 || !partials) {
-        return [
-          kernels.linear.prepare({ input, ...linear, output: projected, ...gate }, shape),
-          ...tag(SLOT_KIND.layerNorm, [
-            kernels.addLayerNorm.prepare({ input: projected, ...norm, ...gate }, { rows, width: H, eps }),
-          ]),
-        ];
-      }
+      const from = normInput(shape, parts);
       return [
-        kernels.linear.preparePartials({ input, weight: linear.weight, partials, ...gate }, shape, parts),
+        from.split
+          ? kernels.linear.preparePartials(
+              { input, weight: linear.weight, partials: from.input, ...gate },
+              shape,
+              parts,
+            )
+          : kernels.linear.prepare({ input, ...linear, output: projected, ...gate }, shape),
         ...tag(SLOT_KIND.layerNorm, [
           kernels.addLayerNorm.prepare(
-            { input: partials, bias: linear.bias, ...norm, ...gate },
-            { rows, width: H, eps, splits: parts, partialStride: shape.M * shape.N },
+            { input: from.input, ...(from.split ? { bias: linear.bias } : {}), ...norm, ...gate },
+            from.shape,
           ),
         ]),
       ];
@@ -454,25 +460,19 @@ export class ExecutionPlan {
      */
     const pooledNorm = (index: number, depth: number): KernelDispatch => {
       const layer = weights.layers[index]!;
-      const parts = splits.output;
-      const split = parts > 1 && partials !== null;
+      const from = normInput(shapes.output, splits.output);
       const classifier = packed?.layout.classifier;
       return tag(SLOT_KIND.layerNorm, [
         kernels.addLayerNorm.preparePooled(
           {
-            input: split ? partials : projected,
+            input: from.input,
             residual: attentionNormed,
             norm: layer.outputNormPacked!,
-            hasBias: split,
+            hasBias: from.split,
             output: hidden,
             ...gate,
           },
-          {
-            rows,
-            width: H,
-            eps: config.layerNormEps,
-            ...(split ? { splits: parts, partialStride: shapes.output.M * shapes.output.N } : {}),
-          },
+          from.shape,
           {
             headWeights: packed!.weights,
             headBiases: packed!.biases,
