@@ -29,6 +29,11 @@ for (const tuning of ['default', 'gpu'] as const) {
         expect(l.vsCpu, `batch ${l.batch} layer ${l.layer} vs CPU`).toBeLessThanOrEqual(TOLERANCE);
       }
       expect(r.perExampleMaxRel).toBeLessThanOrEqual(TOLERANCE);
+      // The batched examples alone (batch-1 plans) against PyTorch's rows for them.
+      console.log(`alone at batch 1: ${JSON.stringify(r.single)}`);
+      expect(r.single.count).toBeGreaterThan(0);
+      expect(r.single.longest).toBeGreaterThan(8);
+      expect(r.single.maxRel).toBeLessThanOrEqual(TOLERANCE);
       // The tuning took effect: split-K partial sums and the short-sequence attention (rows, or short
       // past 256 tokens) only with 'gpu' here (this software adapter's default turns both off).
       console.log(`kernels: ${r.kernels.join(', ')}`);
@@ -56,6 +61,16 @@ for (const tuning of ['default', 'gpu'] as const) {
       const folds = tuning === 'gpu' || !r.isFallbackAdapter;
       expect(pooledNorm, r.kernelsBatch1.join(', ')).toBe(folds);
       expect(headsDispatches.length === 0, r.kernelsBatch1.join(', ')).toBe(folds);
+      // And its last layer runs for the [CLS] row only: attention for the first block of queries,
+      // the FFN as GEMVs on row 0 where the other layers run it tiled (the longest example alone,
+      // more than 8 rows). The batch-1 logits of the last layer above came through it.
+      const alone = r.single.kernels;
+      console.log(`kernels of the longest example alone: ${alone.join(', ')}`);
+      const clsAttention = alone.some((k) => /^attention-.*-q1$/.test(k));
+      const ffnTiled = alone.some((k) => /^matmul-f32-(?!none-)[a-z_]+-(block|split)/.test(k));
+      const ffnGemv = alone.some((k) => /^matmul-f32-(?!none-)[a-z_]+-gemv$/.test(k));
+      expect(clsAttention, alone.join(', ')).toBe(folds);
+      expect(ffnTiled && ffnGemv, alone.join(', ')).toBe(folds);
       // A criterion on the (folded, under the GPU tuning) batch-1 logits exits where the layers'
       // own probabilities say, with the full-depth run's logits up to there.
       if (fixture !== 'bert-regression') {

@@ -40,6 +40,12 @@ export interface AttentionShape {
   seqLen: number;
   heads: number;
   headDim: number;
+  /**
+   * Attend for the first `queries` queries of each sequence only (default: all seqLen), against
+   * every key: a batch-1 plan's last layer, whose output only the [CLS] row is read of. The kernels
+   * cover whole blocks of queries, so rows up to the end of the first block get written too.
+   */
+  queries?: number;
 }
 
 /**
@@ -169,6 +175,7 @@ export class AttentionKernel {
     projected: boolean,
   ): KernelDispatch {
     const { batch, seqLen, heads, headDim } = shape;
+    const queries = shape.queries ?? seqLen;
     for (const [name, v] of Object.entries(shape)) {
       if (!Number.isInteger(v) || v < 1)
         throw new PonderError('invalid-input', `attention: ${name} must be >= 1, got ${v}`);
@@ -197,7 +204,12 @@ export class AttentionKernel {
         `attention: ${heads} heads x batch ${batch} exceeds the dispatch limit`,
       );
     }
-    const label = `attention-${path}${projected ? '-projected' : ''}-b${batch}-t${seqLen}-h${heads}x${headDim}`;
+    if (queries > seqLen) {
+      throw new PonderError('invalid-input', `attention: ${queries} queries for ${seqLen} tokens`);
+    }
+    const label =
+      `attention-${path}${projected ? '-projected' : ''}-b${batch}-t${seqLen}-h${heads}x${headDim}` +
+      (queries < seqLen ? `-q${queries}` : '');
     const pipeline = this.pipelines.get(
       projected ? 'rows-projected' : `${path}-${attentionLoadWidth(headDim)}`,
     );
@@ -226,8 +238,8 @@ export class AttentionKernel {
     );
     const workgroups: [number, number, number] =
       path === 'short'
-        ? [seqLen, heads, batch]
-        : [divUp(seqLen, path === 'rows' ? ROWS_Q : Q_TILE), heads, batch];
+        ? [queries, heads, batch]
+        : [divUp(queries, path === 'rows' ? ROWS_Q : Q_TILE), heads, batch];
     return { label, pipeline, bindGroup, workgroups };
   }
 }

@@ -366,7 +366,12 @@ if (tuningAbConfigs) {
       await tuningAb(
         bench,
         tunings,
-        async (kernelTuning) => createClassifier(ctx, model, undefined, { kernelTuning }),
+        // `"weights": "f32"` in an entry is not a KernelTuning field: it stores that classifier's
+        // weights as f32 where the adapter would take f16 (allowF16: false).
+        async ({ weights, ...kernelTuning }) =>
+          createClassifier(weights === 'f32' ? { ...ctx, useF16: false } : ctx, model, undefined, {
+            kernelTuning,
+          }),
         {
           seq: Number(get('--ab-seq') ?? 128),
           ...(quick ? { passes: 2, rounds: 1, tries: 1 } : { passes: 20, rounds: 3, tries: 3 }),

@@ -85,6 +85,29 @@ export async function compareGolden(name: string, tuning: 'default' | 'gpu' = 'd
       }
       examples += b.batch;
     }
+    // Every example of the batched batches alone too, at its own length: batch-1 plans (gated, with
+    // the heads folded and a [CLS]-only last layer under the GPU tuning) at more than GEMV's 8 rows.
+    const single = { count: 0, longest: 0, maxRel: 0, kernels: [] as string[] };
+    let longestInput: { inputIds: number[] } | null = null;
+    for (const b of golden.batches.filter((x) => x.batch > 1)) {
+      for (let e = 0; e < b.batch; e++) {
+        const length = b.lengths[e]!;
+        const [alone] = await classifier.classify({
+          inputIds: b.inputIds[e]!.slice(0, length),
+          tokenTypeIds: b.tokenTypeIds[e]!.slice(0, length),
+        });
+        for (let l = 0; l < model.config.numHiddenLayers; l++) {
+          const d = compare(alone!.layers[l]!.logits, b.perLayerLogits[l]![e]!);
+          single.maxRel = Math.max(single.maxRel, d.maxRel);
+        }
+        single.count++;
+        if (length > single.longest) longestInput = { inputIds: b.inputIds[e]!.slice(0, length) };
+        single.longest = Math.max(single.longest, length);
+      }
+    }
+    if (longestInput) {
+      single.kernels = (await classifier.profileKernels(longestInput)).byKernel.map((k) => k.kernel);
+    }
     // Which kernel paths ran (the profile's labels name them), so the tuning is seen to take effect.
     // The whole first batch, so that the row count (batch x padded length) is the batched one.
     const b0 = golden.batches[0]!;
@@ -124,6 +147,7 @@ export async function compareGolden(name: string, tuning: 'default' | 'gpu' = 'd
     return {
       kernels: profile.byKernel.map((k) => k.kernel),
       kernelsBatch1: profileOne?.byKernel.map((k) => k.kernel) ?? [],
+      single,
       criterionCheck,
       layers,
       perExampleMaxRel,

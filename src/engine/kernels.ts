@@ -27,6 +27,8 @@ export interface EngineKernels {
   attentionPath: AttentionPath | 'auto';
   /** How batch-1 plans skip the layers after an exit (KernelTuning.batchOneExit). */
   batchOneExit: 'gated' | 'indirect';
+  /** Whether gated batch-1 plans run the last layer for the [CLS] row only (KernelTuning.lastLayerClsOnly). */
+  lastLayerClsOnly: boolean;
 }
 
 /**
@@ -77,6 +79,14 @@ export interface KernelTuning {
    * whole passes on an H200, 32 lost 5% (same archive).
    */
   poolerColumns?: number;
+  /**
+   * Batch-1 plans behind the exit gate: after the model's last layer only the [CLS] row is read (by
+   * the pooler and the exit heads), so that layer attends for the first block of queries only and
+   * runs its add+LayerNorms and FFN on row 0, the FFN's two matmuls as GEMVs. Every output is the
+   * same; the last layer's other rows of the hidden state are left as the layer before wrote them.
+   * Default true.
+   */
+  lastLayerClsOnly?: boolean;
 }
 
 export const SOFTWARE_TUNING: KernelTuning = {
@@ -192,5 +202,6 @@ async function compileKernels(
     exit,
     attentionPath,
     batchOneExit,
+    lastLayerClsOnly: tuning.lastLayerClsOnly ?? true,
   };
 }

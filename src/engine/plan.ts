@@ -336,9 +336,9 @@ export class ExecutionPlan {
         ? {
             split: true,
             input: partials,
-            shape: { rows, width: H, eps, splits: parts, partialStride: shape.M * shape.N },
+            shape: { rows: shape.M, width: H, eps, splits: parts, partialStride: shape.M * shape.N },
           }
-        : { split: false, input: projected, shape: { rows, width: H, eps } };
+        : { split: false, input: projected, shape: { rows: shape.M, width: H, eps } };
     };
     /** The matmul before an add+LayerNorm: the LayerNorm sums split-K partials and adds the bias. */
     const matmulThenNorm = (
@@ -458,9 +458,12 @@ export class ExecutionPlan {
      * matmulThenNorm made for the FFN output, plus the pooler's workgroups (and the classifier's
      * partial logits), writing this depth's z.
      */
-    const pooledNorm = (index: number, depth: number): KernelDispatch => {
+    const pooledNorm = (
+      index: number,
+      depth: number,
+      from = normInput(shapes.output, splits.output),
+    ): KernelDispatch => {
       const layer = weights.layers[index]!;
-      const from = normInput(shapes.output, splits.output);
       const classifier = packed?.layout.classifier;
       return tag(SLOT_KIND.layerNorm, [
         kernels.addLayerNorm.preparePooled(
@@ -495,6 +498,68 @@ export class ExecutionPlan {
         ),
       ])[0]!;
     };
+
+    /**
+     * KernelTuning.lastLayerClsOnly (gated batch 1): the model's last layer for the [CLS] row only,
+     * the only row anything reads after it (the pooler and the exit heads). Q|K|V still covers every
+     * row (the keys and values), attention runs the first block of queries, and the rest runs on
+     * row 0: the add+LayerNorms on one row, the FFN as two GEMVs (no split, so no reduction).
+     */
+    const clsShapes = {
+      attentionOutput: { M: 1, N: H, K: H },
+      intermediate: { M: 1, N: I, K: H },
+      output: { M: 1, N: H, K: I },
+    };
+    const clsOnlyDispatches = (layer: GpuLayer): KernelDispatch[] => {
+      const attentionNorm = {
+        residual: hidden,
+        gamma: layer.attentionNorm.gamma,
+        beta: layer.attentionNorm.beta,
+        output: attentionNormed,
+      };
+      const clsAttention = { ...attentionShape, queries: 1 };
+      const attention =
+        fusedProjection && partials
+          ? [
+              kernels.attention.prepareProjected(
+                { qkv, mask: this.mask, weight: layer.attentionOutputT!, output: partials, ...gate },
+                clsAttention,
+              ),
+              kernels.addLayerNorm.prepare(
+                { input: partials, bias: layer.attentionOutput.bias, ...attentionNorm, ...gate },
+                {
+                  rows: 1,
+                  width: H,
+                  eps: config.layerNormEps,
+                  splits: attentionShape.heads,
+                  partialStride: rows * H,
+                },
+              ),
+            ]
+          : [
+              kernels.attention.prepare(
+                { qkv, mask: this.mask, output: context, ...gate },
+                clsAttention,
+                attentionPath,
+              ),
+              ...matmulThenNorm(context, layer.attentionOutput, clsShapes.attentionOutput, 1, attentionNorm),
+            ];
+      return [
+        ...matmul(kernels.linear, hidden, layer.qkv, qkv, shapes.qkv, splits.qkv),
+        ...attention,
+        kernels.activated.prepare(
+          { input: attentionNormed, ...layer.intermediate, output: intermediate, ...gate },
+          clsShapes.intermediate,
+        ),
+        ...matmulThenNorm(intermediate, layer.output, clsShapes.output, 1, {
+          residual: attentionNormed,
+          gamma: layer.outputNorm.gamma,
+          beta: layer.outputNorm.beta,
+          output: hidden,
+        }),
+      ];
+    };
+    const clsOnlyLast = this.gated && kernels.lastLayerClsOnly;
 
     // Dispatches per depth (the same at every depth), so that depth d's slot j of indirect
     // arguments sits at word (d · slots + j) · 3. At batch 1 compaction never moves anything (the one
@@ -580,10 +645,19 @@ export class ExecutionPlan {
           ]),
         );
       }
+      const lastDepth = depth === L - 1;
       applied.forEach((index, i) => {
+        const last = i === applied.length - 1;
+        if (clsOnlyLast && lastDepth && last) {
+          const list = clsOnlyDispatches(weights.layers[index]!);
+          if (headsFolded)
+            d.push(...list.slice(0, -1), pooledNorm(index, depth, normInput(clsShapes.output, 1)));
+          else d.push(...list);
+          return;
+        }
         const list = dispatchesFor(index, weights.layers[index]!);
         // The depth's last add+LayerNorm, with the pooler (and classifier) folded in, is the depth's own.
-        if (headsFolded && i === applied.length - 1) d.push(...list.slice(0, -1), pooledNorm(index, depth));
+        if (headsFolded && last) d.push(...list.slice(0, -1), pooledNorm(index, depth));
         else d.push(...list);
       });
       // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP;
@@ -643,9 +717,12 @@ export class ExecutionPlan {
           }),
         );
       }
-      if (d.length !== slots)
+      // A [CLS]-only last layer has fewer dispatches (no FFN reduction); gated plans read no indirect
+      // arguments, so its slots need not line up with the other depths'.
+      const ownSlots = clsOnlyLast && lastDepth;
+      if (ownSlots ? d.length > slots : d.length !== slots)
         throw new Error(`plan: depth ${depth} has ${d.length} dispatches, not ${slots}`);
-      if (this.exitEnabled) {
+      if (this.exitEnabled && !ownSlots) {
         const depthKinds = d.flatMap(kindOf);
         if (depth === 0) kinds.set(depthKinds);
         else if (depthKinds.some((k, i) => k !== kinds[i]))
