@@ -219,6 +219,9 @@ test('attention: padding, an all-masked sequence, seqLen 128, every entry point'
     // per block, two per invocation).
     { seqLen: 256, heads: 2, headDim: 16, lengths: [256, 200] },
     { seqLen: 131, heads: 3, headDim: 128, lengths: [131] },
+    // rows: heads of 40, 80 output vec4 a block, so 48 invocations have none (they once stored zeros
+    // over them); 40 keys, so the value loop takes 16 keys a step twice and then 4 and 1 at a time.
+    { seqLen: 41, heads: 2, headDim: 40, lengths: [41, 23] },
   ];
   for (const path of ['short', 'rows', 'flash'] as const) {
     for (const c of cases) {
@@ -234,13 +237,15 @@ test('attention: padding, an all-masked sequence, seqLen 128, every entry point'
     await callHarness(page, 'testAttention', { seqLen: 520, heads: 1, headDim: 8, lengths: [515] }),
   );
   // rows with the output projection folded in: the heads' slices sum to context · Woᵀ. Padding, a
-  // ragged last block, an all-masked sequence, one head, a head of 128, and H = 768 (6 columns an
-  // invocation).
+  // ragged last block, an all-masked sequence, one head, a head of 128, H = 768 (two workgroups a
+  // block, each projecting 96 column quads) and H = 520 (two workgroups of 65 quads, batch 2; heads
+  // of 40, whose 80 output vec4 a block leave 48 invocations without one).
   const projected = [
     { seqLen: 37, heads: 5, headDim: 24, lengths: [5, 37, 1] },
     { seqLen: 9, heads: 3, headDim: 12, lengths: [0, 9] },
     { seqLen: 20, heads: 1, headDim: 128, lengths: [17], scale: 4 },
     { seqLen: 19, heads: 12, headDim: 64, lengths: [19] },
+    { seqLen: 11, heads: 13, headDim: 40, lengths: [11, 6] },
   ];
   for (const c of projected) {
     const r = await callHarness(page, 'testAttention', { ...c, projected: true });

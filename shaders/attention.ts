@@ -28,6 +28,8 @@ export const ATTENTION_SHORT_MAX_LEN = 512;
 /** The `rows` entry point's limit (ROWS_MAX_T) and queries per workgroup (ROWS_Q). */
 export const ATTENTION_ROWS_MAX_LEN = 256;
 const ROWS_Q = 8;
+/** Invocations of a `rows` workgroup (SHORT_THREADS). */
+const ROWS_THREADS = 128;
 
 /**
  * `short`: a workgroup per query (seqLen <= 512); `rows`: a workgroup per 8 queries, which share
@@ -207,6 +209,9 @@ export class AttentionKernel {
     if (queries > seqLen) {
       throw new PonderError('invalid-input', `attention: ${queries} queries for ${seqLen} tokens`);
     }
+    // The projected variant: enough workgroups per block of queries that each invocation projects at
+    // most one column quad (two at H 768; attention.wgsl projectionParts).
+    const parts = projected ? Math.ceil((heads * headDim) / 4 / ROWS_THREADS) : 1;
     const label =
       `attention-${path}${projected ? '-projected' : ''}-b${batch}-t${seqLen}-h${heads}x${headDim}` +
       (queries < seqLen ? `-q${queries}` : '');
@@ -226,6 +231,7 @@ export class AttentionKernel {
       ['u32', headDim],
       ['f32', 1 / Math.sqrt(headDim)],
       ['u32', batch * seqLen * heads * headDim],
+      ['u32', parts],
     ]);
     const extra: [number, GPUBufferBinding][] = [[GATE_BINDING, args.gate ?? openExitGate(this.device)]];
     if (projected && args.weight) extra.push([WEIGHT_BINDING, { buffer: args.weight }]);
@@ -239,7 +245,7 @@ export class AttentionKernel {
     const workgroups: [number, number, number] =
       path === 'short'
         ? [queries, heads, batch]
-        : [divUp(queries, path === 'rows' ? ROWS_Q : Q_TILE), heads, batch];
+        : [divUp(queries, path === 'rows' ? ROWS_Q : Q_TILE) * parts, heads, batch];
     return { label, pipeline, bindGroup, workgroups };
   }
 }

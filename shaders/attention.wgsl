@@ -34,6 +34,10 @@ struct Params {
   scale: f32,
   // PROJECT: elements between consecutive heads' slices of `output` (batch * seqLen * H).
   sliceStride: u32,
+  // PROJECT: workgroups per block of queries, each projecting its share of the output columns (and
+  // each computing the block's attention itself: the block's critical path is latency, and the
+  // projection's column loop is its longest part, so two at H 768 beat one walking twice).
+  projectionParts: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -321,6 +325,17 @@ var<workgroup> rowsP: array<f32, ROWS_Q * ROWS_P_STRIDE>;
 var<workgroup> rowsRed: array<f32, SHORT_THREADS>;
 var<workgroup> rowsAcc: array<vec4<f32>, SHORT_THREADS>;
 
+// Vec4 c of a key's head section (zero from d4n on), for rows' score loop.
+fn key_part(keyStart: u32, c: u32, d4n: u32) -> vec4<f32> {
+  return select(vec4<f32>(0.0), qkv4(keyStart, 4u * min(c, d4n - 1u)), c < d4n);
+}
+
+// Σ_i rowsQ[at + i] * k[i] over the eight key vec4 of a step (constant indices into k).
+fn score8(at: u32, k: ptr<function, array<vec4<f32>, 8>>) -> vec4<f32> {
+  return ((rowsQ[at] * (*k)[0] + rowsQ[at + 1u] * (*k)[1]) + (rowsQ[at + 2u] * (*k)[2] + rowsQ[at + 3u] * (*k)[3])) +
+    ((rowsQ[at + 4u] * (*k)[4] + rowsQ[at + 5u] * (*k)[5]) + (rowsQ[at + 6u] * (*k)[6] + rowsQ[at + 7u] * (*k)[7]));
+}
+
 fn hsum(v: vec4<f32>) -> f32 {
   return (v.x + v.y) + (v.z + v.w);
 }
@@ -337,7 +352,12 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let rowStride = 3u * H;
   let headOffset = wid.y * D;
   let rowBase = wid.z * T;
-  let q0 = wid.x * ROWS_Q;
+#if PROJECT
+  let parts = params.projectionParts;
+#else
+  let parts = 1u;
+#endif
+  let q0 = (wid.x / parts) * ROWS_Q;
   let nq = min(ROWS_Q, T - q0);
   let tid = lid.x;
 
@@ -365,16 +385,26 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var s7 = vec4<f32>(0.0);
     if (!masked) {
       let keyStart = (rowBase + j) * rowStride + H + headOffset;
-      for (var c = 0u; c < d4n; c++) {
-        let k = qkv4(keyStart, 4u * c);
-        s0 += rowsQ[c] * k;
-        s1 += rowsQ[MAX_D4 + c] * k;
-        s2 += rowsQ[2u * MAX_D4 + c] * k;
-        s3 += rowsQ[3u * MAX_D4 + c] * k;
-        s4 += rowsQ[4u * MAX_D4 + c] * k;
-        s5 += rowsQ[5u * MAX_D4 + c] * k;
-        s6 += rowsQ[6u * MAX_D4 + c] * k;
-        s7 += rowsQ[7u * MAX_D4 + c] * k;
+      // Eight vec4 of the key loaded together, then used: one memory round trip per eight instead of
+      // one per vec4 (the loop bound is a uniform, so the compiler does not pipeline it itself).
+      for (var c = 0u; c < d4n; c += 8u) {
+        var k: array<vec4<f32>, 8>;
+        k[0] = key_part(keyStart, c, d4n);
+        k[1] = key_part(keyStart, c + 1u, d4n);
+        k[2] = key_part(keyStart, c + 2u, d4n);
+        k[3] = key_part(keyStart, c + 3u, d4n);
+        k[4] = key_part(keyStart, c + 4u, d4n);
+        k[5] = key_part(keyStart, c + 5u, d4n);
+        k[6] = key_part(keyStart, c + 6u, d4n);
+        k[7] = key_part(keyStart, c + 7u, d4n);
+        s0 += score8(c, &k);
+        s1 += score8(MAX_D4 + c, &k);
+        s2 += score8(2u * MAX_D4 + c, &k);
+        s3 += score8(3u * MAX_D4 + c, &k);
+        s4 += score8(4u * MAX_D4 + c, &k);
+        s5 += score8(5u * MAX_D4 + c, &k);
+        s6 += score8(6u * MAX_D4 + c, &k);
+        s7 += score8(7u * MAX_D4 + c, &k);
       }
     }
     let scale = params.scale;
@@ -427,6 +457,38 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let vBase = 2u * H + headOffset;
       let pRow = q * ROWS_P_STRIDE;
       var j = g;
+      // Sixteen keys a step, their value loads issued together (one round trip per sixteen keys).
+      for (; j + 15u * groups < T; j += 16u * groups) {
+        // Constant indices only (a dynamically indexed array could go to local memory).
+        let at = (rowBase + j) * rowStride + vBase;
+        let step = groups * rowStride;
+        let d = 4u * c;
+        let v0 = qkv4(at, d);
+        let v1 = qkv4(at + step, d);
+        let v2 = qkv4(at + 2u * step, d);
+        let v3 = qkv4(at + 3u * step, d);
+        let v4 = qkv4(at + 4u * step, d);
+        let v5 = qkv4(at + 5u * step, d);
+        let v6 = qkv4(at + 6u * step, d);
+        let v7 = qkv4(at + 7u * step, d);
+        let v8 = qkv4(at + 8u * step, d);
+        let v9 = qkv4(at + 9u * step, d);
+        let v10 = qkv4(at + 10u * step, d);
+        let v11 = qkv4(at + 11u * step, d);
+        let v12 = qkv4(at + 12u * step, d);
+        let v13 = qkv4(at + 13u * step, d);
+        let v14 = qkv4(at + 14u * step, d);
+        let v15 = qkv4(at + 15u * step, d);
+        let p = pRow + j;
+        acc += ((rowsP[p] * v0 + rowsP[p + groups] * v1) +
+          (rowsP[p + 2u * groups] * v2 + rowsP[p + 3u * groups] * v3)) +
+          ((rowsP[p + 4u * groups] * v4 + rowsP[p + 5u * groups] * v5) +
+          (rowsP[p + 6u * groups] * v6 + rowsP[p + 7u * groups] * v7));
+        acc += ((rowsP[p + 8u * groups] * v8 + rowsP[p + 9u * groups] * v9) +
+          (rowsP[p + 10u * groups] * v10 + rowsP[p + 11u * groups] * v11)) +
+          ((rowsP[p + 12u * groups] * v12 + rowsP[p + 13u * groups] * v13) +
+          (rowsP[p + 14u * groups] * v14 + rowsP[p + 15u * groups] * v15));
+      }
       for (; j + 3u * groups < T; j += 4u * groups) {
         let v0 = qkv4((rowBase + j) * rowStride + vBase, 4u * c);
         let v1 = qkv4((rowBase + j + groups) * rowStride + vBase, 4u * c);
@@ -440,7 +502,10 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
     }
     if (groups == 1u) {
-      rows_store(q, c, nq, q0, rowBase, H, headOffset, D, acc);
+      // Between 64 and 128 outputs the invocations past them (g = 1) summed nothing: no store.
+      if (g == 0u) {
+        rows_store(q, c, nq, q0, rowBase, H, headOffset, D, acc);
+      }
     } else {
       rowsAcc[tid] = acc;
     }
@@ -458,7 +523,7 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #if PROJECT
   // The block's context rows are in rowsQ now (rows_store); queries past the block stay zero.
   workgroupBarrier();
-  rows_project(tid, wid.y, q0, nq, rowBase, H, headOffset / 4u, d4n);
+  rows_project(tid, wid.y, q0, nq, rowBase, H, headOffset / 4u, d4n, wid.x % parts, parts);
 #endif
 }
 
@@ -466,9 +531,12 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 // Head h's share of the output projection for the block's queries: output[h·sliceStride + row·H + n]
 // = Σ_d context[row][d] · Wo[n][h·D + d]. Invocation i takes columns 4i .. 4i+3 (then 4(i + 128) ..),
 // for all 8 queries at once, so each weight vec4 is loaded once per block.
-fn rows_project(tid: u32, head: u32, q0: u32, nq: u32, rowBase: u32, H: u32, head4: u32, d4n: u32) {
+fn rows_project(tid: u32, head: u32, q0: u32, nq: u32, rowBase: u32, H: u32, head4: u32, d4n: u32, part: u32, parts: u32) {
   let H4 = H / 4u;
-  for (var n4 = tid; n4 < H4; n4 += SHORT_THREADS) {
+  // This workgroup's share of the column quads.
+  let share = (H4 + parts - 1u) / parts;
+  let end = min(H4, (part + 1u) * share);
+  for (var n4 = part * share + tid; n4 < end; n4 += SHORT_THREADS) {
     var s0 = vec4<f32>(0.0);
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);
