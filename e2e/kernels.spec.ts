@@ -34,6 +34,10 @@ test('matmul: odd and round shapes, strides, offsets, small M, every activation'
     { M: 1, N: 50, K: 37, activation: 'tanh' },
     { M: 1, N: 1, K: 1, activation: 'gelu' },
     { M: 8, N: 96, K: 64, activation: 'gelu_new', inputRowStride: 128, outputOffset: 5 }, // [CLS] rows
+    // GEMV over long K, four K quads a step: two steps and a partial third (vec4), and scalar
+    // loads past a K that is not a multiple of 4; M 6 runs six of the eight row accumulators.
+    { M: 1, N: 40, K: 1100, activation: 'gelu_new' },
+    { M: 6, N: 20, K: 1101, activation: 'none', inputRowStride: 1105 },
     { M: 9, N: 30, K: 24, activation: 'none' }, // first M that takes the tiled path
     { M: 3, N: 5, K: 120, activation: 'none', inputOffset: 240, outputOffset: 10 }, // per-layer classifier
     { M: 12, N: 10, K: 16, activation: 'relu', inputOffset: 6, inputRowStride: 20 }, // unaligned offset: scalar

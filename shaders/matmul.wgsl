@@ -338,6 +338,12 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
   }
 }
 
+// Row m's share of four K quads (k, k + step, ...) against the weight quads w0..w3.
+fn gemv_row(m: u32, k: u32, step: u32, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> f32 {
+  return (dot(load_a(m, k), w0) + dot(load_a(m, k + step), w1)) +
+    (dot(load_a(m, k + 2u * step), w2) + dot(load_a(m, k + 3u * step), w3));
+}
+
 @compute @workgroup_size(GEMV_LANES, GEMV_COLS, 1)
 fn gemv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   if (gate_shut()) {
@@ -345,19 +351,50 @@ fn gemv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   let lane = lid.x;
   let n = wid.x * GEMV_COLS + lid.y;
-  var acc: array<f32, GEMV_MAX_M>;
   let rows = min(params.M, GEMV_MAX_M);
+  // One accumulator per row, by constant index (a dynamically indexed array can go to local memory).
+  var acc0 = 0.0;
+  var acc1 = 0.0;
+  var acc2 = 0.0;
+  var acc3 = 0.0;
+  var acc4 = 0.0;
+  var acc5 = 0.0;
+  var acc6 = 0.0;
+  var acc7 = 0.0;
   if (n < params.N) {
-    for (var k = lane * 4u; k < params.K; k += GEMV_LANES * 4u) {
-      let w = load_w(n, k);
-      for (var m = 0u; m < rows; m++) {
-        acc[m] += dot(load_a(m, k), w);
+    // Four K quads a step, their loads issued together: the loop waits on memory, one round trip
+    // per step (load_a and load_w give zeros past K and past M).
+    let step = GEMV_LANES * 4u;
+    for (var k = lane * 4u; k < params.K; k += 4u * step) {
+      let w0 = load_w(n, k);
+      let w1 = load_w(n, k + step);
+      let w2 = load_w(n, k + 2u * step);
+      let w3 = load_w(n, k + 3u * step);
+      acc0 += gemv_row(0u, k, step, w0, w1, w2, w3);
+      if (rows > 1u) {
+        acc1 += gemv_row(1u, k, step, w0, w1, w2, w3);
+      }
+      if (rows > 2u) {
+        acc2 += gemv_row(2u, k, step, w0, w1, w2, w3);
+        acc3 += gemv_row(3u, k, step, w0, w1, w2, w3);
+      }
+      if (rows > 4u) {
+        acc4 += gemv_row(4u, k, step, w0, w1, w2, w3);
+        acc5 += gemv_row(5u, k, step, w0, w1, w2, w3);
+        acc6 += gemv_row(6u, k, step, w0, w1, w2, w3);
+        acc7 += gemv_row(7u, k, step, w0, w1, w2, w3);
       }
     }
   }
-  for (var m = 0u; m < GEMV_MAX_M; m++) {
-    partial[(lid.y * GEMV_MAX_M + m) * GEMV_LANES + lane] = acc[m];
-  }
+  let at = lid.y * GEMV_MAX_M * GEMV_LANES + lane;
+  partial[at] = acc0;
+  partial[at + GEMV_LANES] = acc1;
+  partial[at + 2u * GEMV_LANES] = acc2;
+  partial[at + 3u * GEMV_LANES] = acc3;
+  partial[at + 4u * GEMV_LANES] = acc4;
+  partial[at + 5u * GEMV_LANES] = acc5;
+  partial[at + 6u * GEMV_LANES] = acc6;
+  partial[at + 7u * GEMV_LANES] = acc7;
   workgroupBarrier();
   // Lane m of each column sums row m's partial sums (needs GEMV_LANES >= GEMV_MAX_M).
   if (lane < rows) {
