@@ -317,7 +317,8 @@ fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
 // sums meet in workgroup memory. Every loop over keys or head dimensions loads 8 or 16 vec4 a step:
 // at batch 1 this kernel waits on memory round trips, and a uniform-bounded loop is not pipelined
 // by the compiler (H200: 36.9 µs a layer for ALBERT-base with 4 keys a step and one key vec4 at a
-// time, 33.7 with these loads, 29.4 with the projection's second workgroup; bench --tuning-ab).
+// time, 33.7 with these loads, 29.4 with the projection's second workgroup; bench --tuning-ab). The
+// P·V by query halves, a quarter of the value loads, then changed little (H100: 38.1 against 38.9).
 const ROWS_Q: u32 = 8u;
 const ROWS_MAX_T: u32 = 256u;
 const ROWS_SLICES: u32 = 16u; // SHORT_THREADS / ROWS_Q

@@ -74,7 +74,8 @@ export interface MatmulTiles {
 // of 16: among the best of the configurations tests/f16/kernel-bench.ts tried on an H200 (Deno/wgpu)
 // at BERT-base shapes, 8-9.6 TFLOP/s f32 for M=1024, N=2304..3072, K=768. At batch 1 the same tiles
 // give only 48-144 workgroups and the time grows with K (a 16x768x3072 product took 0.37 ms on the
-// H200, 0.2 TFLOP/s), hence split-K towards ~512 workgroups (128x768x3072, f16: 0.41 -> 0.12 ms; bench --matmul-sweep).
+// H200, 0.2 TFLOP/s), hence split-K towards several hundred workgroups (splitKTarget; 128x768x3072,
+// f16: 0.41 -> 0.12 ms at 512; bench --matmul-sweep).
 export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   wgX: 8,
   wgY: 16,
@@ -102,10 +103,16 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   // Double-buffered staging lost 15% in the tile sweep at sustained clocks.
   splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true },
   vec4Stores: true,
-  // With both, a target of 1024 or 256 workgroups ran ALBERT-base at 0.91x and 0.88x, ranges of at
-  // least 128 at 0.96x; 384 / 640 / 768 at 0.96x / 0.95x / 1.02x and the shipped model at 0.94x /
-  // 0.98x / 0.98x, ranges of at least 32 at 1.00x both (2026-11-27-h200-tuning-ab-split-target.json).
-  splitKTarget: 512,
+  // About 768 workgroups: at batch 1 x 128 tokens, whole passes back to back (bench --tuning-ab)
+  // against 512, ALBERT-base ran at 1.055x and 1.059x on an H200 and 1.065x and 1.061x on an H100,
+  // the shipped model at 1.003x / 1.003x / 1.041x / 1.061x (2026-11-28-{h200,h100}-tuning-ab-*.json).
+  // Q|K|V then takes 11 splits of 72 tiles (792 workgroups), the FFN 8 x 96 and 32 x 24. It sits
+  // just below a cliff: 1024 ran ALBERT-base at 0.85x-0.88x (Q|K|V 12 x 72 = 864 workgroups), as
+  // if 792 were one wave of resident workgroups on these 132-SM cards; 640 lost too (0.97x). Smaller
+  // GPUs have smaller waves, and there 768 means more than one; unmeasured. Earlier (2026-11-27,
+  // other kernels): 1024 / 256 at 0.91x / 0.88x, 384 / 640 / 768 at 0.96x / 0.95x / 1.02x
+  // (2026-11-27-h200-tuning-ab-split-target.json).
+  splitKTarget: 768,
   splitKMinChunk: 64,
 };
 

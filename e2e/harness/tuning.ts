@@ -10,7 +10,7 @@ import type { KernelTuning } from '../../src/engine/kernels';
  * with K >= 32.
  */
 export const GPU_TUNING: KernelTuning = {
-  matmul: { splitKTarget: 512, splitKMinChunk: 16 },
+  matmul: { splitKTarget: 768, splitKMinChunk: 16 },
   attention: 'rows',
   batchOneExit: 'gated',
 };
