@@ -86,9 +86,11 @@ export interface KernelTuning {
    * same; the last layer's other rows of the hidden state are left as the layer before wrote them.
    * Default true: on whole passes at batch 1 x 128 tokens, back to back (bench --tuning-ab),
    * ALBERT-base took 2.33 against 2.37 ms and 2.27 against 2.31 on an H200, the shipped model 1.70
-   * against 1.72 and 1.64 against 1.67 (2026-11-28-h200-tuning-ab-*.json). Less than the FFN's
-   * share suggests: one block of attention still takes about as long as all sixteen (it waits on
-   * memory, not on arithmetic), and the GEMVs over K 3072 take 11-20 µs.
+   * against 1.72 and 1.64 against 1.67 (2026-11-28-h200-tuning-ab-*.json), but on an H100 once
+   * 2.27 against 2.23 (…-h100-tuning-ab-final-recheck.json): about the spread between two
+   * classifier instances (bench/README.md). Less than the FFN's share suggests: one block of
+   * attention still takes about as long as all sixteen (it waits on memory, not on arithmetic), and
+   * the GEMVs over K 3072 take 11-20 µs. Kept for the work it saves (the FFN of 127 rows).
    */
   lastLayerClsOnly?: boolean;
 }
