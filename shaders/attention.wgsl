@@ -312,13 +312,16 @@ fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
 // Each invocation scores its keys (tid, tid + 128, ...) against all ROWS_Q queries at once, so that a
 // key row is read once per block of queries: `short` reads a head's K and V again for every query,
 // T times their size in cache traffic, which is what its time at batch 1 goes to. Invocation
-// (q, r) then reduces slice r of query q's scores (ROWS_SLICES slices); for P·V invocation
-// (c, h, g) sums every G-th key from g of value quad c for half h of the queries, and the G groups'
-// sums meet in workgroup memory. Every loop over keys or head dimensions loads 8 or 16 vec4 a step:
-// at batch 1 this kernel waits on memory round trips, and a uniform-bounded loop is not pipelined
-// by the compiler (H200: 36.9 µs a layer for ALBERT-base with 4 keys a step and one key vec4 at a
-// time, 33.7 with these loads, 29.4 with the projection's second workgroup; bench --tuning-ab). The
-// P·V by query halves, a quarter of the value loads, then changed little (H100: 38.1 against 38.9).
+// (q, r) then reduces slice r of query q's scores (ROWS_SLICES slices), and each output vec4 sums
+// over the keys (split into groups when the block has fewer output vec4 than invocations). Every
+// loop over keys or head dimensions loads 8 or 16 vec4 a step: at batch 1 this kernel waits on
+// memory round trips, and a uniform-bounded loop is not pipelined by the compiler (H200: 36.9 µs a
+// layer for ALBERT-base with 4 keys a step and one key vec4 at a time, 33.7 with these loads, 29.4
+// with the projection's second workgroup, each on another machine; bench --tuning-ab). Tried and
+// dropped: P·V by (value quad, query half, key group), each value vec4 loaded once per half block
+// (a quarter of the loads) and the groups' sums joined in workgroup memory: ALBERT-base passes took
+// 2.18 against 2.16 ms on one H200 (two rounds each; attention 36.3 against 35.6 µs) and the same on
+// an H100 (bench/results/archive/2026-11-28-h200-pv-query-halves-ab/).
 const ROWS_Q: u32 = 8u;
 const ROWS_MAX_T: u32 = 256u;
 const ROWS_SLICES: u32 = 16u; // SHORT_THREADS / ROWS_Q
@@ -328,6 +331,7 @@ const ROWS_P_STRIDE: u32 = 272u;
 var<workgroup> rowsQ: array<vec4<f32>, ROWS_Q * MAX_D4>;
 var<workgroup> rowsP: array<f32, ROWS_Q * ROWS_P_STRIDE>;
 var<workgroup> rowsRed: array<f32, SHORT_THREADS>;
+var<workgroup> rowsAcc: array<vec4<f32>, SHORT_THREADS>;
 
 // Vec4 c of a key's head section (zero from d4n on), for rows' score loop.
 fn key_part(keyStart: u32, c: u32, d4n: u32) -> vec4<f32> {
@@ -338,23 +342,6 @@ fn key_part(keyStart: u32, c: u32, d4n: u32) -> vec4<f32> {
 fn score8(at: u32, k: ptr<function, array<vec4<f32>, 8>>) -> vec4<f32> {
   return ((rowsQ[at] * (*k)[0] + rowsQ[at + 1u] * (*k)[1]) + (rowsQ[at + 2u] * (*k)[2] + rowsQ[at + 3u] * (*k)[3])) +
     ((rowsQ[at + 4u] * (*k)[4] + rowsQ[at + 5u] * (*k)[5]) + (rowsQ[at + 6u] * (*k)[6] + rowsQ[at + 7u] * (*k)[7]));
-}
-
-// Σ_i P[p + i·G] · v_i over sixteen keys G apart (one query's row of rowsP).
-fn pv16(p: u32, G: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, v5: vec4<f32>,
-    v6: vec4<f32>, v7: vec4<f32>, v8: vec4<f32>, v9: vec4<f32>, v10: vec4<f32>, v11: vec4<f32>, v12: vec4<f32>,
-    v13: vec4<f32>, v14: vec4<f32>, v15: vec4<f32>) -> vec4<f32> {
-  return (((rowsP[p] * v0 + rowsP[p + G] * v1) + (rowsP[p + 2u * G] * v2 + rowsP[p + 3u * G] * v3)) +
-    ((rowsP[p + 4u * G] * v4 + rowsP[p + 5u * G] * v5) + (rowsP[p + 6u * G] * v6 + rowsP[p + 7u * G] * v7))) +
-    (((rowsP[p + 8u * G] * v8 + rowsP[p + 9u * G] * v9) + (rowsP[p + 10u * G] * v10 + rowsP[p + 11u * G] * v11)) +
-    ((rowsP[p + 12u * G] * v12 + rowsP[p + 13u * G] * v13) + (rowsP[p + 14u * G] * v14 + rowsP[p + 15u * G] * v15)));
-}
-
-fn put_rows_p(at: u32, v: vec4<f32>) {
-  rowsP[at] = v.x;
-  rowsP[at + 1u] = v.y;
-  rowsP[at + 2u] = v.z;
-  rowsP[at + 3u] = v.w;
 }
 
 fn hsum(v: vec4<f32>) -> f32 {
@@ -465,78 +452,81 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   rowsRed[tid] = localSum;
   workgroupBarrier();
 
-  // P·V. Invocation (c, h, g) sums keys g, g + G, ... of value dimensions 4c..4c+3 for queries
-  // 4h..4h+3, so each value vec4 is loaded once per half of the block (not once per query), sixteen
-  // keys' loads in flight together: this part waits on memory, one round trip a step. The G key
-  // groups' sums then meet in rowsP, free once every P is read.
-  let G = SHORT_THREADS / (2u * d4n); // >= 2: d4n <= MAX_D4 = 32
-  let c = tid % d4n;
-  let h = (tid / d4n) % 2u;
-  let g = tid / (2u * d4n);
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
-  if (g < G) {
-    let vAt = (rowBase + g) * rowStride + 2u * H + headOffset;
-    let step = G * rowStride;
-    let d = 4u * c;
-    let p0 = 4u * h * ROWS_P_STRIDE + g;
-    var j = 0u; // keys g + j·G
-    let keys = select(0u, (T - g + G - 1u) / G, g < T);
-    for (; j + 16u <= keys; j += 16u) {
-      // Constant indices only (a dynamically indexed array could go to local memory).
-      let at = vAt + j * step;
-      let v0 = qkv4(at, d);
-      let v1 = qkv4(at + step, d);
-      let v2 = qkv4(at + 2u * step, d);
-      let v3 = qkv4(at + 3u * step, d);
-      let v4 = qkv4(at + 4u * step, d);
-      let v5 = qkv4(at + 5u * step, d);
-      let v6 = qkv4(at + 6u * step, d);
-      let v7 = qkv4(at + 7u * step, d);
-      let v8 = qkv4(at + 8u * step, d);
-      let v9 = qkv4(at + 9u * step, d);
-      let v10 = qkv4(at + 10u * step, d);
-      let v11 = qkv4(at + 11u * step, d);
-      let v12 = qkv4(at + 12u * step, d);
-      let v13 = qkv4(at + 13u * step, d);
-      let v14 = qkv4(at + 14u * step, d);
-      let v15 = qkv4(at + 15u * step, d);
-      let p = p0 + j * G;
-      acc0 += pv16(p, G, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
-      acc1 += pv16(p + ROWS_P_STRIDE, G, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
-      acc2 += pv16(p + 2u * ROWS_P_STRIDE, G, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
-      acc3 += pv16(p + 3u * ROWS_P_STRIDE, G, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
-    }
-    for (; j < keys; j++) {
-      let v = qkv4(vAt + j * step, d);
-      let p = p0 + j * G;
-      acc0 += rowsP[p] * v;
-      acc1 += rowsP[p + ROWS_P_STRIDE] * v;
-      acc2 += rowsP[p + 2u * ROWS_P_STRIDE] * v;
-      acc3 += rowsP[p + 3u * ROWS_P_STRIDE] * v;
-    }
-  }
-  workgroupBarrier(); // every P is read before the partial sums take its place
-  if (g < G) {
-    // Group g's sum for query q, vec4 c sits at floats 4·((g·ROWS_Q + q)·d4n + c) of rowsP:
-    // G·ROWS_Q·d4n·4 <= 32·64 floats, since G·2·d4n <= SHORT_THREADS.
-    let at = 4u * ((g * ROWS_Q + 4u * h) * d4n + c);
-    put_rows_p(at, acc0);
-    put_rows_p(at + 4u * d4n, acc1);
-    put_rows_p(at + 8u * d4n, acc2);
-    put_rows_p(at + 12u * d4n, acc3);
-  }
-  workgroupBarrier();
+  // Output vec4 o = (query o / d4n, dimensions 4·(o % d4n) ..), summed over keys g, g + groups, ...
   let outs = ROWS_Q * d4n;
-  for (var o = tid; o < outs; o += SHORT_THREADS) {
-    var total = vec4<f32>(0.0);
-    for (var k = 0u; k < G; k++) {
-      let at = 4u * (k * outs + o);
-      total += vec4<f32>(rowsP[at], rowsP[at + 1u], rowsP[at + 2u], rowsP[at + 3u]);
+  let groups = max(1u, SHORT_THREADS / outs);
+  let g = tid / outs;
+  for (var o = tid % outs; o < outs; o += SHORT_THREADS) {
+    let q = o / d4n;
+    let c = o % d4n;
+    var acc = vec4<f32>(0.0);
+    if (g < groups && q < nq) {
+      // As in `short`: four keys a step, no branch on p.
+      let vBase = 2u * H + headOffset;
+      let pRow = q * ROWS_P_STRIDE;
+      var j = g;
+      // Sixteen keys a step, their value loads issued together (one round trip per sixteen keys).
+      for (; j + 15u * groups < T; j += 16u * groups) {
+        // Constant indices only (a dynamically indexed array could go to local memory).
+        let at = (rowBase + j) * rowStride + vBase;
+        let step = groups * rowStride;
+        let d = 4u * c;
+        let v0 = qkv4(at, d);
+        let v1 = qkv4(at + step, d);
+        let v2 = qkv4(at + 2u * step, d);
+        let v3 = qkv4(at + 3u * step, d);
+        let v4 = qkv4(at + 4u * step, d);
+        let v5 = qkv4(at + 5u * step, d);
+        let v6 = qkv4(at + 6u * step, d);
+        let v7 = qkv4(at + 7u * step, d);
+        let v8 = qkv4(at + 8u * step, d);
+        let v9 = qkv4(at + 9u * step, d);
+        let v10 = qkv4(at + 10u * step, d);
+        let v11 = qkv4(at + 11u * step, d);
+        let v12 = qkv4(at + 12u * step, d);
+        let v13 = qkv4(at + 13u * step, d);
+        let v14 = qkv4(at + 14u * step, d);
+        let v15 = qkv4(at + 15u * step, d);
+        let p = pRow + j;
+        acc += ((rowsP[p] * v0 + rowsP[p + groups] * v1) +
+          (rowsP[p + 2u * groups] * v2 + rowsP[p + 3u * groups] * v3)) +
+          ((rowsP[p + 4u * groups] * v4 + rowsP[p + 5u * groups] * v5) +
+          (rowsP[p + 6u * groups] * v6 + rowsP[p + 7u * groups] * v7));
+        acc += ((rowsP[p + 8u * groups] * v8 + rowsP[p + 9u * groups] * v9) +
+          (rowsP[p + 10u * groups] * v10 + rowsP[p + 11u * groups] * v11)) +
+          ((rowsP[p + 12u * groups] * v12 + rowsP[p + 13u * groups] * v13) +
+          (rowsP[p + 14u * groups] * v14 + rowsP[p + 15u * groups] * v15));
+      }
+      for (; j + 3u * groups < T; j += 4u * groups) {
+        let v0 = qkv4((rowBase + j) * rowStride + vBase, 4u * c);
+        let v1 = qkv4((rowBase + j + groups) * rowStride + vBase, 4u * c);
+        let v2 = qkv4((rowBase + j + 2u * groups) * rowStride + vBase, 4u * c);
+        let v3 = qkv4((rowBase + j + 3u * groups) * rowStride + vBase, 4u * c);
+        acc += (rowsP[pRow + j] * v0 + rowsP[pRow + j + groups] * v1) +
+          (rowsP[pRow + j + 2u * groups] * v2 + rowsP[pRow + j + 3u * groups] * v3);
+      }
+      for (; j < T; j += groups) {
+        acc += rowsP[pRow + j] * qkv4((rowBase + j) * rowStride + vBase, 4u * c);
+      }
     }
-    rows_store(o / d4n, o % d4n, nq, q0, rowBase, H, headOffset, D, total);
+    if (groups == 1u) {
+      // Between 64 and 128 outputs the invocations past them (g = 1) summed nothing: no store.
+      if (g == 0u) {
+        rows_store(q, c, nq, q0, rowBase, H, headOffset, D, acc);
+      }
+    } else {
+      rowsAcc[tid] = acc;
+    }
+  }
+  if (groups > 1u) {
+    workgroupBarrier();
+    if (tid < outs) {
+      var total = vec4<f32>(0.0);
+      for (var k = 0u; k < groups; k++) {
+        total += rowsAcc[k * outs + tid];
+      }
+      rows_store(tid / d4n, tid % d4n, nq, q0, rowBase, H, headOffset, D, total);
+    }
   }
 #if PROJECT
   // The block's context rows are in rowsQ now (rows_store); queries past the block stay zero.
