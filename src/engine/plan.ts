@@ -374,10 +374,30 @@ export class ExecutionPlan {
     };
 
     // The dispatches of one distinct layer; built once and reused wherever the schedule applies it.
-    const layerDispatches = new Map<number, KernelDispatch[]>();
-    const dispatchesFor = (index: number, layer: GpuLayer): KernelDispatch[] => {
-      const cached = layerDispatches.get(index);
+    // `clsOnly` (KernelTuning.lastLayerClsOnly, gated batch 1): the model's last layer for the [CLS]
+    // row only, the only row anything reads after it (the pooler and the exit heads). Q|K|V still
+    // covers every row (the keys and values), attention runs the first block of queries, and the rest
+    // runs on row 0: the add+LayerNorms on one row, the FFN as two GEMVs (no split, so no reduction).
+    const layerShapes = (clsOnly: boolean) =>
+      clsOnly
+        ? {
+            shapes: {
+              qkv: shapes.qkv,
+              attentionOutput: { M: 1, N: H, K: H },
+              intermediate: { M: 1, N: I, K: H },
+              output: { M: 1, N: H, K: I },
+            },
+            splits: { qkv: splits.qkv, attentionOutput: 1, intermediate: 1, output: 1 },
+            attention: { ...attentionShape, queries: 1 },
+            normRows: 1,
+          }
+        : { shapes, splits, attention: attentionShape, normRows: rows };
+    const layerDispatches = new Map<string, KernelDispatch[]>();
+    const dispatchesFor = (index: number, layer: GpuLayer, clsOnly = false): KernelDispatch[] => {
+      const key = `${index}${clsOnly ? '-cls' : ''}`;
+      const cached = layerDispatches.get(key);
       if (cached) return cached;
+      const { shapes, splits, attention: attendShape, normRows } = layerShapes(clsOnly);
       const attentionNorm = {
         residual: hidden,
         gamma: layer.attentionNorm.gamma,
@@ -390,14 +410,14 @@ export class ExecutionPlan {
               ...tag(SLOT_KIND.attention, [
                 kernels.attention.prepareProjected(
                   { qkv, mask: this.mask, weight: layer.attentionOutputT!, output: partials, ...gate },
-                  attentionShape,
+                  attendShape,
                 ),
               ]),
               ...tag(SLOT_KIND.layerNorm, [
                 kernels.addLayerNorm.prepare(
                   { input: partials, bias: layer.attentionOutput.bias, ...attentionNorm, ...gate },
                   {
-                    rows,
+                    rows: normRows,
                     width: H,
                     eps: config.layerNormEps,
                     splits: attentionShape.heads,
@@ -410,7 +430,7 @@ export class ExecutionPlan {
               ...tag(SLOT_KIND.attention, [
                 kernels.attention.prepare(
                   { qkv, mask: this.mask, output: context, ...gate },
-                  attentionShape,
+                  attendShape,
                   attentionPath,
                 ),
               ]),
@@ -449,7 +469,7 @@ export class ExecutionPlan {
             x.rowsPerWorkgroup ? [SLOT_KIND.tiledMatmul, x.rowsPerWorkgroup] : [SLOT_KIND.fixed, 0],
           );
       }
-      layerDispatches.set(index, list);
+      layerDispatches.set(key, list);
       return list;
     };
 
@@ -458,12 +478,10 @@ export class ExecutionPlan {
      * matmulThenNorm made for the FFN output, plus the pooler's workgroups (and the classifier's
      * partial logits), writing this depth's z.
      */
-    const pooledNorm = (
-      index: number,
-      depth: number,
-      from = normInput(shapes.output, splits.output),
-    ): KernelDispatch => {
+    const pooledNorm = (index: number, depth: number, clsOnly: boolean): KernelDispatch => {
       const layer = weights.layers[index]!;
+      const { shapes, splits } = layerShapes(clsOnly);
+      const from = normInput(shapes.output, splits.output);
       const classifier = packed?.layout.classifier;
       return tag(SLOT_KIND.layerNorm, [
         kernels.addLayerNorm.preparePooled(
@@ -499,66 +517,6 @@ export class ExecutionPlan {
       ])[0]!;
     };
 
-    /**
-     * KernelTuning.lastLayerClsOnly (gated batch 1): the model's last layer for the [CLS] row only,
-     * the only row anything reads after it (the pooler and the exit heads). Q|K|V still covers every
-     * row (the keys and values), attention runs the first block of queries, and the rest runs on
-     * row 0: the add+LayerNorms on one row, the FFN as two GEMVs (no split, so no reduction).
-     */
-    const clsShapes = {
-      attentionOutput: { M: 1, N: H, K: H },
-      intermediate: { M: 1, N: I, K: H },
-      output: { M: 1, N: H, K: I },
-    };
-    const clsOnlyDispatches = (layer: GpuLayer): KernelDispatch[] => {
-      const attentionNorm = {
-        residual: hidden,
-        gamma: layer.attentionNorm.gamma,
-        beta: layer.attentionNorm.beta,
-        output: attentionNormed,
-      };
-      const clsAttention = { ...attentionShape, queries: 1 };
-      const attention =
-        fusedProjection && partials
-          ? [
-              kernels.attention.prepareProjected(
-                { qkv, mask: this.mask, weight: layer.attentionOutputT!, output: partials, ...gate },
-                clsAttention,
-              ),
-              kernels.addLayerNorm.prepare(
-                { input: partials, bias: layer.attentionOutput.bias, ...attentionNorm, ...gate },
-                {
-                  rows: 1,
-                  width: H,
-                  eps: config.layerNormEps,
-                  splits: attentionShape.heads,
-                  partialStride: rows * H,
-                },
-              ),
-            ]
-          : [
-              kernels.attention.prepare(
-                { qkv, mask: this.mask, output: context, ...gate },
-                clsAttention,
-                attentionPath,
-              ),
-              ...matmulThenNorm(context, layer.attentionOutput, clsShapes.attentionOutput, 1, attentionNorm),
-            ];
-      return [
-        ...matmul(kernels.linear, hidden, layer.qkv, qkv, shapes.qkv, splits.qkv),
-        ...attention,
-        kernels.activated.prepare(
-          { input: attentionNormed, ...layer.intermediate, output: intermediate, ...gate },
-          clsShapes.intermediate,
-        ),
-        ...matmulThenNorm(intermediate, layer.output, clsShapes.output, 1, {
-          residual: attentionNormed,
-          gamma: layer.outputNorm.gamma,
-          beta: layer.outputNorm.beta,
-          output: hidden,
-        }),
-      ];
-    };
     const clsOnlyLast = this.gated && kernels.lastLayerClsOnly;
 
     // Dispatches per depth (the same at every depth), so that depth d's slot j of indirect
@@ -648,16 +606,10 @@ export class ExecutionPlan {
       const lastDepth = depth === L - 1;
       applied.forEach((index, i) => {
         const last = i === applied.length - 1;
-        if (clsOnlyLast && lastDepth && last) {
-          const list = clsOnlyDispatches(weights.layers[index]!);
-          if (headsFolded)
-            d.push(...list.slice(0, -1), pooledNorm(index, depth, normInput(clsShapes.output, 1)));
-          else d.push(...list);
-          return;
-        }
-        const list = dispatchesFor(index, weights.layers[index]!);
+        const clsOnly = clsOnlyLast && lastDepth && last;
+        const list = dispatchesFor(index, weights.layers[index]!, clsOnly);
         // The depth's last add+LayerNorm, with the pooler (and classifier) folded in, is the depth's own.
-        if (headsFolded && last) d.push(...list.slice(0, -1), pooledNorm(index, depth));
+        if (headsFolded && last) d.push(...list.slice(0, -1), pooledNorm(index, depth, clsOnly));
         else d.push(...list);
       });
       // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP;
