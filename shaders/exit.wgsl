@@ -157,40 +157,28 @@ fn lambda_logit(slot: u32) -> f32 {
   return sum;
 }
 
-// Logit c of the shared classifier at logits[src ..]: with a classifier fold (batch 1) the sum this
-// dispatch made, still in workgroup memory, rather than a read back of the value it just stored.
-fn shared_logit(src: u32, c: u32) -> f32 {
-  if (layer.classifierParts > 0u) {
-    return foldSums[c * 64u];
-  }
-  return logits[src + c];
-}
-
 // Writes the probabilities of logits [src, src + C) (of `scratch` or `logits`) to records[dst ..].
-// Softmax takes exp(x − max) twice rather than reading its first store back: the same value, one
-// wait on memory fewer. (With the changes of 2026-11-28 to cut such waits at batch 1, decide still
-// took 13.9 against 13.0 µs a dispatch on an H100 in a sustained profile: no measurable gain.)
 fn write_probs(from_scratch: bool, src: u32, dst: u32) {
   let C = layer.numLabels;
   var mx = -3.4e38;
   for (var c = 0u; c < C; c++) {
-    mx = max(mx, select(shared_logit(src, c), scratch[src + c], from_scratch));
+    mx = max(mx, select(logits[src + c], scratch[src + c], from_scratch));
   }
   var sum = 0.0;
   for (var c = 0u; c < C; c++) {
-    let x = select(shared_logit(src, c), scratch[src + c], from_scratch);
+    let x = select(logits[src + c], scratch[src + c], from_scratch);
+    var v = x;
     if (layer.task == 0u) {
-      sum += exp(x - mx);
+      v = exp(x - mx);
+      sum += v;
     } else if (layer.task == 1u) {
-      set_rec(dst + c, sigmoid(x));
-    } else {
-      set_rec(dst + c, x);
+      v = sigmoid(x);
     }
+    set_rec(dst + c, v);
   }
   if (layer.task == 0u) {
     for (var c = 0u; c < C; c++) {
-      let x = select(shared_logit(src, c), scratch[src + c], from_scratch);
-      set_rec(dst + c, exp(x - mx) / sum);
+      set_rec(dst + c, rec(dst + c) / sum);
     }
   }
 }
@@ -247,8 +235,8 @@ fn gate_value(at: u32, g: u32) -> f32 {
   return sigmoid(dot(a, f) + gateParams[g * 5u + 4u]);
 }
 
-fn step(b: u32, first: State) {
-  var st = first;
+fn step(b: u32) {
+  var st = state[b];
   let depth = layer.depth;
   let n = depth + 1u;
   let C = layer.numLabels;
@@ -259,7 +247,7 @@ fn step(b: u32, first: State) {
   let headAt = sharedAt + C;
   write_probs(false, srow * C, sharedAt);
   for (var c = 0u; c < C; c++) {
-    set_rec(headAt + C + c, shared_logit(srow * C, c));
+    set_rec(headAt + C + c, logits[srow * C + c]);
   }
   if (layer.hasHeads == 1u) {
     write_probs(true, layer.headOffset + srow * C, headAt);
@@ -365,15 +353,12 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     return;
   }
   if (lid.x == 0u) {
+    // The work counter: the rows this depth's kernels covered (trimmed by the previous decide, or all).
+    let trimmed = atomicLoad(&counters[2u * layer.numLayers + layer.depth]);
+    atomicAdd(&counters[layer.depth], select(layer.rows, trimmed, trimmed > 0u));
     atomicStore(&running, 0u);
     atomicStore(&live, 0u);
     atomicStore(&lastSlot, 0u);
-  }
-  // Each invocation's first example's state, loaded now so that the load overlaps the fold below.
-  let real = min(layer.batch, crit.realBatch);
-  var firstState = State();
-  if (lid.x < real) {
-    firstState = state[lid.x];
   }
   // The folded classifier's logits (batch 1, slot 0): invocation t sums parts t, t + 64, ... of
   // every class, then a fixed tree over the 64 invocations (deterministic, and no invocation waits
@@ -381,12 +366,12 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
   let parts = layer.classifierParts;
   if (parts > 0u) {
     let C = min(layer.numLabels, FOLD_MAX_CLASSES);
-    // A part's classes are contiguous: their loads go out together (foldSums starts at zero).
-    for (var p = lid.x; p < parts; p += 64u) {
-      let at = layer.classifierAt + p * layer.numLabels;
-      for (var c = 0u; c < C; c++) {
-        foldSums[c * 64u + lid.x] += scratch[at + c];
+    for (var c = 0u; c < C; c++) {
+      var sum = 0.0;
+      for (var p = lid.x; p < parts; p += 64u) {
+        sum += scratch[layer.classifierAt + p * layer.numLabels + c];
       }
+      foldSums[c * 64u + lid.x] = sum;
     }
     workgroupBarrier();
     for (var s = 32u; s > 0u; s >>= 1u) {
@@ -403,21 +388,10 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     storageBarrier();
   }
   workgroupBarrier();
-  // The work counter: the rows this depth's kernels covered (trimmed by the previous decide, or
-  // all). Invocation 63's job, which at batch 1 has no example, so that its two atomics wait on
-  // memory beside invocation 0's step rather than before everything.
-  if (lid.x == 63u) {
-    let trimmed = atomicLoad(&counters[2u * layer.numLayers + layer.depth]);
-    atomicAdd(&counters[layer.depth], select(layer.rows, trimmed, trimmed > 0u));
-  }
-  for (var b = lid.x; b < real; b += 64u) {
-    var st = firstState;
-    if (b != lid.x) {
-      st = state[b];
-    }
+  for (var b = lid.x; b < min(layer.batch, crit.realBatch); b += 64u) {
     // Exited examples are frozen: neither their state nor their records change any more.
-    if (st.exitLayer == 0u) {
-      step(b, st);
+    if (state[b].exitLayer == 0u) {
+      step(b);
     }
   }
   workgroupBarrier();
@@ -429,7 +403,7 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     // order, so a slot only ever moves down); the map says where each slot's example was.
     var slots = atomicLoad(&lastSlot);
     var moved = false;
-    // (real: the examples that are not padding, as above)
+    let real = min(layer.batch, crit.realBatch);
     if (crit.compact == 1u) {
       var k = 0u;
       for (var b = 0u; b < real; b++) {

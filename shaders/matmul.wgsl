@@ -363,7 +363,10 @@ fn gemv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc7 = 0.0;
   if (n < params.N) {
     // Four K quads a step, their loads issued together: the loop waits on memory, one round trip
-    // per step (load_a and load_w give zeros past K and past M).
+    // per step (load_a and load_w give zeros past K and past M). ALBERT-base's last-layer GEMVs
+    // (768 x 3072 and 3072 x 768) took 13.7-14.6 and 10.7-11.4 µs on one H200 against 18.6-20.6
+    // and 11.7-12.9 with one quad a step and an indexed accumulator array on three others (bench
+    // --tuning-ab profiles, bench/results/archive/2026-11-28-h200-*).
     let step = GEMV_LANES * 4u;
     for (var k = lane * 4u; k < params.K; k += 4u * step) {
       let w0 = load_w(n, k);
