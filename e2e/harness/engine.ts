@@ -88,21 +88,24 @@ export async function compareGolden(name: string, tuning: 'default' | 'gpu' = 'd
     // Every example of the batched batches alone too, at its own length: batch-1 plans (gated, with
     // the heads folded and a [CLS]-only last layer under the GPU tuning) at more than GEMV's 8 rows.
     const single = { count: 0, longest: 0, maxRel: 0, kernels: [] as string[] };
-    let longestInput: { inputIds: number[] } | null = null;
+    let longestInput: { inputIds: number[]; tokenTypeIds: number[] } | null = null;
     for (const b of golden.batches.filter((x) => x.batch > 1)) {
       for (let e = 0; e < b.batch; e++) {
         const length = b.lengths[e]!;
-        const [alone] = await classifier.classify({
+        const input = {
           inputIds: b.inputIds[e]!.slice(0, length),
           tokenTypeIds: b.tokenTypeIds[e]!.slice(0, length),
-        });
+        };
+        const [alone] = await classifier.classify(input);
         for (let l = 0; l < model.config.numHiddenLayers; l++) {
           const d = compare(alone!.layers[l]!.logits, b.perLayerLogits[l]![e]!);
           single.maxRel = Math.max(single.maxRel, d.maxRel);
         }
         single.count++;
-        if (length > single.longest) longestInput = { inputIds: b.inputIds[e]!.slice(0, length) };
-        single.longest = Math.max(single.longest, length);
+        if (length > single.longest) {
+          single.longest = length;
+          longestInput = input;
+        }
       }
     }
     if (longestInput) {
