@@ -235,6 +235,13 @@ test('attention: padding, an all-masked sequence, seqLen 128, every entry point'
       expect(r.path).toBe(path === 'rows' && c.seqLen > 256 ? 'short' : path);
     }
   }
+  // rows at 256 invocations a workgroup: up to 128 tokens two invocations share each key's scores
+  // (with more than 8 vec4 a head), and heads of up to 16 vec4 split the value loop in two groups.
+  for (const c of cases.filter((c) => c.seqLen <= 256)) {
+    const r = await callHarness(page, 'testAttention', { ...c, path: 'rows', rowsThreads: 256 });
+    expectClose(`attention rows x256 ${JSON.stringify(c)}`, r);
+    expect(r.path).toBe('rows');
+  }
   // Past the short path's 512 tokens the kernel takes the flash loop on its own.
   expectClose(
     'attention seqLen 520',
@@ -251,10 +258,13 @@ test('attention: padding, an all-masked sequence, seqLen 128, every entry point'
     { seqLen: 19, heads: 12, headDim: 64, lengths: [19] },
     { seqLen: 11, heads: 13, headDim: 40, lengths: [11, 6] },
   ];
-  for (const c of projected) {
-    const r = await callHarness(page, 'testAttention', { ...c, projected: true });
-    expectClose(`attention rows projected ${JSON.stringify(c)}`, r);
-    expect(r.path).toBe('rows-projected');
+  // At 256 invocations H = 768 takes one workgroup a block (192 column quads).
+  for (const rowsThreads of [128, 256] as const) {
+    for (const c of projected) {
+      const r = await callHarness(page, 'testAttention', { ...c, projected: true, rowsThreads });
+      expectClose(`attention rows projected x${rowsThreads} ${JSON.stringify(c)}`, r);
+      expect(r.path).toBe('rows-projected');
+    }
   }
 });
 

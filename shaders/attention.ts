@@ -28,8 +28,12 @@ export const ATTENTION_SHORT_MAX_LEN = 512;
 /** The `rows` entry point's limit (ROWS_MAX_T) and queries per workgroup (ROWS_Q). */
 export const ATTENTION_ROWS_MAX_LEN = 256;
 const ROWS_Q = 8;
-/** Invocations of a `rows` workgroup (SHORT_THREADS). */
-const ROWS_THREADS = 128;
+/**
+ * Invocations of a `rows` workgroup (attention.wgsl ROWS_THREADS). 256 lets one workgroup project all
+ * of H 768's column quads, where 128 takes two workgroups a block that each compute the block's
+ * attention; it also halves the value loop and, up to 128 tokens, the key loop of each invocation.
+ */
+export type RowsThreads = 128 | 256;
 
 /**
  * `short`: a workgroup per query (seqLen <= 512); `rows`: a workgroup per 8 queries, which share
@@ -94,20 +98,30 @@ export class AttentionKernel {
   private constructor(
     private readonly device: GPUDevice,
     private readonly pipelines: ReadonlyMap<Variant, GPUComputePipeline>,
+    private readonly rowsThreads: RowsThreads,
   ) {}
 
   /**
    * Compiles the entry points `paths` (default all three) for the head sizes given (vec4 loads when a
    * head size is a multiple of 4, scalar otherwise); without `headDims`, both load widths. With
    * `projection` (the dtype of Wo) and `rows` among the paths, also `rows` with the output
-   * projection folded in (prepareProjected; head sizes that are multiples of 4).
+   * projection folded in (prepareProjected; head sizes that are multiples of 4). `rowsThreads`: the
+   * `rows` workgroup size (default 128).
    */
   static async create(
     device: GPUDevice,
     headDims?: readonly number[],
     paths: readonly AttentionPath[] = ['short', 'rows', 'flash'],
-    options: { projection?: WeightDtype } = {},
+    options: { projection?: WeightDtype; rowsThreads?: RowsThreads } = {},
   ): Promise<AttentionKernel> {
+    const rowsThreads = options.rowsThreads ?? 128;
+    if (rowsThreads !== 128 && rowsThreads !== 256) {
+      throw new PonderError(
+        'unsupported-config',
+        `attention: rows workgroups of ${String(rowsThreads)} invocations`,
+      );
+    }
+    const rowsConstants = { ROWS_THREADS: rowsThreads };
     const widths = new Set(headDims ? headDims.map(attentionLoadWidth) : (['vec4', 'scalar'] as const));
     const variants: Variant[] = [];
     for (const width of widths) for (const path of paths) variants.push(`${path}-${width}`);
@@ -117,23 +131,26 @@ export class AttentionKernel {
       variants.map((variant) => {
         if (variant === 'rows-projected' && projection) {
           return createPipeline(device, {
-            label: `attention-rows-projected-vec4-${projection}`,
+            label: `attention-rows-projected-vec4-${projection}${rowsThreads === 128 ? '' : `-x${rowsThreads}`}`,
             code:
               weightTypeWgsl(projection) +
               specialize(code, { VEC4: true, PROJECT: true }) +
               exitGateWgsl(GATE_BINDING),
             entryPoint: 'rows',
+            constants: rowsConstants,
           });
         }
         const [path, width] = variant.split('-') as [AttentionPath, string];
+        const rows = path === 'rows' && rowsThreads !== 128 ? `-x${rowsThreads}` : '';
         return createPipeline(device, {
-          label: `attention-${path}${width === 'vec4' ? '-vec4' : ''}`,
+          label: `attention-${path}${width === 'vec4' ? '-vec4' : ''}${rows}`,
           code: specialize(code, { VEC4: width === 'vec4' }) + exitGateWgsl(GATE_BINDING),
           entryPoint: path === 'flash' ? 'main' : path,
+          ...(path === 'rows' ? { constants: rowsConstants } : {}),
         });
       }),
     );
-    return new AttentionKernel(device, new Map(variants.map((v, i) => [v, compiled[i]!])));
+    return new AttentionKernel(device, new Map(variants.map((v, i) => [v, compiled[i]!])), rowsThreads);
   }
 
   /** Whether prepareProjected() serves the shape on this path (compiled, and a head size % 4 == 0). */
@@ -210,8 +227,9 @@ export class AttentionKernel {
       throw new PonderError('invalid-input', `attention: ${queries} queries for ${seqLen} tokens`);
     }
     // The projected variant: enough workgroups per block of queries that each invocation projects at
-    // most one column quad (two at H 768; attention.wgsl projectionParts).
-    const parts = projected ? Math.ceil((heads * headDim) / 4 / ROWS_THREADS) : 1;
+    // most one column quad (at H 768 two with 128 invocations, one with 256; attention.wgsl
+    // projectionParts).
+    const parts = projected ? Math.ceil((heads * headDim) / 4 / this.rowsThreads) : 1;
     const label =
       `attention-${path}${projected ? '-projected' : ''}-b${batch}-t${seqLen}-h${heads}x${headDim}` +
       (queries < seqLen ? `-q${queries}` : '');

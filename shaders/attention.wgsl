@@ -324,14 +324,19 @@ fn short(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wi
 // an H100 (bench/results/archive/2026-11-28-h200-pv-query-halves-ab/).
 const ROWS_Q: u32 = 8u;
 const ROWS_MAX_T: u32 = 256u;
-const ROWS_SLICES: u32 = 16u; // SHORT_THREADS / ROWS_Q
+// Invocations of a `rows` workgroup: 128 or 256 (shaders/attention.ts rowsThreads). With 256, one
+// workgroup projects all of H 768's column quads (no second workgroup recomputing the block's
+// attention), two invocations share each key's scores and two groups each value's keys.
+override ROWS_THREADS: u32 = 128u;
+const ROWS_MAX_THREADS: u32 = 256u;
+override ROWS_SLICES: u32 = ROWS_THREADS / ROWS_Q;
 // Row stride of rowsP: 16 floats of padding, so that queries q and q + 1 of a warp's reduction read
-// different banks.
+// different banks. With 256 invocations the workgroup memory is 13.5 KiB.
 const ROWS_P_STRIDE: u32 = 272u;
 var<workgroup> rowsQ: array<vec4<f32>, ROWS_Q * MAX_D4>;
+// Scores, then probabilities; after P·V the key groups' partial sums (4 floats an invocation).
 var<workgroup> rowsP: array<f32, ROWS_Q * ROWS_P_STRIDE>;
-var<workgroup> rowsRed: array<f32, SHORT_THREADS>;
-var<workgroup> rowsAcc: array<vec4<f32>, SHORT_THREADS>;
+var<workgroup> rowsRed: array<f32, ROWS_MAX_THREADS>;
 
 // Vec4 c of a key's head section (zero from d4n on), for rows' score loop.
 fn key_part(keyStart: u32, c: u32, d4n: u32) -> vec4<f32> {
@@ -348,7 +353,7 @@ fn hsum(v: vec4<f32>) -> f32 {
   return (v.x + v.y) + (v.z + v.w);
 }
 
-@compute @workgroup_size(SHORT_THREADS, 1, 1)
+@compute @workgroup_size(ROWS_THREADS, 1, 1)
 fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   if (gate_shut()) {
     return;
@@ -369,7 +374,7 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let nq = min(ROWS_Q, T - q0);
   let tid = lid.x;
 
-  for (var e = tid; e < ROWS_Q * d4n; e += SHORT_THREADS) {
+  for (var e = tid; e < ROWS_Q * d4n; e += ROWS_THREADS) {
     let q = e / d4n;
     let c = e % d4n;
     var v = vec4<f32>(0.0);
@@ -380,50 +385,72 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   workgroupBarrier();
 
-  // Scores of keys tid, tid + 128, ... against the ROWS_Q queries; masked keys stand at NEG.
-  for (var j = tid; j < T; j += SHORT_THREADS) {
-    let masked = mask[rowBase + j] == 0u;
-    var s0 = vec4<f32>(0.0);
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    var s3 = vec4<f32>(0.0);
-    var s4 = vec4<f32>(0.0);
-    var s5 = vec4<f32>(0.0);
-    var s6 = vec4<f32>(0.0);
-    var s7 = vec4<f32>(0.0);
-    if (!masked) {
-      let keyStart = (rowBase + j) * rowStride + H + headOffset;
-      // Eight vec4 of the key loaded together, then used: one memory round trip per eight instead of
-      // one per vec4 (the loop bound is a uniform, so the compiler does not pipeline it itself).
-      for (var c = 0u; c < d4n; c += 8u) {
-        var k: array<vec4<f32>, 8>;
-        k[0] = key_part(keyStart, c, d4n);
-        k[1] = key_part(keyStart, c + 1u, d4n);
-        k[2] = key_part(keyStart, c + 2u, d4n);
-        k[3] = key_part(keyStart, c + 3u, d4n);
-        k[4] = key_part(keyStart, c + 4u, d4n);
-        k[5] = key_part(keyStart, c + 5u, d4n);
-        k[6] = key_part(keyStart, c + 6u, d4n);
-        k[7] = key_part(keyStart, c + 7u, d4n);
-        s0 += score8(c, &k);
-        s1 += score8(MAX_D4 + c, &k);
-        s2 += score8(2u * MAX_D4 + c, &k);
-        s3 += score8(3u * MAX_D4 + c, &k);
-        s4 += score8(4u * MAX_D4 + c, &k);
-        s5 += score8(5u * MAX_D4 + c, &k);
-        s6 += score8(6u * MAX_D4 + c, &k);
-        s7 += score8(7u * MAX_D4 + c, &k);
+  // Scores of keys tid, tid + ROWS_THREADS, ... against the ROWS_Q queries; masked keys stand at NEG.
+  // Where every key has two invocations (2T <= ROWS_THREADS, more than 8 vec4 a head), each takes
+  // half of the head's vec4 (one round trip of 8 loads instead of two): the second half's sums go
+  // to rowsP first and the first half adds them.
+  let halves = select(1u, 2u, 2u * T <= ROWS_THREADS && d4n > 8u);
+  let half = select(0u, tid / T, halves == 2u);
+  let cBegin = half * 8u;
+  let cEnd = select(d4n, min(d4n, 8u), halves == 2u && half == 0u);
+  var lo = vec4<f32>(0.0);
+  var hi = vec4<f32>(0.0);
+  let keyOwned = tid < halves * T;
+  let j = select(tid, tid % T, halves == 2u);
+  var masked = true;
+  if (keyOwned || halves == 1u) {
+    for (var jj = j; jj < T; jj += ROWS_THREADS) {
+      masked = mask[rowBase + jj] == 0u;
+      var s0 = vec4<f32>(0.0);
+      var s1 = vec4<f32>(0.0);
+      var s2 = vec4<f32>(0.0);
+      var s3 = vec4<f32>(0.0);
+      var s4 = vec4<f32>(0.0);
+      var s5 = vec4<f32>(0.0);
+      var s6 = vec4<f32>(0.0);
+      var s7 = vec4<f32>(0.0);
+      if (!masked) {
+        let keyStart = (rowBase + jj) * rowStride + H + headOffset;
+        // Eight vec4 of the key loaded together, then used: one memory round trip per eight instead of
+        // one per vec4 (the loop bound is a uniform, so the compiler does not pipeline it itself).
+        for (var c = cBegin; c < cEnd; c += 8u) {
+          var k: array<vec4<f32>, 8>;
+          k[0] = key_part(keyStart, c, cEnd);
+          k[1] = key_part(keyStart, c + 1u, cEnd);
+          k[2] = key_part(keyStart, c + 2u, cEnd);
+          k[3] = key_part(keyStart, c + 3u, cEnd);
+          k[4] = key_part(keyStart, c + 4u, cEnd);
+          k[5] = key_part(keyStart, c + 5u, cEnd);
+          k[6] = key_part(keyStart, c + 6u, cEnd);
+          k[7] = key_part(keyStart, c + 7u, cEnd);
+          s0 += score8(c, &k);
+          s1 += score8(MAX_D4 + c, &k);
+          s2 += score8(2u * MAX_D4 + c, &k);
+          s3 += score8(3u * MAX_D4 + c, &k);
+          s4 += score8(4u * MAX_D4 + c, &k);
+          s5 += score8(5u * MAX_D4 + c, &k);
+          s6 += score8(6u * MAX_D4 + c, &k);
+          s7 += score8(7u * MAX_D4 + c, &k);
+        }
+      }
+      // Queries 0-3 and 4-7.
+      lo = vec4<f32>(hsum(s0), hsum(s1), hsum(s2), hsum(s3));
+      hi = vec4<f32>(hsum(s4), hsum(s5), hsum(s6), hsum(s7));
+      if (halves == 1u) {
+        rows_put_scores(jj, lo * params.scale, hi * params.scale, masked);
       }
     }
-    let scale = params.scale;
-    rowsP[j] = select(hsum(s0) * scale, NEG, masked);
-    rowsP[ROWS_P_STRIDE + j] = select(hsum(s1) * scale, NEG, masked);
-    rowsP[2u * ROWS_P_STRIDE + j] = select(hsum(s2) * scale, NEG, masked);
-    rowsP[3u * ROWS_P_STRIDE + j] = select(hsum(s3) * scale, NEG, masked);
-    rowsP[4u * ROWS_P_STRIDE + j] = select(hsum(s4) * scale, NEG, masked);
-    rowsP[5u * ROWS_P_STRIDE + j] = select(hsum(s5) * scale, NEG, masked);
-    rowsP[6u * ROWS_P_STRIDE + j] = select(hsum(s6) * scale, NEG, masked);
-    rowsP[7u * ROWS_P_STRIDE + j] = select(hsum(s7) * scale, NEG, masked);
+  }
+  if (halves == 2u) {
+    // One key per invocation: the second half's sums join the first's through rowsP.
+    if (keyOwned && half == 1u) {
+      rows_put_scores(j, lo, hi, false);
+    }
+    workgroupBarrier();
+    if (keyOwned && half == 0u) {
+      let other = rows_scores(j);
+      rows_put_scores(j, (lo + other[0]) * params.scale, (hi + other[1]) * params.scale, masked);
+    }
   }
   workgroupBarrier();
 
@@ -454,9 +481,11 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
   // Output vec4 o = (query o / d4n, dimensions 4·(o % d4n) ..), summed over keys g, g + groups, ...
   let outs = ROWS_Q * d4n;
-  let groups = max(1u, SHORT_THREADS / outs);
+  let groups = max(1u, ROWS_THREADS / outs);
   let g = tid / outs;
-  for (var o = tid % outs; o < outs; o += SHORT_THREADS) {
+  // With groups > 1 every invocation has at most one output vec4 (outs * groups <= ROWS_THREADS).
+  var groupAcc = vec4<f32>(0.0);
+  for (var o = tid % outs; o < outs; o += ROWS_THREADS) {
     let q = o / d4n;
     let c = o % d4n;
     var acc = vec4<f32>(0.0);
@@ -515,15 +544,22 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         rows_store(q, c, nq, q0, rowBase, H, headOffset, D, acc);
       }
     } else {
-      rowsAcc[tid] = acc;
+      groupAcc = acc;
     }
   }
   if (groups > 1u) {
+    // The groups' sums meet in rowsP, whose probabilities every invocation has read by the barrier.
+    workgroupBarrier();
+    rowsP[4u * tid] = groupAcc.x;
+    rowsP[4u * tid + 1u] = groupAcc.y;
+    rowsP[4u * tid + 2u] = groupAcc.z;
+    rowsP[4u * tid + 3u] = groupAcc.w;
     workgroupBarrier();
     if (tid < outs) {
       var total = vec4<f32>(0.0);
       for (var k = 0u; k < groups; k++) {
-        total += rowsAcc[k * outs + tid];
+        let at = 4u * (k * outs + tid);
+        total += vec4<f32>(rowsP[at], rowsP[at + 1u], rowsP[at + 2u], rowsP[at + 3u]);
       }
       rows_store(tid / d4n, tid % d4n, nq, q0, rowBase, H, headOffset, D, total);
     }
@@ -535,6 +571,26 @@ fn rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
 }
 
+// Key j's scores against queries 0-3 (lo) and 4-7 (hi), NEG where the key is masked.
+fn rows_put_scores(j: u32, lo: vec4<f32>, hi: vec4<f32>, masked: bool) {
+  rowsP[j] = select(lo.x, NEG, masked);
+  rowsP[ROWS_P_STRIDE + j] = select(lo.y, NEG, masked);
+  rowsP[2u * ROWS_P_STRIDE + j] = select(lo.z, NEG, masked);
+  rowsP[3u * ROWS_P_STRIDE + j] = select(lo.w, NEG, masked);
+  rowsP[4u * ROWS_P_STRIDE + j] = select(hi.x, NEG, masked);
+  rowsP[5u * ROWS_P_STRIDE + j] = select(hi.y, NEG, masked);
+  rowsP[6u * ROWS_P_STRIDE + j] = select(hi.z, NEG, masked);
+  rowsP[7u * ROWS_P_STRIDE + j] = select(hi.w, NEG, masked);
+}
+
+// What rows_put_scores wrote for key j: [queries 0-3, queries 4-7].
+fn rows_scores(j: u32) -> array<vec4<f32>, 2> {
+  return array<vec4<f32>, 2>(
+    vec4<f32>(rowsP[j], rowsP[ROWS_P_STRIDE + j], rowsP[2u * ROWS_P_STRIDE + j], rowsP[3u * ROWS_P_STRIDE + j]),
+    vec4<f32>(rowsP[4u * ROWS_P_STRIDE + j], rowsP[5u * ROWS_P_STRIDE + j], rowsP[6u * ROWS_P_STRIDE + j], rowsP[7u * ROWS_P_STRIDE + j]),
+  );
+}
+
 #if PROJECT
 // Head h's share of the output projection for the block's queries: output[h·sliceStride + row·H + n]
 // = Σ_d context[row][d] · Wo[n][h·D + d]. Invocation i takes columns 4i .. 4i+3 (then 4(i + 128) ..),
@@ -544,7 +600,7 @@ fn rows_project(tid: u32, head: u32, q0: u32, nq: u32, rowBase: u32, H: u32, hea
   // This workgroup's share of the column quads.
   let share = (H4 + parts - 1u) / parts;
   let end = min(H4, (part + 1u) * share);
-  for (var n4 = part * share + tid; n4 < end; n4 += SHORT_THREADS) {
+  for (var n4 = part * share + tid; n4 < end; n4 += ROWS_THREADS) {
     var s0 = vec4<f32>(0.0);
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);

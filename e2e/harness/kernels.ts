@@ -8,7 +8,12 @@ import { PonderError } from '../../src/errors';
 import { requestGpu, type GpuContext } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
 import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul';
-import { AttentionKernel, attentionPathFor, type AttentionPath } from '../../shaders/attention';
+import {
+  AttentionKernel,
+  attentionPathFor,
+  type AttentionPath,
+  type RowsThreads,
+} from '../../shaders/attention';
 import { AddLayerNormKernel, poolerBlocks } from '../../shaders/layernorm';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import {
@@ -354,6 +359,8 @@ export interface AttentionCase {
   /** The entry point (default: what the kernel picks for the length). */
   path?: AttentionPath;
   seed?: number;
+  /** Invocations of a `rows` workgroup (default 128). */
+  rowsThreads?: RowsThreads;
   /**
    * `rows` with the output projection folded in (prepareProjected): the heads' slices, summed here,
    * are checked against context · Woᵀ for a random Wo.
@@ -361,13 +368,28 @@ export interface AttentionCase {
   projected?: boolean;
 }
 
-let attentionKernel: Promise<AttentionKernel> | null = null;
-let projectedKernel: Promise<AttentionKernel> | null = null;
+// By rows workgroup size.
+const attentionKernels = new Map<RowsThreads, Promise<AttentionKernel>>();
+const projectedKernels = new Map<RowsThreads, Promise<AttentionKernel>>();
+
+function cachedKernel(
+  cache: Map<RowsThreads, Promise<AttentionKernel>>,
+  rowsThreads: RowsThreads,
+  create: () => Promise<AttentionKernel>,
+): Promise<AttentionKernel> {
+  let kernel = cache.get(rowsThreads);
+  if (!kernel) {
+    kernel = create();
+    cache.set(rowsThreads, kernel);
+  }
+  return kernel;
+}
 
 export async function testAttention(c: AttentionCase): Promise<KernelComparison> {
   const start = performance.now();
   const { device, adapter } = await deviceFor('f32');
   const { seqLen, heads, headDim } = c;
+  const rowsThreads = c.rowsThreads ?? 128;
   const batch = c.lengths.length;
   const H = heads * headDim;
   const next = rng(c.seed ?? 2);
@@ -380,8 +402,9 @@ export async function testAttention(c: AttentionCase): Promise<KernelComparison>
   const qkv = upload(device, qkvData, 'qkv');
   const mask = upload(device, maskData, 'mask');
   if (c.projected) {
-    projectedKernel ??= AttentionKernel.create(device, undefined, ['rows'], { projection: 'f32' });
-    const kernel = await projectedKernel;
+    const kernel = await cachedKernel(projectedKernels, rowsThreads, () =>
+      AttentionKernel.create(device, undefined, ['rows'], { projection: 'f32', rowsThreads }),
+    );
     const rows = batch * seqLen;
     const wo = randomArray(next, H * H, 1 / Math.sqrt(H));
     const woT = new Float32Array(H * H);
@@ -406,8 +429,9 @@ export async function testAttention(c: AttentionCase): Promise<KernelComparison>
       ms: performance.now() - start,
     };
   }
-  attentionKernel ??= AttentionKernel.create(device);
-  const kernel = await attentionKernel;
+  const kernel = await cachedKernel(attentionKernels, rowsThreads, () =>
+    AttentionKernel.create(device, undefined, undefined, { rowsThreads }),
+  );
   const output = emptyBuffer(device, batch * seqLen * H, 'ctx');
   const shape = { batch, seqLen, heads, headDim };
   const dispatch = kernel.prepare({ qkv, mask, output }, shape, c.path && attentionPathFor(shape, c.path));

@@ -3,7 +3,12 @@
  * shared by every execution plan of that model.
  */
 import { AddLayerNormKernel, addLayerNormVariant, poolerFoldFits } from '../../shaders/layernorm';
-import { AttentionKernel, attentionLoadWidth, type AttentionPath } from '../../shaders/attention';
+import {
+  AttentionKernel,
+  attentionLoadWidth,
+  type AttentionPath,
+  type RowsThreads,
+} from '../../shaders/attention';
 import { EmbeddingKernel } from '../../shaders/embeddings';
 import { ExitKernel, FOLD_MAX_CLASSES } from '../../shaders/exit';
 import { HeadsKernel } from '../../shaders/heads';
@@ -60,6 +65,12 @@ export interface KernelTuning {
    * (bench/results/archive/2026-11-27-h200-tuning-ab-fuse-attention-output.json).
    */
   fuseAttentionOutput?: boolean;
+  /**
+   * Invocations of a `rows` attention workgroup (shaders/attention.ts RowsThreads): 128 (default) or
+   * 256, with which one workgroup a block of queries projects all of H 768 and each invocation walks
+   * half the keys of the value loop.
+   */
+  attentionRowsThreads?: RowsThreads;
   /**
    * Batch-1 plans behind the exit gate (`batchOneExit` 'gated') of a model whose only head is a
    * classifier of at most 16 classes (every plain Hub checkpoint): fold the pooler and the classifier
@@ -185,7 +196,10 @@ async function compileKernels(
       device,
       [config.hiddenSize / config.numAttentionHeads],
       tuning.attention === 'flash' ? ['flash'] : ['rows', 'short', 'flash'],
-      fuseAttentionOutput ? { projection: weightDtype } : {},
+      {
+        ...(fuseAttentionOutput ? { projection: weightDtype } : {}),
+        ...(tuning.attentionRowsThreads ? { rowsThreads: tuning.attentionRowsThreads } : {}),
+      },
     ),
     AddLayerNormKernel.create(device, {
       widths: [config.hiddenSize],
