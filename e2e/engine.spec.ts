@@ -71,6 +71,10 @@ for (const tuning of ['default', 'gpu'] as const) {
       const ffnGemv = alone.some((k) => /^matmul-f32-(?!none-)[a-z_]+-gemv$/.test(k));
       expect(clsAttention, alone.join(', ')).toBe(folds);
       expect(ffnTiled && ffnGemv, alone.join(', ')).toBe(folds);
+      // Under the GPU tuning each depth's decide but the last runs beside the next depth's Q|K|V
+      // reduction (KernelTuning.decideInReduce), where Q|K|V is split (more than 8 rows): the
+      // longest example's logits above came through it.
+      expect(alone.includes('decideReduce'), alone.join(', ')).toBe(tuning === 'gpu');
       // A criterion on the (folded, under the GPU tuning) batch-1 logits exits where the layers'
       // own probabilities say, with the full-depth run's logits up to there.
       if (fixture !== 'bert-regression') {

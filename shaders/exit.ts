@@ -7,7 +7,8 @@
 import type { ExitCriterion } from '../src/exit/criteria';
 import { PonderError } from '../src/errors';
 import { PABEE_REGRESSION_THRESHOLD } from '../src/exit/criteria';
-import { createPipeline, createUniformBuffer, type KernelDispatch } from './kernel';
+import { createPipeline, createUniformBuffer, divUp, type KernelDispatch } from './kernel';
+import { specialize } from './preprocess';
 import code from './exit.wgsl?raw';
 
 /** Floats per (depth, example) record before the probabilities; see exit.wgsl. */
@@ -64,6 +65,11 @@ export interface ExitLayerShape {
    * into this depth's logits first. Absent: the heads kernel wrote them.
    */
   classifierParts?: { at: number; parts: number };
+  /**
+   * decide_reduce (ExitKernel.decideWithReduce): where a copy of the gates' parameters (5 floats a
+   * gate) sits in `scratch`, as that entry point reads them there.
+   */
+  gateAt?: number;
 }
 
 /** How a dispatch's workgroup counts follow the rows still needed (exit.wgsl `slotKinds`). */
@@ -125,20 +131,44 @@ export function encodeCriterion(
   return data;
 }
 
+/** Rows of a decide_reduce reduction workgroup (64 columns each). */
+const REDUCE_ROWS = 2;
+const MAX_WORKGROUPS = 65535;
+
+/** Words of the work-counter buffer a plan allocates (exit.wgsl `counters`). */
+export function counterWords(numLayers: number, batch: number): number {
+  return 4 * numLayers + batch;
+}
+
 export class ExitKernel {
   private constructor(
     private readonly device: GPUDevice,
     private readonly decidePipeline: GPUComputePipeline,
     private readonly compactPipelines: { out: GPUComputePipeline; in: GPUComputePipeline },
+    private readonly decideReducePipeline: GPUComputePipeline | null,
   ) {}
 
-  static async create(device: GPUDevice): Promise<ExitKernel> {
+  /** `decideReduce`: also compile decide_reduce (KernelTuning.decideInReduce). */
+  static async create(device: GPUDevice, options: { decideReduce?: boolean } = {}): Promise<ExitKernel> {
+    const plain = specialize(code, {});
     const [decide, out, back] = await Promise.all(
       (['decide', 'compact_out', 'compact_in'] as const).map((entryPoint) =>
-        createPipeline(device, { label: `exit-${entryPoint}`, code, entryPoint }),
+        createPipeline(device, { label: `exit-${entryPoint}`, code: plain, entryPoint }),
       ),
     );
-    return new ExitKernel(device, decide!, { out: out!, in: back! });
+    const decideReduce = options.decideReduce
+      ? await createPipeline(device, {
+          label: 'exit-decide_reduce',
+          code: specialize(code, { GATES_IN_SCRATCH: true }),
+          entryPoint: 'decide_reduce',
+        })
+      : null;
+    return new ExitKernel(device, decide!, { out: out!, in: back! }, decideReduce);
+  }
+
+  /** Whether decideWithReduce() can be used (compiled). */
+  get canDecideWithReduce(): boolean {
+    return this.decideReducePipeline !== null;
   }
 
   /** The per-depth uniform, created once per plan and depth. */
@@ -169,6 +199,7 @@ export class ExitKernel {
       ['u32', s.gatedByExit ? 1 : 0],
       ['u32', s.classifierParts?.at ?? 0],
       ['u32', s.classifierParts?.parts ?? 0],
+      ['u32', s.gateAt ?? 0],
     ]);
   }
 
@@ -201,6 +232,59 @@ export class ExitKernel {
     const entries: [number, GPUBuffer][] = buffers.map((buffer, i) => [i, buffer]);
     entries.push([11, b.slotKinds]);
     return this.dispatch(label, this.decidePipeline, entries, [1, 1, 1]);
+  }
+
+  /**
+   * Batch 1 behind the exit gate: decide for `layer`'s depth in workgroup 0 (reading the gates'
+   * parameters from `scratch` at the layer's `gateAt`),
+   * and in the others the split-K reduction of the next depth's Q|K|V (`reduce`: output = Σ of
+   * `splits` slices of M × N partial sums + bias), one dispatch instead of two.
+   */
+  decideWithReduce(
+    label: string,
+    b: {
+      layer: GPUBuffer;
+      criterion: GPUBuffer;
+      logits: GPUBuffer;
+      scratch: GPUBuffer;
+      state: GPUBuffer;
+      records: GPUBuffer;
+      counters: GPUBuffer;
+    },
+    reduce: { partials: GPUBuffer; bias: GPUBuffer; output: GPUBuffer; M: number; N: number; splits: number },
+  ): KernelDispatch {
+    const pipeline = this.decideReducePipeline;
+    if (!pipeline) throw new PonderError('unsupported-config', 'exit: decide_reduce was not compiled');
+    const { M, N, splits } = reduce;
+    const colGroups = divUp(N, 64);
+    const groups = 1 + colGroups * divUp(M, REDUCE_ROWS);
+    if (groups > MAX_WORKGROUPS || splits < 1) {
+      throw new PonderError(
+        'unsupported-config',
+        `exit: a ${M} x ${N} reduction of ${splits} slices does not fit decide_reduce`,
+      );
+    }
+    const uniforms = createUniformBuffer(this.device, `${label}-reduce`, [
+      ['u32', M],
+      ['u32', N],
+      ['u32', splits],
+      ['u32', M * N],
+      ['u32', colGroups],
+    ]);
+    const entries: [number, GPUBuffer][] = [
+      [0, b.layer],
+      [1, b.criterion],
+      [2, b.logits],
+      [3, b.scratch],
+      [5, b.state],
+      [6, b.records],
+      [8, b.counters],
+      [16, uniforms],
+      [17, reduce.partials],
+      [18, reduce.bias],
+      [19, reduce.output],
+    ];
+    return this.dispatch(label, pipeline, entries, [groups, 1, 1]);
   }
 
   /**

@@ -11,6 +11,12 @@
 //               otherwise move the running examples to the front slots and size later depths'
 //               row-wise dispatches to them.
 //   compact_out/in  that move (hidden states and mask rows, through temporaries).
+//   decide_reduce   batch 1 behind the exit gate (KernelTuning.decideInReduce): workgroup 0 is the
+//               previous depth's decide, the others the split-K reduction of this depth's Q|K|V
+//               (matmul.wgsl reduce_partials, without activation): the two are independent, so one
+//               dispatch and one barrier serve both. The reduction's own gate is a word of
+//               `counters` that each depth's decide writes (the exit state itself is written by
+//               workgroup 0 of the same dispatch, so it cannot be the uniform gate here).
 //
 // Arithmetic of the halting recursion, the thresholds and the PRNG follows criteria.ts's f32 mode
 // operation for operation, so the exit layers equal evaluateExit(..., { precision: 'f32' }).
@@ -41,6 +47,8 @@ struct Layer {
   // fixed order, into this depth's logits. 0: the heads kernel wrote the logits.
   classifierAt: u32,
   classifierParts: u32,
+  // decide_reduce: where the gates' parameters (5 floats a gate) are copied in `scratch`.
+  gateAt: u32,
 }
 
 struct Criterion {
@@ -84,7 +92,9 @@ const REC_HEAD: u32 = 8u;
 @group(0) @binding(7) var<storage, read_write> indirect: array<u32>;
 // [0, L): token rows processed per depth; [L, 2L): examples still running at that depth;
 // [2L, 3L): the token rows each depth's kernels cover (0: all; set by the previous depth's decide);
-// [3L, 3L + batch): for each slot, the slot its example occupied at the previous depth.
+// [3L, 3L + batch): for each slot, the slot its example occupied at the previous depth;
+// [3L + batch, 4L + batch): batch 1 behind the exit gate, 1 once the example has exited by that depth
+// (what decide_reduce's reduction reads as its gate; written by every depth's decide).
 @group(0) @binding(8) var<storage, read_write> counters: array<atomic<u32>>;
 // Per dispatch slot of a depth: [kind, unit], how its workgroup counts follow the rows still needed
 // (0 fixed, 1 tiled matmul y = ceil(rows / unit), 2 attention z = examples, 3 layer norm rows,
@@ -231,8 +241,16 @@ fn gate_value(at: u32, g: u32) -> f32 {
     }
   }
   let f = vec4<f32>(top1, entropy_at(at), top1 - top2, -hsq);
+#if GATES_IN_SCRATCH
+  // decide_reduce reads the gates' parameters from a copy in `scratch` (at layer.gateAt), which
+  // keeps its storage buffers within 8.
+  let p = layer.gateAt + g * 5u;
+  let a = vec4<f32>(scratch[p], scratch[p + 1u], scratch[p + 2u], scratch[p + 3u]);
+  return sigmoid(dot(a, f) + scratch[p + 4u]);
+#else
   let a = vec4<f32>(gateParams[g * 5u], gateParams[g * 5u + 1u], gateParams[g * 5u + 2u], gateParams[g * 5u + 3u]);
   return sigmoid(dot(a, f) + gateParams[g * 5u + 4u]);
+#endif
 }
 
 fn step(b: u32) {
@@ -344,13 +362,31 @@ fn step(b: u32) {
   state[b] = st;
 }
 
+// Batch 1 behind the exit gate: the word of `counters` that says whether the example has exited by
+// `depth` (decide_reduce's gate).
+fn exited_word(depth: u32) -> u32 {
+  return 3u * layer.numLayers + layer.batch + depth;
+}
+
 @compute @workgroup_size(64)
 fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
+  if (!decide_depth(lid)) {
+    return;
+  }
+  decide_counts(lid);
+}
+
+// This depth's decision, its records and work counter, up to the later depths' counts in
+// nextCounts. False (nothing done) when the example had exited before (batch 1 behind the gate).
+fn decide_depth(lid: vec3<u32>) -> bool {
   if (lid.x == 0u) {
     gateShut = select(0u, 1u, layer.gatedByExit == 1u && state[0].exitLayer != 0u);
+    if (gateShut == 1u) {
+      atomicStore(&counters[exited_word(layer.depth)], 1u);
+    }
   }
   if (workgroupUniformLoad(&gateShut) == 1u) {
-    return;
+    return false;
   }
   if (lid.x == 0u) {
     // The work counter: the rows this depth's kernels covered (trimmed by the previous decide, or all).
@@ -435,8 +471,16 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
     nextCounts[0] = rows;
     nextCounts[1] = slots;
     nextCounts[2] = select(0u, min((rows * layer.hidden + 255u) / 256u, 65535u), moved);
+    if (layer.gatedByExit == 1u) {
+      atomicStore(&counters[exited_word(layer.depth)], select(0u, 1u, state[0].exitLayer != 0u));
+    }
   }
   workgroupBarrier();
+  return true;
+}
+
+// The later depths' indirect arguments (batches behind indirect dispatches).
+fn decide_counts(lid: vec3<u32>) {
   // Behind the exit gate (batch 1, direct dispatches) no dispatch reads indirect arguments.
   if (layer.gatedByExit == 1u) {
     return;
@@ -477,6 +521,69 @@ fn decide(@builtin(local_invocation_id) lid: vec3<u32>) {
       }
       default: {}
     }
+  }
+}
+
+// decide_reduce's reduction: output[m·N + n] = Σ_s partials[s·partialStride + m·N + n] + bias[n]
+// (matmul.wgsl reduce_partials without activation, for Q|K|V), two rows and 64 columns a workgroup.
+struct Reduce {
+  M: u32,
+  N: u32,
+  splits: u32,
+  partialStride: u32,
+  colGroups: u32, // ceil(N / 64)
+}
+@group(0) @binding(16) var<uniform> reduction: Reduce;
+@group(0) @binding(17) var<storage, read> reducePartials: array<f32>;
+@group(0) @binding(18) var<storage, read> reduceBias: array<f32>;
+@group(0) @binding(19) var<storage, read_write> reduceOutput: array<f32>;
+
+// Slices s .. s+7 at element `at`, loaded together (clamped indices, zero past `splits`).
+fn reduce8(at: u32, s: u32) -> f32 {
+  let stride = reduction.partialStride;
+  let last = reduction.splits - 1u;
+  let v0 = select(0.0, reducePartials[at + min(s, last) * stride], s <= last);
+  let v1 = select(0.0, reducePartials[at + min(s + 1u, last) * stride], s + 1u <= last);
+  let v2 = select(0.0, reducePartials[at + min(s + 2u, last) * stride], s + 2u <= last);
+  let v3 = select(0.0, reducePartials[at + min(s + 3u, last) * stride], s + 3u <= last);
+  let v4 = select(0.0, reducePartials[at + min(s + 4u, last) * stride], s + 4u <= last);
+  let v5 = select(0.0, reducePartials[at + min(s + 5u, last) * stride], s + 5u <= last);
+  let v6 = select(0.0, reducePartials[at + min(s + 6u, last) * stride], s + 6u <= last);
+  let v7 = select(0.0, reducePartials[at + min(s + 7u, last) * stride], s + 7u <= last);
+  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
+}
+
+// Workgroup 0: decide for `layer.depth`. Workgroups 1..: the reduction of the next depth's Q|K|V,
+// which ran behind the gate as it stood before this decide, so it is skipped where the example had
+// exited by the depth before.
+@compute @workgroup_size(64)
+fn decide_reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (wid.x == 0u) {
+    _ = decide_depth(lid);
+    return;
+  }
+  if (layer.depth > 0u && atomicLoad(&counters[exited_word(layer.depth - 1u)]) != 0u) {
+    return;
+  }
+  let group = wid.x - 1u;
+  let n = (group % reduction.colGroups) * 64u + lid.x;
+  let m0 = (group / reduction.colGroups) * 2u;
+  if (n >= reduction.N || m0 >= reduction.M) {
+    return;
+  }
+  let N = reduction.N;
+  let atA = m0 * N + n;
+  // Row m0 + 1 past the matrix reads row M - 1 and is not written.
+  let atB = min(m0 + 1u, reduction.M - 1u) * N + n;
+  var sumA = 0.0;
+  var sumB = 0.0;
+  for (var s = 0u; s < reduction.splits; s += 8u) {
+    sumA += reduce8(atA, s);
+    sumB += reduce8(atB, s);
+  }
+  reduceOutput[atA] = sumA + reduceBias[n];
+  if (m0 + 1u < reduction.M) {
+    reduceOutput[atA + N] = sumB + reduceBias[n];
   }
 }
 

@@ -23,10 +23,10 @@ function fixtureModel(name: string): EncoderModel {
   return parseCheckpoint(config, safetensors);
 }
 
-function examplesOf(name: string, count: number, seed = 5) {
+function examplesOf(name: string, count: number, seed = 5, maxLen = 8) {
   const spec = EXIT_FIXTURES[name]!;
-  // At most 8 tokens: the 8-token bucket keeps SwiftShader's passes short.
-  return makeExamples(spec, count, 8, seed);
+  // At most 8 tokens by default: the 8-token bucket keeps SwiftShader's passes short.
+  return makeExamples(spec, count, maxLen, seed);
 }
 
 // One device per page, so that the kernels of several models compile once (SwiftShader is slow).
@@ -185,6 +185,7 @@ export async function exitAgreement(
   exampleBase: number,
   maxBatch?: number,
   tuning: 'default' | 'gpu' = 'default',
+  maxLen = 8,
 ) {
   const model = fixtureModel(name);
   // maxBatch below count: the batch runs as several plan runs, each with its own exit decisions.
@@ -197,7 +198,7 @@ export async function exitAgreement(
   const L = model.config.numHiddenLayers;
   const regression = model.config.problemType === 'regression';
   try {
-    const batch = encodedBatch(examplesOf(name, count, 9));
+    const batch = encodedBatch(examplesOf(name, count, 9, maxLen));
     const full = await engine.run(batch, { criterion: { kind: 'none' }, exampleBase });
     const outputs: LayerOutputs[] = full.examples.map((x) => {
       const o: LayerOutputs = { numLayers: L };

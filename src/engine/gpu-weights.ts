@@ -69,7 +69,14 @@ export interface GpuWeights {
   pooler?: LinearShape;
   classifier?: LinearShape;
   /** Exit heads (`ponder.*`): λ MLP, per-layer classifiers, gates packed as [a0..a3, b] per layer. */
-  exit?: { lambda?: LinearShape[]; heads?: LinearShape[]; gateParams?: GPUBuffer; numGates: number };
+  exit?: {
+    lambda?: LinearShape[];
+    heads?: LinearShape[];
+    gateParams?: GPUBuffer;
+    /** gateParams' contents (a, b per gate), for plans that copy them into their exit scratch. */
+    gateData?: Float32Array;
+    numGates: number;
+  };
   /**
    * With a pooler: every head matrix in one buffer (weight dtype) and every bias in another (f32),
    * for the heads kernel.
@@ -188,6 +195,7 @@ export function uploadWeights(
         packed[n * 5 + 4] = g.bias.data[0]!;
       });
       exit.gateParams = upload('ponder.gates', packed);
+      exit.gateData = packed;
     }
     result.exit = exit;
   }

@@ -13,7 +13,7 @@ import { EmbeddingKernel } from '../../shaders/embeddings';
 import { ExitKernel, FOLD_MAX_CLASSES } from '../../shaders/exit';
 import { HeadsKernel } from '../../shaders/heads';
 import type { WeightDtype } from '../../shaders/kernel';
-import { MatmulKernel, type MatmulTiles } from '../../shaders/matmul';
+import { MATMUL_POOL_COLUMNS, MatmulKernel, type MatmulTiles } from '../../shaders/matmul';
 import type { EncoderConfig, EncoderModel } from '../model/types';
 
 export interface EngineKernels {
@@ -34,6 +34,10 @@ export interface EngineKernels {
   batchOneExit: 'gated' | 'indirect';
   /** Whether gated batch-1 plans run the last layer for the [CLS] row only (KernelTuning.lastLayerClsOnly). */
   lastLayerClsOnly: boolean;
+  /** Whether gated batch-1 plans run each decide beside the next Q|K|V reduction (KernelTuning.decideInReduce). */
+  decideInReduce: boolean;
+  /** Whether such plans also run each folded pooler in the next Q|K|V matmul (KernelTuning.poolerInQkv). */
+  poolerInQkv: boolean;
 }
 
 /**
@@ -104,6 +108,21 @@ export interface KernelTuning {
    * the GEMVs over K 3072 take 11-20 µs. Kept for the work it saves (the FFN of 127 rows).
    */
   lastLayerClsOnly?: boolean;
+  /**
+   * Batch-1 plans behind the exit gate of a model without gates (JEI-DNN), whose Q|K|V matmul is
+   * split along K: each depth's `decide` runs in the same dispatch as the next depth's Q|K|V
+   * reduction (shaders/exit.wgsl decide_reduce), one dispatch and one barrier fewer a layer. The
+   * next depth's Q|K|V matmul then runs before the decision, behind the gate as it stood one depth
+   * earlier, so an exit costs one such matmul more.
+   */
+  decideInReduce?: boolean;
+  /**
+   * With `decideInReduce` and `foldPooler` (a lone classifier): the pooler and the classifier's
+   * partial logits of each depth but the last run in extra workgroups of the next depth's Q|K|V
+   * matmul (shaders/matmul.wgsl POOL), ahead of that depth's decide, instead of in the layer's last
+   * add+LayerNorm, which then runs plain.
+   */
+  poolerInQkv?: boolean;
 }
 
 export const SOFTWARE_TUNING: KernelTuning = {
@@ -187,9 +206,15 @@ async function compileKernels(
 ): Promise<EngineKernels> {
   const tiles = tuning.matmul;
   const fuseAttentionOutput = fusesAttentionOutput(config, tuning);
+  const decideInReduce = (tuning.decideInReduce ?? false) && (tuning.batchOneExit ?? 'gated') === 'gated';
+  const poolerInQkv =
+    decideInReduce &&
+    foldHeads &&
+    (tuning.poolerInQkv ?? false) &&
+    (tuning.poolerColumns ?? MATMUL_POOL_COLUMNS) === MATMUL_POOL_COLUMNS;
   const [embedding, linear, activated, attention, addLayerNorm, exit, heads] = await Promise.all([
     EmbeddingKernel.create(device, weightDtype),
-    MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
+    MatmulKernel.create(device, { weightDtype, activation: 'none', tiles, paths: { pool: poolerInQkv } }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
     // Only the entry points the tuning can pick (defaultAttentionPath, attentionPathFor).
     AttentionKernel.create(
@@ -207,7 +232,7 @@ async function compileKernels(
         ? { pool: weightDtype, ...(tuning.poolerColumns ? { poolColumns: tuning.poolerColumns } : {}) }
         : {}),
     }),
-    ExitKernel.create(device),
+    ExitKernel.create(device, { decideReduce: decideInReduce }),
     HeadsKernel.create(device, weightDtype),
   ]);
   const attentionPath = tuning.attention ?? 'auto';
@@ -223,5 +248,7 @@ async function compileKernels(
     attentionPath,
     batchOneExit,
     lastLayerClsOnly: tuning.lastLayerClsOnly ?? true,
+    decideInReduce,
+    poolerInQkv,
   };
 }

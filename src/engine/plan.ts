@@ -31,11 +31,11 @@
  * caller gets each layer while later ones run; the last one also carries the full readback. Cost:
  * L submits and L + 1 mapAsync instead of 1 and 1; the GPU never waits on the CPU in either mode.
  */
-import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS } from '../../shaders/exit';
-import type { MatmulKernel } from '../../shaders/matmul';
+import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS, counterWords } from '../../shaders/exit';
 import { attentionPathFor } from '../../shaders/attention';
 import { headsDispatchCount, lambdaFolded, lambdaHiddenFloats, lambdaLogitParts } from '../../shaders/heads';
 import { poolerBlocks } from '../../shaders/layernorm';
+import { MATMUL_POOL_COLUMNS, type MatmulKernel } from '../../shaders/matmul';
 import { EXIT_GATE_BYTES, encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -154,6 +154,11 @@ export class ExecutionPlan {
   readonly hasHeads: boolean;
   /** Batch 1 with exit: direct dispatches behind the exit gate instead of indirect counts. */
   readonly gated: boolean;
+  /**
+   * KernelTuning.decideInReduce in effect: depth d's decide runs in pass d + 2 (beside depth
+   * d + 1's Q|K|V reduction), except the last depth's, so its records are final one pass later.
+   */
+  readonly decideDeferred: boolean;
 
   constructor(
     device: GPUDevice,
@@ -227,7 +232,11 @@ export class ExecutionPlan {
       weights.layers.every((l) => l.outputNormPacked);
     const classifierPartsAt = lambdaPartsAt + (folded ? batch * lambdaParts : 0);
     const classifierParts = headsFolded ? poolerBlocks(H, kernels.addLayerNorm.poolColumns) : 0;
-    this.scratch = storage('exitScratch', classifierPartsAt + classifierParts * C, COPY_SRC);
+    // KernelTuning.decideInReduce reads the gates' parameters from a copy after the partial logits.
+    const gateAt = classifierPartsAt + classifierParts * C;
+    const gateData = this.gated && kernels.decideInReduce ? exitWeights?.gateData : undefined;
+    this.scratch = storage('exitScratch', gateAt + (gateData?.length ?? 0), COPY_SRC | COPY_DST);
+    if (gateData) device.queue.writeBuffer(this.scratch, gateAt * 4, gateData);
     // At batch 1 the exit state is also the layer kernels' exit gate (a uniform view of its first words).
     this.state = storage('exitState', batch * STATE_WORDS, COPY_SRC | COPY_DST | GPUBufferUsage.UNIFORM);
     // Batch 1 (unless the tuning says 'indirect'): every depth is dispatched directly and the kernels
@@ -236,7 +245,7 @@ export class ExecutionPlan {
     // which also shrink to the running rows.
     const gate = this.gated ? { gate: { buffer: this.state, offset: 0, size: EXIT_GATE_BYTES } } : {};
     this.records = storage('exitRecords', L * batch * this.recordFloats, COPY_SRC | COPY_DST);
-    this.counters = storage('workCounters', 3 * L + batch, COPY_SRC | COPY_DST);
+    this.counters = storage('workCounters', counterWords(L, batch), COPY_SRC | COPY_DST);
     this.criterion = allocate('criterion', CRITERION_BYTES, GPUBufferUsage.UNIFORM | COPY_DST);
     const gateParams = exitWeights?.gateParams ?? storage('noGates', 4);
 
@@ -518,6 +527,34 @@ export class ExecutionPlan {
     };
 
     const clsOnlyLast = this.gated && kernels.lastLayerClsOnly;
+    // KernelTuning.decideInReduce: behind the exit gate, a model whose Q|K|V is split along K runs each depth's decide in the next depth's Q|K|V reduction (exit.wgsl
+    // decide_reduce); the last depth keeps its own decide.
+    this.decideDeferred =
+      this.gated &&
+      this.exitEnabled &&
+      kernels.decideInReduce &&
+      kernels.exit.canDecideWithReduce &&
+      splits.qkv > 1 &&
+      partials !== null;
+    // KernelTuning.poolerInQkv: the folded pooler of depth d − 1 runs in depth d's Q|K|V matmul, ahead
+    // of the deferred decide that reads its partial logits; the last depth keeps the pooled norm.
+    const classifierLayout = packed?.layout.classifier;
+    const poolInQkv =
+      this.decideDeferred &&
+      headsFolded &&
+      kernels.poolerInQkv &&
+      classifierLayout !== undefined &&
+      classifierParts === poolerBlocks(H, MATMUL_POOL_COLUMNS) &&
+      kernels.linear.canPool(shapes.qkv, splits.qkv);
+    const layerUniforms: GPUBuffer[] = [];
+    const decideBuffers = {
+      criterion: this.criterion,
+      logits: this.logits,
+      scratch: this.scratch,
+      state: this.state,
+      records: this.records,
+      counters: this.counters,
+    };
 
     // Dispatches per depth (the same at every depth), so that depth d's slot j of indirect
     // arguments sits at word (d · slots + j) · 3. At batch 1 compaction never moves anything (the one
@@ -581,9 +618,13 @@ export class ExecutionPlan {
             lambdaParts,
             gatedByExit: this.gated,
             ...(headsFolded ? { classifierParts: { at: classifierPartsAt, parts: classifierParts } } : {}),
+            gateAt,
           })
         : null;
-      if (layerUniform) this.buffers.push(layerUniform); // freed with the plan
+      if (layerUniform) {
+        this.buffers.push(layerUniform); // freed with the plan
+        layerUniforms.push(layerUniform);
+      }
       if (layerUniform && compaction) {
         // Running examples that sit behind exited ones move to the front slots (counts from the
         // previous depth's decide; 0 at depth 1 and whenever nothing moves). `context` and
@@ -607,9 +648,49 @@ export class ExecutionPlan {
       applied.forEach((index, i) => {
         const last = i === applied.length - 1;
         const clsOnly = clsOnlyLast && lastDepth && last;
-        const list = dispatchesFor(index, weights.layers[index]!, clsOnly);
+        let list = dispatchesFor(index, weights.layers[index]!, clsOnly);
+        if (this.decideDeferred && depth > 0 && i === 0) {
+          // The previous depth's decide joins this depth's Q|K|V reduction (list[1]).
+          if (!list[1]?.label.includes('reduce'))
+            throw new Error(`plan: depth ${depth} has no Q|K|V reduction for the deferred decide`);
+          const merged = kernels.exit.decideWithReduce(
+            `decideReduce${depth - 1}`,
+            { layer: layerUniforms[depth - 1]!, ...decideBuffers },
+            {
+              partials: partials!,
+              bias: weights.layers[index]!.qkv.bias,
+              output: qkv,
+              M: shapes.qkv.M,
+              N: shapes.qkv.N,
+              splits: splits.qkv,
+            },
+          );
+          const qkvPartials = poolInQkv
+            ? kernels.linear.preparePartialsPooled(
+                { input: hidden, weight: weights.layers[index]!.qkv.weight, partials: partials!, ...gate },
+                shapes.qkv,
+                splits.qkv,
+                {
+                  headWeights: packed!.weights,
+                  headBiases: packed!.biases,
+                  pooled: this.pooled,
+                  scratch: this.scratch,
+                  width: H,
+                  poolerWeight: packed!.layout.pooler.weight,
+                  poolerBias: packed!.layout.pooler.bias,
+                  classifierWeight: classifierLayout!.weight,
+                  classifierBias: classifierLayout!.bias,
+                  pooledOffset: (depth - 1) * batch * H,
+                  classes: C,
+                  partsAt: classifierPartsAt,
+                },
+              )
+            : list[0]!;
+          list = [qkvPartials, merged, ...list.slice(2)];
+        }
         // The depth's last add+LayerNorm, with the pooler (and classifier) folded in, is the depth's own.
-        if (headsFolded && last) d.push(...list.slice(0, -1), pooledNorm(index, depth, clsOnly));
+        if (headsFolded && last && (!poolInQkv || lastDepth))
+          d.push(...list.slice(0, -1), pooledNorm(index, depth, clsOnly));
         else d.push(...list);
       });
       // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP;
@@ -653,7 +734,7 @@ export class ExecutionPlan {
           ),
         );
       }
-      if (layerUniform) {
+      if (layerUniform && (!this.decideDeferred || lastDepth)) {
         d.push(
           kernels.exit.decide(`decide${depth}`, {
             layer: layerUniform,
@@ -672,9 +753,11 @@ export class ExecutionPlan {
       // A [CLS]-only last layer has fewer dispatches (no FFN reduction); gated plans read no indirect
       // arguments, so its slots need not line up with the other depths'.
       const ownSlots = clsOnlyLast && lastDepth;
-      if (ownSlots ? d.length > slots : d.length !== slots)
-        throw new Error(`plan: depth ${depth} has ${d.length} dispatches, not ${slots}`);
-      if (this.exitEnabled && !ownSlots) {
+      // A deferred decide leaves its depth one dispatch short (the last depth keeps its own).
+      const expected = this.decideDeferred && !lastDepth ? slots - 1 : slots;
+      if (ownSlots ? d.length > expected : d.length !== expected)
+        throw new Error(`plan: depth ${depth} has ${d.length} dispatches, not ${expected}`);
+      if (this.exitEnabled && !ownSlots && !this.decideDeferred) {
         const depthKinds = d.flatMap(kindOf);
         if (depth === 0) kinds.set(depthKinds);
         else if (depthKinds.some((k, i) => k !== kinds[i]))
@@ -868,6 +951,10 @@ export class ExecutionPlan {
     } else {
       const B = this.batch;
       const R = this.recordFloats;
+      // Records hold the logits too (by example), so one copy per depth is all a layer event needs;
+      // a deferred decide (decideDeferred) finishes depth d's records in the pass of depth d + 1.
+      const copyRecords = (encoder: GPUCommandEncoder, depth: number) =>
+        encoder.copyBufferToBuffer(this.records, depth * B * R * 4, this.depthStaging[depth]!, 0, B * R * 4);
       for (let depth = 0; depth < L; depth++) {
         const encoder = device.createCommandEncoder({ label: `forward.depth${depth}` });
         if (depth === 0) {
@@ -875,10 +962,12 @@ export class ExecutionPlan {
           encodePass(encoder, 0, false);
         }
         encodePass(encoder, depth + 1, false);
-        const st = this.depthStaging[depth]!;
-        // Records hold the logits too (by example), so one copy per depth is all a layer event needs.
-        encoder.copyBufferToBuffer(this.records, depth * B * R * 4, st, 0, B * R * 4);
-        if (depth === L - 1) encodeFinal(encoder, false);
+        if (!this.decideDeferred) copyRecords(encoder, depth);
+        else if (depth > 0) copyRecords(encoder, depth - 1);
+        if (depth === L - 1) {
+          if (this.decideDeferred) copyRecords(encoder, depth);
+          encodeFinal(encoder, false);
+        }
         queue.submit([encoder.finish()]);
       }
       submitMs = performance.now() - started;
