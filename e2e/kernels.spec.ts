@@ -326,21 +326,6 @@ test('last add+LayerNorm with the pooler and classifier folded in (batch 1): row
   }
 });
 
-test("Q|K|V partial sums with the previous depth's pooler in extra workgroups (batch 1): product, z and logits", async () => {
-  // A ragged row tile (70 rows), N not a multiple of the 64-column tile, H 132 (17 pooler blocks of
-  // 8, the last one ragged) and 768 (96 blocks, more than one z slice of a small grid).
-  const cases = [
-    { M: 70, N: 100, H: 132, splits: 3, classes: 3 },
-    { M: 64, N: 96, H: 768, splits: 4, classes: 2 },
-  ];
-  for (const c of cases) {
-    const r = await callHarness(page, 'testPooledMatmul', c);
-    expectClose(`pooled Q|K|V matmul ${JSON.stringify(c)}`, r);
-    expect(r.path).toMatch(/block.*-split\d+-pool/);
-    expect(r.path).not.toMatch(/WROTE OUTSIDE/);
-  }
-});
-
 test('embeddings + LayerNorm, with out-of-range ids clamped', async () => {
   const cases = [
     {

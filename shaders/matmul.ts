@@ -152,8 +152,6 @@ interface Pipelines {
   large?: GPUComputePipeline;
   /** `tiled_block` with `splitBlock`'s tiles (blockSplitK). */
   block?: GPUComputePipeline;
-  /** `tiled_block` with the exit heads' pooler riding along (POOL; preparePartialsPooled). */
-  blockPool?: GPUComputePipeline;
   reduce?: GPUComputePipeline;
 }
 
@@ -174,35 +172,7 @@ export interface MatmulPaths {
   large: boolean;
   /** The split-K reduction (preparePartials/prepareReduce, prepareAuto). */
   splitK: boolean;
-  /**
-   * `tiled_block` with the exit heads' pooler (and classifier partial logits) of the previous depth
-   * in extra workgroups (preparePartialsPooled; KernelTuning.poolerInQkv). Default false.
-   */
-  pool: boolean;
 }
-
-/** The pooler that preparePartialsPooled() runs beside the product (matmul.wgsl `Pool`). */
-export interface PoolerFold {
-  headWeights: GPUBuffer;
-  headBiases: GPUBuffer;
-  pooled: GPUBuffer;
-  scratch: GPUBuffer;
-  /** H: the pooler's width (a multiple of 4). */
-  width: number;
-  /** Element offsets of Wp [H, H] and Wc [classes, H] in headWeights (multiples of 4). */
-  poolerWeight: number;
-  classifierWeight: number;
-  /** Offsets of bp and bc in headBiases. */
-  poolerBias: number;
-  classifierBias: number;
-  pooledOffset: number;
-  classes: number;
-  /** Where block b's partial logits go in `scratch`: partsAt + b · classes. */
-  partsAt: number;
-}
-
-/** Columns of z per pooler workgroup of preparePartialsPooled (matmul.wgsl POOL_COLS). */
-export const MATMUL_POOL_COLUMNS = 8;
 
 export interface MatmulShape {
   M: number;
@@ -258,7 +228,6 @@ export class MatmulKernel {
       gemv: true,
       large: true,
       splitK: true,
-      pool: false,
       ...options.paths,
     };
     if (
@@ -316,16 +285,16 @@ export class MatmulKernel {
     };
     const out4 = vec4 && tiles.vec4Stores === true;
     const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}${out4 ? '-out4' : ''}`;
-    const get = (entryPoint: EntryPoint, pool = false): Promise<GPUComputePipeline> => {
-      const key = `${label}-${entryPoint}${pool ? '-pool' : ''}-${JSON.stringify(constants)}`;
+    const get = (entryPoint: EntryPoint): Promise<GPUComputePipeline> => {
+      const key = `${label}-${entryPoint}-${JSON.stringify(constants)}`;
       let pipeline = cache.get(key);
       if (!pipeline) {
         const source =
           weightTypeWgsl(weightDtype) +
-          specialize(code, { VEC4: vec4, OUT4: out4, POOL: pool }) +
+          specialize(code, { VEC4: vec4, OUT4: out4 }) +
           exitGateWgsl(GATE_BINDING);
         pipeline = createPipeline(device, {
-          label: `${label}-${entryPoint}${pool ? '-pool' : ''}`,
+          label: `${label}-${entryPoint}`,
           code: source,
           entryPoint,
           constants,
@@ -336,18 +305,18 @@ export class MatmulKernel {
       }
       return pipeline;
     };
-    // Only where blockSplit() can choose it (software adapters turn split-K off).
-    const blocks = paths.large && paths.tiled && paths.splitK && tiles.blockSplitK && tiles.splitKTarget > 0;
-    const [tiled, gemv, large, block, blockPool, reduce] = await Promise.all([
+    const [tiled, gemv, large, block, reduce] = await Promise.all([
       paths.tiled ? get('tiled') : undefined,
       paths.gemv ? get('gemv') : undefined,
       paths.large && paths.tiled ? get('tiled_large') : undefined,
-      blocks ? get('tiled_block') : undefined,
-      blocks && paths.pool && vec4 ? get('tiled_block', true) : undefined,
+      // Only where blockSplit() can choose it (software adapters turn split-K off).
+      paths.large && paths.tiled && paths.splitK && tiles.blockSplitK && tiles.splitKTarget > 0
+        ? get('tiled_block')
+        : undefined,
       // The reduction reads only scalar partial sums: one pipeline (the scalar variant's) serves both.
       paths.splitK && paths.tiled && (!vec4 || !paths.scalar) ? get('reduce_partials') : undefined,
     ]);
-    return { tiled, gemv, large, block, blockPool, reduce };
+    return { tiled, gemv, large, block, reduce };
   }
 
   /** The entry point prepare() uses for this shape (throws nothing; see prepare for checks). */
@@ -475,86 +444,6 @@ export class MatmulKernel {
     );
   }
 
-  /**
-   * Whether preparePartialsPooled() serves this shape and split count: the pooled `tiled_block` was
-   * compiled and the shape takes it with vec4 loads (input offset 0, so that [CLS] is row 0).
-   */
-  canPool(shape: MatmulShape, splits: number): boolean {
-    return (
-      this.vec4.blockPool !== undefined &&
-      splits > 1 &&
-      this.pathFor(shape) === 'block' &&
-      (shape.inputOffset ?? 0) === 0 &&
-      this.useVec4(shape)
-    );
-  }
-
-  /**
-   * preparePartials() on `tiled_block`, with the exit heads' pooler of the previous depth (its
-   * output is this product's input, [CLS] in row 0) and the classifier's partial logits in extra
-   * workgroups ahead of the product's (matmul.wgsl POOL): batch 1, where the pooler otherwise rides
-   * in the layer's last add+LayerNorm.
-   */
-  preparePartialsPooled(
-    args: { input: GPUBuffer; weight: GPUBuffer; partials: GPUBuffer; gate?: GPUBufferBinding },
-    shape: MatmulShape,
-    splits: number,
-    pool: PoolerFold,
-  ): KernelDispatch {
-    const pipeline = this.vec4.blockPool;
-    if (!pipeline || !this.canPool(shape, splits)) {
-      throw new PonderError(
-        'unsupported-config',
-        `matmul: no pooled tiled_block for ${JSON.stringify(shape)} in ${splits} splits`,
-      );
-    }
-    if (pool.width % 4 !== 0 || pool.poolerWeight % 4 !== 0 || pool.classifierWeight % 4 !== 0) {
-      throw new PonderError('invalid-input', 'matmul: the pooler fold needs H and weight offsets % 4 == 0');
-    }
-    const base = this.encode(
-      { input: args.input, weight: args.weight, bias: args.weight, output: args.partials },
-      shape,
-      splits,
-      true,
-    );
-    const [gx, gy] = base.workgroups;
-    const blocks = divUp(pool.width, MATMUL_POOL_COLUMNS);
-    const slices = divUp(blocks, gx * gy);
-    const label = `${base.label}-pool`;
-    const poolUniform = createUniformBuffer(this.device, `${label}-pool`, [
-      ['u32', pool.width],
-      ['u32', blocks],
-      ['u32', slices],
-      ['u32', pool.poolerWeight],
-      ['u32', pool.poolerBias],
-      ['u32', pool.pooledOffset],
-      ['u32', pool.classes],
-      ['u32', pool.classifierWeight],
-      ['u32', pool.classifierBias],
-      ['u32', pool.partsAt],
-    ]);
-    const bindGroup = this.device.createBindGroup({
-      label,
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: base.params } },
-        { binding: 1, resource: { buffer: args.input } },
-        { binding: 2, resource: { buffer: args.weight } },
-        { binding: 3, resource: { buffer: args.weight } },
-        { binding: 4, resource: { buffer: args.partials } },
-        { binding: GATE_BINDING, resource: args.gate ?? openExitGate(this.device) },
-        { binding: 7, resource: { buffer: pool.headWeights } },
-        { binding: 8, resource: { buffer: pool.headBiases } },
-        { binding: 9, resource: { buffer: pool.pooled } },
-        { binding: 10, resource: { buffer: pool.scratch } },
-        { binding: 11, resource: { buffer: poolUniform } },
-      ],
-    });
-    const workgroups: readonly [number, number, number] = [gx, gy, splits + slices];
-    this.checkWorkgroups(workgroups, shape);
-    return { label, pipeline, bindGroup, workgroups, rowsPerWorkgroup: base.rowsPerWorkgroup! };
-  }
-
   /** output[outputOffset + m·N + n] = act(Σ_s partials[s·M·N + m·N + n] + bias[n]). */
   prepareReduce(
     args: { partials: GPUBuffer; bias: GPUBuffer; output: GPUBuffer; gate?: GPUBufferBinding },
@@ -609,26 +498,7 @@ export class MatmulKernel {
     return { dispatches: [partials, reduce], scratch };
   }
 
-  /** vec4 loads need every row start of input and weight on a 16-byte boundary. */
-  private useVec4(shape: MatmulShape): boolean {
-    const { N, K } = shape;
-    const inputRowStride = shape.inputRowStride ?? K;
-    const outputOffset = shape.outputOffset ?? 0;
-    const inputOffset = shape.inputOffset ?? 0;
-    return (
-      K % 4 === 0 &&
-      inputRowStride % 4 === 0 &&
-      inputOffset % 4 === 0 &&
-      (this.tiles.vec4Stores !== true || (N % 4 === 0 && outputOffset % 4 === 0))
-    );
-  }
-
-  private encode(
-    args: MatmulArgs,
-    shape: MatmulShape,
-    splits: number,
-    raw: boolean,
-  ): KernelDispatch & { params: GPUBuffer } {
+  private encode(args: MatmulArgs, shape: MatmulShape, splits: number, raw: boolean): KernelDispatch {
     const { M, N, K } = shape;
     const inputRowStride = shape.inputRowStride ?? K;
     const outputOffset = shape.outputOffset ?? 0;
@@ -637,7 +507,12 @@ export class MatmulKernel {
     if (M < 1 || N < 1 || K < 1 || inputRowStride < K) {
       throw new PonderError('invalid-input', `matmul: bad shape ${JSON.stringify(shape)}`);
     }
-    const useVec4 = this.useVec4(shape);
+    // vec4 loads need every row start of input and weight on a 16-byte boundary.
+    const useVec4 =
+      K % 4 === 0 &&
+      inputRowStride % 4 === 0 &&
+      inputOffset % 4 === 0 &&
+      (this.tiles.vec4Stores !== true || (N % 4 === 0 && outputOffset % 4 === 0));
     const pipelines = useVec4 ? this.vec4 : this.scalar;
     let path = this.pathFor(shape);
     // Partial sums come from the tiled entry points only (GEMV already splits K across lanes).
@@ -680,14 +555,7 @@ export class MatmulKernel {
       ? [divUp(N, tile[1]), divUp(M, tile[0]), splits]
       : [divUp(N, this.tiles.gemvCols), 1, 1];
     this.checkWorkgroups(workgroups, shape);
-    return {
-      label,
-      pipeline,
-      bindGroup,
-      workgroups,
-      params: uniforms,
-      ...(tile ? { rowsPerWorkgroup: tile[0] } : {}),
-    };
+    return { label, pipeline, bindGroup, workgroups, ...(tile ? { rowsPerWorkgroup: tile[0] } : {}) };
   }
 
   /** The Params uniform of matmul.wgsl, fields in its order (those not given are 0). */

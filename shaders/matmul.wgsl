@@ -53,97 +53,6 @@ struct Params {
 // Only reduce_partials reads this (its raw partial sums); scalar so that it serves any N.
 @group(0) @binding(5) var<storage, read> partials: array<f32>;
 
-#if POOL
-// POOL (VEC4, `tiled_block`; batch 1, KernelTuning.poolerInQkv): the exit heads' pooler of the
-// previous depth rides in this depth's Q|K|V dispatch, whose input is that depth's output, [CLS] in
-// row 0. The first `pool.slices` z slices of the grid are pooler workgroups (so that they start
-// first), each computing POOL_COLS columns of z = tanh(Wp · h_cls + bp) into `pooled` and their share
-// of the classifier's logits as partial sums in `scratch`, which exit.wgsl's decide adds up (as
-// layernorm.wgsl's POOL does; workgroup 0 adds the bias). The matmul's splits follow them.
-@group(0) @binding(7) var<storage, read> headWeights: array<vec4<WT>>;
-@group(0) @binding(8) var<storage, read> headBiases: array<f32>;
-@group(0) @binding(9) var<storage, read_write> pooled: array<f32>;
-@group(0) @binding(10) var<storage, read_write> scratch: array<f32>;
-struct Pool {
-  width: u32, // H (a multiple of 4)
-  blocks: u32, // pooler workgroups that compute columns (ceil(width / POOL_COLS))
-  slices: u32, // grid z slices before the matmul's splits
-  poolerWeight: u32, // element offset of Wp [width, width] in headWeights (a multiple of 4)
-  poolerBias: u32,
-  pooledOffset: u32,
-  classes: u32,
-  classifierWeight: u32, // element offset of Wc [classes, width] (a multiple of 4)
-  classifierBias: u32,
-  partsAt: u32, // block b's partial logits at partsAt + b · classes in `scratch`
-}
-@group(0) @binding(11) var<uniform> pool: Pool;
-const POOL_COLS: u32 = 8u;
-var<workgroup> poolSums: array<f32, 256>;
-var<workgroup> poolZ: array<f32, POOL_COLS>;
-
-// Lane `lane` of `lanes`: its share of Wp[n] · h_cls, eight weight and [CLS] vec4 loaded a step.
-fn pool_dot(w0: u32, lane: u32, lanes: u32, width4: u32) -> f32 {
-  var acc = 0.0;
-  for (var k = lane; k < width4; k += 8u * lanes) {
-    let last = width4 - 1u;
-    let k1 = k + lanes;
-    let k2 = k + 2u * lanes;
-    let k3 = k + 3u * lanes;
-    let k4 = k + 4u * lanes;
-    let k5 = k + 5u * lanes;
-    let k6 = k + 6u * lanes;
-    let k7 = k + 7u * lanes;
-    // Indices past the row are clamped and their products dropped (no branch, so the loads overlap).
-    let x0 = dot(vec4<f32>(headWeights[w0 + k]), input[k]);
-    let x1 = select(0.0, dot(vec4<f32>(headWeights[w0 + min(k1, last)]), input[min(k1, last)]), k1 < width4);
-    let x2 = select(0.0, dot(vec4<f32>(headWeights[w0 + min(k2, last)]), input[min(k2, last)]), k2 < width4);
-    let x3 = select(0.0, dot(vec4<f32>(headWeights[w0 + min(k3, last)]), input[min(k3, last)]), k3 < width4);
-    let x4 = select(0.0, dot(vec4<f32>(headWeights[w0 + min(k4, last)]), input[min(k4, last)]), k4 < width4);
-    let x5 = select(0.0, dot(vec4<f32>(headWeights[w0 + min(k5, last)]), input[min(k5, last)]), k5 < width4);
-    let x6 = select(0.0, dot(vec4<f32>(headWeights[w0 + min(k6, last)]), input[min(k6, last)]), k6 < width4);
-    let x7 = select(0.0, dot(vec4<f32>(headWeights[w0 + min(k7, last)]), input[min(k7, last)]), k7 < width4);
-    acc += ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7));
-  }
-  return acc;
-}
-
-// Pooler block `block` (POOL_COLS columns of z, `threads` / POOL_COLS lanes each), then its partial
-// logits. [CLS] is row 0 of `input` (batch 1, input offset 0).
-fn pool_block(block: u32, tid: u32, threads: u32) {
-  let width4 = pool.width / 4u;
-  let lanes = threads / POOL_COLS;
-  let col = tid / lanes;
-  let lane = tid % lanes;
-  let n = block * POOL_COLS + col;
-  let live = n < pool.width;
-  poolSums[tid] = pool_dot(pool.poolerWeight / 4u + min(n, pool.width - 1u) * width4, lane, lanes, width4);
-  workgroupBarrier();
-  if (lane == 0u) {
-    var z = 0.0;
-    if (live) {
-      var sum = 0.0;
-      for (var l = 0u; l < lanes; l++) {
-        sum += poolSums[tid + l];
-      }
-      z = safe_tanh(sum + headBiases[pool.poolerBias + n]);
-      pooled[pool.pooledOffset + n] = z;
-    }
-    poolZ[col] = z;
-  }
-  workgroupBarrier();
-  // Columns past the width have z = 0 and add nothing; their weight index is clamped to stay in range.
-  for (var c = tid; c < pool.classes; c += threads) {
-    var sum = select(0.0, headBiases[pool.classifierBias + c], block == 0u);
-    let w = pool.classifierWeight + c * pool.width;
-    for (var r = 0u; r < POOL_COLS; r++) {
-      let at = w + min(block * POOL_COLS + r, pool.width - 1u);
-      sum += f32(headWeights[at / 4u][at % 4u]) * poolZ[r];
-    }
-    scratch[pool.partsAt + block * pool.classes + c] = sum;
-  }
-}
-#endif
-
 // Tiled path: a workgroup of WG_X x WG_Y invocations computes a (4*WG_Y) x (4*WG_X) output tile,
 // each invocation a 4x4 register block (rows ly + i*WG_Y, columns lx + j*WG_X), stepping through
 // K in chunks of TILE_K (a multiple of 4) staged in workgroup memory.
@@ -753,26 +662,10 @@ fn block_fma(acc: ptr<function, array<vec4<f32>, 16>>, a0: vec4<f32>, a1: vec4<f
 }
 
 @compute @workgroup_size(BLOCK_WG_X, BLOCK_WG_Y, 1)
-fn tiled_block(
-  @builtin(local_invocation_id) lid: vec3<u32>,
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-) {
+fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   if (gate_shut()) {
     return;
   }
-#if POOL
-  if (wid.z < pool.slices) {
-    let block = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
-    if (block < pool.blocks) {
-      pool_block(block, lid.y * BLOCK_WG_X + lid.x, BLOCK_WG_X * BLOCK_WG_Y);
-    }
-    return;
-  }
-  let split = wid.z - pool.slices;
-#else
-  let split = wid.z;
-#endif
   let tileM = 8u * BLOCK_WG_Y;
   let tileN = 8u * BLOCK_WG_X;
   let quadsA = 2u * BLOCK_WG_Y;
@@ -781,7 +674,7 @@ fn tiled_block(
   let n0 = wid.x * tileN;
   let threads = BLOCK_WG_X * BLOCK_WG_Y;
   let tid = lid.y * BLOCK_WG_X + lid.x;
-  let kBegin = split * params.kChunk;
+  let kBegin = wid.z * params.kChunk;
   let kEnd = min(params.K, kBegin + params.kChunk);
   let sizes = vec2<u32>(tileM, tileN) * (BLOCK_TILE_K / 4u);
 
@@ -825,7 +718,7 @@ fn tiled_block(
       }
       workgroupBarrier();
     }
-    store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, split, &acc);
+    store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, wid.z, &acc);
     return;
   }
   var staged = fetch_block(tid, threads, sizes, m0, n0, kBegin);
@@ -846,7 +739,7 @@ fn tiled_block(
     workgroupBarrier();
   }
 
-  store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, split, &acc);
+  store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, wid.z, &acc);
 }
 
 // The 8 x 8 block of tiled_block: rows r0 .. r0+3 and r1 .. r1+3, columns c0 .. c0+3 and c1 .. c1+3.

@@ -7,7 +7,7 @@ import type { Activation, LinearWeights } from '../../src/model/types';
 import { PonderError } from '../../src/errors';
 import { requestGpu, type GpuContext } from '../../src/gpu/device';
 import { encodeDispatches, type KernelDispatch, type WeightDtype } from '../../shaders/kernel';
-import { MATMUL_POOL_COLUMNS, MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul';
+import { MatmulKernel, GEMV_MAX_M, type MatmulTiles } from '../../shaders/matmul';
 import {
   AttentionKernel,
   attentionPathFor,
@@ -643,120 +643,6 @@ export async function testPooledLayerNorm(c: PooledLayerNormCase): Promise<Kerne
     result.unroundedMaxRel = Math.max(...unrounded.map(([, res]) => res.maxRel));
   }
   return result;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Q|K|V partial sums with the previous depth's pooler riding along (batch 1, poolerInQkv)
-
-export interface PooledMatmulCase {
-  /** Rows of the product (the [CLS] row is row 0); at least the 64 rows of a tiled_block tile. */
-  M: number;
-  N: number;
-  /** The hidden width: K of the product and the pooler's width (a multiple of 4). */
-  H: number;
-  splits: number;
-  classes: number;
-  dtype?: WeightDtype;
-  seed?: number;
-}
-
-const pooledMatmulKernels = new Map<WeightDtype, Promise<MatmulKernel>>();
-
-/**
- * preparePartialsPooled against the CPU reference: the split partial sums add up to x · Wᵀ, z =
- * tanh(Wp · x_0 + bp) lands at the pooled offset, and the classifier's partial logits sum to
- * Wc · z + bc, with nothing written around them. The tiles are tiled_block's defaults with a split
- * target low enough for a small grid to take them.
- */
-export async function testPooledMatmul(c: PooledMatmulCase): Promise<KernelComparison> {
-  const start = performance.now();
-  const dtype = c.dtype ?? 'f32';
-  const { device, adapter } = await deviceFor(dtype);
-  const { M, N, H, splits, classes: C } = c;
-  const next = rng(c.seed ?? 13);
-  const linear = (n: number, k: number) => randomLinear(next, n, k);
-  const packed = packHeads({
-    pooler: linear(H, H),
-    classifier: linear(C, H),
-    lambda: [linear(3, 5), linear(1, 3)],
-  });
-  const { layout } = packed;
-  const x = randomArray(next, M * H, 1);
-  const w = randomArray(next, N * H, 2 / Math.sqrt(H));
-  let kernelPromise = pooledMatmulKernels.get(dtype);
-  if (!kernelPromise) {
-    kernelPromise = MatmulKernel.create(device, {
-      weightDtype: dtype,
-      activation: 'none',
-      tiles: { splitKTarget: 16, splitKMinChunk: 16 },
-      paths: { scalar: false, gemv: false, pool: true },
-    });
-    pooledMatmulKernels.set(dtype, kernelPromise);
-  }
-  const kernel = await kernelPromise;
-  const shape = { M, N, K: H };
-  if (!kernel.canPool(shape, splits)) throw new Error(`no pooled tiled_block for ${JSON.stringify(c)}`);
-  const input = upload(device, x, 'x');
-  const weight = uploadWeight(device, w, dtype, 'w');
-  const headWeights = uploadWeight(device, packed.weights, dtype, 'headWeights');
-  const headBiases = upload(device, packed.biases, 'headBiases');
-  const partials = emptyBuffer(device, splits * M * N, 'partials');
-  const pooledOffset = 3 * H;
-  const pooled = emptyBuffer(device, 5 * H, 'pooled');
-  const blocks = Math.ceil(H / MATMUL_POOL_COLUMNS);
-  const partsAt = 9;
-  const scratchFloats = partsAt + blocks * C + 6;
-  const scratch = emptyBuffer(device, scratchFloats, 'scratch');
-  const dispatch = kernel.preparePartialsPooled({ input, weight: weight.buffer, partials }, shape, splits, {
-    headWeights: headWeights.buffer,
-    headBiases,
-    pooled,
-    scratch,
-    width: H,
-    poolerWeight: layout.pooler.weight,
-    poolerBias: layout.pooler.bias,
-    classifierWeight: layout.classifier!.weight,
-    classifierBias: layout.classifier!.bias,
-    pooledOffset,
-    classes: C,
-    partsAt,
-  });
-  const gotPartials = await runAndRead(device, [dispatch], partials, splits * M * N);
-  const gotPooled = await runAndRead(device, [], pooled, 5 * H);
-  const gotScratch = await runAndRead(device, [], scratch, scratchFloats);
-  destroy(input, weight.buffer, headWeights.buffer, headBiases, partials, pooled, scratch);
-
-  const summed = new Float32Array(M * N);
-  for (let s = 0; s < splits; s++) for (let i = 0; i < M * N; i++) summed[i]! += gotPartials[s * M * N + i]!;
-  const seen = headWeights.seen;
-  const weightsOf = (p: PackedLinear) => seen.subarray(p.weight, p.weight + p.outFeatures * p.inFeatures);
-  const biasOf = (p: PackedLinear) => packed.biases.subarray(p.bias, p.bias + p.outFeatures);
-  const product = ops.compare(summed, ops.linear(x, weight.seen, new Float32Array(N), M, N, H, 'none'));
-  const z = ops.linear(x.subarray(0, H), weightsOf(layout.pooler), biasOf(layout.pooler), 1, H, H, 'tanh');
-  const zCheck = ops.compare(gotPooled.subarray(pooledOffset, pooledOffset + H), z);
-  const logits = ops.linear(z, weightsOf(layout.classifier!), biasOf(layout.classifier!), 1, C, H, 'none');
-  const gotLogits = new Float32Array(C);
-  for (let b = 0; b < blocks; b++)
-    for (let k = 0; k < C; k++) gotLogits[k]! += gotScratch[partsAt + b * C + k]!;
-  const logitCheck = ops.compare(gotLogits, logits);
-  const around = [
-    ...gotPooled.subarray(0, pooledOffset),
-    ...gotPooled.subarray(pooledOffset + H),
-    ...gotScratch.subarray(0, partsAt),
-    ...gotScratch.subarray(partsAt + blocks * C),
-  ];
-  const untouched = around.every((v) => Number.isNaN(v));
-  const checks = [product, zCheck, logitCheck];
-  return {
-    maxAbs: Math.max(...checks.map((r) => r.maxAbs)),
-    maxRel: untouched ? Math.max(...checks.map((r) => r.maxRel)) : Infinity,
-    path:
-      `${dispatch.label.replace(/^matmul-\w+-\w+-[\dx]+/, '')}: ${blocks} pooler blocks; product ` +
-      `${product.maxRel.toExponential(1)}, z ${zCheck.maxRel.toExponential(1)}, logits ` +
-      `${logitCheck.maxRel.toExponential(1)}${untouched ? '' : '; WROTE OUTSIDE z / the partial sums'}`,
-    adapter,
-    ms: performance.now() - start,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

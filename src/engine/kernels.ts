@@ -13,7 +13,7 @@ import { EmbeddingKernel } from '../../shaders/embeddings';
 import { ExitKernel, FOLD_MAX_CLASSES } from '../../shaders/exit';
 import { HeadsKernel } from '../../shaders/heads';
 import type { WeightDtype } from '../../shaders/kernel';
-import { MATMUL_POOL_COLUMNS, MatmulKernel, type MatmulTiles } from '../../shaders/matmul';
+import { MatmulKernel, type MatmulTiles } from '../../shaders/matmul';
 import type { EncoderConfig, EncoderModel } from '../model/types';
 
 export interface EngineKernels {
@@ -36,8 +36,6 @@ export interface EngineKernels {
   lastLayerClsOnly: boolean;
   /** Whether gated batch-1 plans run each decide beside the next Q|K|V reduction (KernelTuning.decideInReduce). */
   decideInReduce: boolean;
-  /** Whether such plans also run each folded pooler in the next Q|K|V matmul (KernelTuning.poolerInQkv). */
-  poolerInQkv: boolean;
 }
 
 /**
@@ -72,7 +70,9 @@ export interface KernelTuning {
   /**
    * Invocations of a `rows` attention workgroup (shaders/attention.ts RowsThreads): 128 (default) or
    * 256, with which one workgroup a block of queries projects all of H 768 and each invocation walks
-   * half the keys of the value loop.
+   * half the keys of the value loop. On an H100 (bench --tuning-ab, 2026-12-07) 256 took ALBERT-base
+   * passes 2.31 against 2.27 ms (attention 40.3 against 38.4 µs: half the workgroups, each longer)
+   * and the shipped model 1.74 against 1.74 (attention 24.3 against 27.4 µs).
    */
   attentionRowsThreads?: RowsThreads;
   /**
@@ -113,16 +113,15 @@ export interface KernelTuning {
    * split along K: each depth's `decide` runs in the same dispatch as the next depth's Q|K|V
    * reduction (shaders/exit.wgsl decide_reduce), one dispatch and one barrier fewer a layer. The
    * next depth's Q|K|V matmul then runs before the decision, behind the gate as it stood one depth
-   * earlier, so an exit costs one such matmul more.
+   * earlier, so an exit costs one such matmul more. Default true: on whole passes at batch 1 x 128
+   * tokens, back to back on an H100 (bench --tuning-ab in the full run of bench/results/deno-gpu.json),
+   * ALBERT-base took 2.20 ms against 2.25 (98 dispatches against 109); the shipped model 1.75 against
+   * 1.68, within the spread between classifier instances (a third instance whose plan was the same as
+   * the second's took 1.71). Also tried and dropped, on the branch experiment/pooler-in-qkv: the
+   * folded pooler in extra workgroups of the next Q|K|V matmul, so that the layer's last
+   * add+LayerNorm runs plain (2.20 ms as well: the matmul grew by what the norm lost).
    */
   decideInReduce?: boolean;
-  /**
-   * With `decideInReduce` and `foldPooler` (a lone classifier): the pooler and the classifier's
-   * partial logits of each depth but the last run in extra workgroups of the next depth's Q|K|V
-   * matmul (shaders/matmul.wgsl POOL), ahead of that depth's decide, instead of in the layer's last
-   * add+LayerNorm, which then runs plain.
-   */
-  poolerInQkv?: boolean;
 }
 
 export const SOFTWARE_TUNING: KernelTuning = {
@@ -206,15 +205,10 @@ async function compileKernels(
 ): Promise<EngineKernels> {
   const tiles = tuning.matmul;
   const fuseAttentionOutput = fusesAttentionOutput(config, tuning);
-  const decideInReduce = (tuning.decideInReduce ?? false) && (tuning.batchOneExit ?? 'gated') === 'gated';
-  const poolerInQkv =
-    decideInReduce &&
-    foldHeads &&
-    (tuning.poolerInQkv ?? false) &&
-    (tuning.poolerColumns ?? MATMUL_POOL_COLUMNS) === MATMUL_POOL_COLUMNS;
+  const decideInReduce = (tuning.decideInReduce ?? true) && (tuning.batchOneExit ?? 'gated') === 'gated';
   const [embedding, linear, activated, attention, addLayerNorm, exit, heads] = await Promise.all([
     EmbeddingKernel.create(device, weightDtype),
-    MatmulKernel.create(device, { weightDtype, activation: 'none', tiles, paths: { pool: poolerInQkv } }),
+    MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
     MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
     // Only the entry points the tuning can pick (defaultAttentionPath, attentionPathFor).
     AttentionKernel.create(
@@ -249,6 +243,5 @@ async function compileKernels(
     batchOneExit,
     lastLayerClsOnly: tuning.lastLayerClsOnly ?? true,
     decideInReduce,
-    poolerInQkv,
   };
 }

@@ -35,7 +35,7 @@ import { CRITERION_BYTES, RECORD_HEAD, SLOT_KIND, STATE_WORDS, counterWords } fr
 import { attentionPathFor } from '../../shaders/attention';
 import { headsDispatchCount, lambdaFolded, lambdaHiddenFloats, lambdaLogitParts } from '../../shaders/heads';
 import { poolerBlocks } from '../../shaders/layernorm';
-import { MATMUL_POOL_COLUMNS, type MatmulKernel } from '../../shaders/matmul';
+import type { MatmulKernel } from '../../shaders/matmul';
 import { EXIT_GATE_BYTES, encodeDispatches, type KernelDispatch } from '../../shaders/kernel';
 import { PonderError } from '../errors';
 import type { EncoderConfig } from '../model/types';
@@ -536,16 +536,6 @@ export class ExecutionPlan {
       kernels.exit.canDecideWithReduce &&
       splits.qkv > 1 &&
       partials !== null;
-    // KernelTuning.poolerInQkv: the folded pooler of depth d − 1 runs in depth d's Q|K|V matmul, ahead
-    // of the deferred decide that reads its partial logits; the last depth keeps the pooled norm.
-    const classifierLayout = packed?.layout.classifier;
-    const poolInQkv =
-      this.decideDeferred &&
-      headsFolded &&
-      kernels.poolerInQkv &&
-      classifierLayout !== undefined &&
-      classifierParts === poolerBlocks(H, MATMUL_POOL_COLUMNS) &&
-      kernels.linear.canPool(shapes.qkv, splits.qkv);
     const layerUniforms: GPUBuffer[] = [];
     const decideBuffers = {
       criterion: this.criterion,
@@ -665,32 +655,10 @@ export class ExecutionPlan {
               splits: splits.qkv,
             },
           );
-          const qkvPartials = poolInQkv
-            ? kernels.linear.preparePartialsPooled(
-                { input: hidden, weight: weights.layers[index]!.qkv.weight, partials: partials!, ...gate },
-                shapes.qkv,
-                splits.qkv,
-                {
-                  headWeights: packed!.weights,
-                  headBiases: packed!.biases,
-                  pooled: this.pooled,
-                  scratch: this.scratch,
-                  width: H,
-                  poolerWeight: packed!.layout.pooler.weight,
-                  poolerBias: packed!.layout.pooler.bias,
-                  classifierWeight: classifierLayout!.weight,
-                  classifierBias: classifierLayout!.bias,
-                  pooledOffset: (depth - 1) * batch * H,
-                  classes: C,
-                  partsAt: classifierPartsAt,
-                },
-              )
-            : list[0]!;
-          list = [qkvPartials, merged, ...list.slice(2)];
+          list = [list[0]!, merged, ...list.slice(2)];
         }
         // The depth's last add+LayerNorm, with the pooler (and classifier) folded in, is the depth's own.
-        if (headsFolded && last && (!poolInQkv || lastDepth))
-          d.push(...list.slice(0, -1), pooledNorm(index, depth, clsOnly));
+        if (headsFolded && last) d.push(...list.slice(0, -1), pooledNorm(index, depth, clsOnly));
         else d.push(...list);
       });
       // The heads on [CLS] after every layer: pooler → z_n, shared classifier, per-layer head, λ MLP;
