@@ -6,6 +6,8 @@
  * Order of one pass (one compute pass per depth, all in one command buffer, one readback):
  *   pass 0: embeddings (+ ALBERT's E → H projection)
  *   pass n (depth n − 1): [compact out/in] · layer kernels · heads · decide (+ the work counter)
+ *   (batch 1 behind the exit gate, Q|K|V split: depth n − 2's decide is the second dispatch of pass
+ *   n, beside depth n − 1's Q|K|V reduction, KernelTuning.decideInReduce; the last depth keeps its own)
  * `heads` (shaders/heads.wgsl) is one dispatch per stage group: pooler → z_n; shared classifier,
  * per-layer head and λ layer 0 (on z_n or [z_n ; z_{n−1}]) together; each further λ hidden layer
  * (λ's output layer rides with the last one as partial sums, which decide adds).
@@ -527,8 +529,9 @@ export class ExecutionPlan {
     };
 
     const clsOnlyLast = this.gated && kernels.lastLayerClsOnly;
-    // KernelTuning.decideInReduce: behind the exit gate, a model whose Q|K|V is split along K runs each depth's decide in the next depth's Q|K|V reduction (exit.wgsl
-    // decide_reduce); the last depth keeps its own decide.
+    // KernelTuning.decideInReduce: behind the exit gate, a model whose Q|K|V is split along K runs
+    // each depth's decide in the next depth's Q|K|V reduction (exit.wgsl decide_reduce); the last
+    // depth keeps its own decide.
     this.decideDeferred =
       this.gated &&
       this.exitEnabled &&
