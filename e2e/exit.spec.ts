@@ -196,6 +196,14 @@ test('streaming mode delivers the same per-layer events as single submit, during
   expect(r.eventsBeforeResolve).toBe(r.events);
   // Layer order: all of layer 1, then layer 2, ...
   expect([...r.layerOrder].sort((a, b) => a - b)).toEqual(r.layerOrder);
+  // Batch 1 under the GPU tuning, examples long enough to split Q|K|V: a depth's records are final
+  // one pass later (its decide runs beside the next depth's Q|K|V reduction), and each streamed
+  // event still carries them.
+  const one = await callHarness(page, 'streamingEvents', 'albert-exit', 3, true);
+  console.log(JSON.stringify({ ...one, layerOrder: one.layerOrder.join('') }));
+  expect(one.sameEvents).toBe(true);
+  expect(one.sameResults).toBe(true);
+  expect(one.events).toBe(one.expectedEvents);
 });
 
 test('criterion errors before GPU work; default criterion from config; supported criteria', async ({

@@ -4,6 +4,7 @@
  * reference of the heads (tests/reference/forward.ts) and with src/exit's evaluateExit (f32).
  */
 import { createClassifier, type PonderClassifier } from '../../src/classifier';
+import type { KernelTuning } from '../../src/engine/kernels';
 import { Engine, workGpuMs, type EngineOutput } from '../../src/engine/engine';
 import { isPonderError } from '../../src/errors';
 import { argmax, evaluateExit, type ExitCriterion, type LayerOutputs } from '../../src/exit';
@@ -36,8 +37,11 @@ function gpu() {
   return pageGpu;
 }
 
-async function classifierFor(model: EncoderModel): Promise<PonderClassifier> {
-  return createClassifier(await gpu(), model, undefined, { warmUp: false }, false);
+async function classifierFor(
+  model: EncoderModel,
+  options: { kernelTuning?: KernelTuning; maxBatch?: number } = {},
+): Promise<PonderClassifier> {
+  return createClassifier(await gpu(), model, undefined, { warmUp: false, ...options }, false);
 }
 
 async function engineFor(model: EncoderModel): Promise<Engine> {
@@ -387,11 +391,15 @@ export async function workAfterExit(name: string, count: number) {
   }
 }
 
-/** Streaming vs single-submit: the same events, and whether streamed ones came before the end. */
-export async function streamingEvents(name: string, count: number) {
+/**
+ * Streaming vs single-submit: the same events, and whether streamed ones came before the end.
+ * `gpuBatchOne`: one example per plan run under the GPU tuning, examples up to 16 tokens, so that
+ * each depth's decide runs in the next depth's pass (KernelTuning.decideInReduce).
+ */
+export async function streamingEvents(name: string, count: number, gpuBatchOne = false) {
   const model = fixtureModel(name);
-  const classifier = await classifierFor(model);
-  const examples = examplesOf(name, count, 4);
+  const classifier = await classifierFor(model, gpuBatchOne ? { kernelTuning: GPU_TUNING, maxBatch: 1 } : {});
+  const examples = examplesOf(name, count, 4, gpuBatchOne ? 16 : 8);
   const criterion: ExitCriterion = { kind: 'palbert', q: 0.5 };
   const strip = (e: LayerEvent) => ({
     exampleIndex: e.exampleIndex,
