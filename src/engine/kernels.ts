@@ -109,17 +109,18 @@ export interface KernelTuning {
    */
   lastLayerClsOnly?: boolean;
   /**
-   * Batch-1 plans behind the exit gate of a model without gates (JEI-DNN), whose Q|K|V matmul is
-   * split along K: each depth's `decide` runs in the same dispatch as the next depth's Q|K|V
-   * reduction (shaders/exit.wgsl decide_reduce), one dispatch and one barrier fewer a layer. The
-   * next depth's Q|K|V matmul then runs before the decision, behind the gate as it stood one depth
-   * earlier, so an exit costs one such matmul more. Default true: on whole passes at batch 1 x 128
-   * tokens, back to back on an H100 (bench --tuning-ab in the full run of bench/results/deno-gpu.json),
-   * ALBERT-base took 2.20 ms against 2.25 (98 dispatches against 109); the shipped model 1.75 against
-   * 1.68, within the spread between classifier instances (a third instance whose plan was the same as
-   * the second's took 1.71). Also tried and dropped, on the branch experiment/pooler-in-qkv: the
-   * folded pooler in extra workgroups of the next Q|K|V matmul, so that the layer's last
-   * add+LayerNorm runs plain (2.20 ms as well: the matmul grew by what the norm lost).
+   * Batch-1 plans behind the exit gate whose Q|K|V matmul is split along K: each depth's `decide`
+   * runs in the same dispatch as the next depth's Q|K|V reduction (shaders/exit.wgsl
+   * decide_reduce), one dispatch and one barrier fewer a layer. The next depth's Q|K|V matmul then
+   * runs before the decision, behind the gate as it stood one depth earlier, so an exit costs that
+   * matmul and its reduction more. Default true: on whole passes at batch 1 x 128 tokens, back to
+   * back on an H100 (bench --tuning-ab in the full run of bench/results/deno-gpu.json), ALBERT-base
+   * took 2.20 ms against 2.25 (98 dispatches against 109); the shipped model 1.75 against 1.68,
+   * within the spread between classifier instances (a third instance whose plan was the same as the
+   * second's took 1.71). Also tried and dropped
+   * (bench/results/archive/2026-12-07-pooler-in-qkv.patch): the folded pooler in extra workgroups
+   * of the next Q|K|V matmul, so that the layer's last add+LayerNorm runs plain (2.20 ms as well:
+   * the matmul grew by what the norm lost).
    */
   decideInReduce?: boolean;
 }
