@@ -89,9 +89,9 @@ test('albert-exit with the GPU kernel tuning (split-K, short attention): GPU exi
   expect(single).toBeGreaterThan(20);
   expect(new Set(one.rows.flatMap((x) => x.exitLayers)).size).toBeGreaterThanOrEqual(3);
   // Longer examples (up to 16 tokens, padded to the longest: more than 8 rows), where Q|K|V is split
-  // at batch 1, so each depth's decide runs
-  // beside the next depth's Q|K|V reduction (KernelTuning.decideInReduce; the gates' parameters
-  // from the plan's scratch copy) and the next Q|K|V matmul ahead of the decision.
+  // at batch 1, so each depth's decide runs beside the next depth's Q|K|V reduction
+  // (KernelTuning.decideInReduce; the gates' parameters from the plan's scratch copy) and the next
+  // Q|K|V matmul ahead of the decision.
   const long = await callHarness(page, 'exitAgreement', 'albert-exit', 3, 900, 1, 'gpu', 16);
   let longExits = 0;
   for (const row of long.rows) {

@@ -540,6 +540,7 @@ export class ExecutionPlan {
       splits.qkv > 1 &&
       partials !== null;
     const layerUniforms: GPUBuffer[] = [];
+    // What every decide binds, on its own or beside a Q|K|V reduction.
     const decideBuffers = {
       criterion: this.criterion,
       logits: this.logits,
@@ -709,14 +710,9 @@ export class ExecutionPlan {
         d.push(
           kernels.exit.decide(`decide${depth}`, {
             layer: layerUniform,
-            criterion: this.criterion,
-            logits: this.logits,
-            scratch: this.scratch,
+            ...decideBuffers,
             gateParams,
-            state: this.state,
-            records: this.records,
             indirect: this.indirectNext,
-            counters: this.counters,
             slotKinds,
           }),
         );
