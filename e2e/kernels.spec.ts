@@ -160,6 +160,34 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     expectClose(`matmul splitBlock ${JSON.stringify({ ...shape, splitBlock })}`, b);
     expect(b.path).toMatch(new RegExp(`^-block${name}-split\\d+-reduce\\d+-(vec4-out4|scalar)$`));
   }
+  // fma(): the register-blocked paths accumulating with WGSL's fma (MatmulTiles.fma), split blocks
+  // (vec4 and scalar loads) and the 128 x 128 tiles.
+  const fmaCases = [
+    {
+      c: { ...blockSplit, tiles: { blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32, fma: true } },
+      path: /^-block64x64k16tf-split\d+-reduce\d+-vec4-out4$/,
+    },
+    {
+      c: {
+        M: 70,
+        N: 45,
+        K: 101,
+        activation: 'tanh',
+        mode: 'auto',
+        tiles: { blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32, fma: true },
+      },
+      path: /^-block64x64k16tf-split\d+-reduce\d+-scalar$/,
+    },
+    {
+      c: { M: 130, N: 131, K: 37, activation: 'gelu_new', tiles: { ...large, fma: true } },
+      path: /^-large-fma-scalar$/,
+    },
+  ] as const;
+  for (const { c, path } of fmaCases) {
+    const f = await callHarness(page, 'testMatmul', c);
+    expectClose(`matmul fma ${JSON.stringify(c)}`, f);
+    expect(f.path).toMatch(path);
+  }
   // vec4Stores: the vec4 variant writes whole vec4 (N and the output offset multiples of 4) on every
   // path; a shape with N % 4 != 0 or an unaligned output offset takes the scalar variant instead.
   const out4 = { vec4Stores: true, blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32 } as const;

@@ -64,6 +64,11 @@ export interface MatmulTiles {
    * offset are multiples of 4 take it, the others the scalar variant. Default false.
    */
   vec4Stores?: boolean;
+  /**
+   * The register-blocked paths (`tiled_large`, `tiled_block`) accumulate with WGSL's fma() instead
+   * of `acc += a * w`, which the driver may or may not contract into one instruction. Default false.
+   */
+  fma?: boolean;
   /** Split K until about this many workgroups run (0: never split). */
   splitKTarget: number;
   /** The smallest K range of one split. */
@@ -237,6 +242,7 @@ export class MatmulKernel {
       tiles.gemvLanes < GEMV_MAX_M ||
       (tiles.largeTileK !== 4 && tiles.largeTileK !== 8) ||
       (tiles.blockSplitK && !validBlock(tiles.splitBlock)) ||
+      (tiles.fma !== undefined && typeof tiles.fma !== 'boolean') ||
       !(tiles.splitKMinChunk >= 1)
     ) {
       throw new PonderError('gpu-error', `Invalid matmul tiles ${JSON.stringify(tiles)}`);
@@ -282,6 +288,7 @@ export class MatmulKernel {
       BLOCK_TILE_K: tiles.splitBlock.tileK,
       BLOCK_TRANSPOSE: tiles.splitBlock.transpose === true ? 1 : 0,
       BLOCK_BUFFERS: tiles.splitBlock.buffers ?? 1,
+      USE_FMA: tiles.fma === true ? 1 : 0,
     };
     const out4 = vec4 && tiles.vec4Stores === true;
     const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}${out4 ? '-out4' : ''}`;
@@ -326,10 +333,10 @@ export class MatmulKernel {
     return this.blockSplit(shape) ? 'block' : 'tiled';
   }
 
-  /** Label suffix of tiled_block's staging variant: 't' transposed, 'd' double-buffered. */
+  /** Label suffix of tiled_block's variant: 't' transposed, 'd' double-buffered, 'f' fma(). */
   private blockVariant(): string {
     const b = this.tiles.splitBlock;
-    return `${b.transpose === true ? 't' : ''}${b.buffers === 2 ? 'd' : ''}`;
+    return `${b.transpose === true ? 't' : ''}${b.buffers === 2 ? 'd' : ''}${this.tiles.fma === true ? 'f' : ''}`;
   }
 
   /** Output rows x columns of one workgroup of a tiled path. */
@@ -530,7 +537,9 @@ export class MatmulKernel {
     const name =
       path === 'block' && tile
         ? `block${tile[0]}x${tile[1]}k${this.tiles.splitBlock.tileK}${this.blockVariant()}`
-        : path;
+        : path === 'large' && this.tiles.fma === true
+          ? 'large-fma'
+          : path;
     const suffix = `${path === 'tiled' ? '' : `-${name}`}${raw ? `-split${splits}` : ''}`;
     const label = `matmul-${this.weightDtype}-${this.activation}-${M}x${N}x${K}${suffix}`;
     const uniforms = this.params(label, {

@@ -83,6 +83,9 @@ override BLOCK_TILE_K: u32 = 16u;
 // invocation and operand. BLOCK_BUFFERS 2: two staging buffers, one barrier per K step instead of two.
 override BLOCK_TRANSPOSE: bool = false;
 override BLOCK_BUFFERS: u32 = 1u;
+// Register-blocked paths (tiled_large, tiled_block) accumulate with fma() instead of `acc += a * w`
+// (MatmulTiles.fma): the driver may or may not contract a multiply and an add into one instruction.
+override USE_FMA: bool = false;
 
 // Rows per workgroup of reduce_partials (one column per invocation, 64 columns per workgroup).
 const REDUCE_ROWS: u32 = 2u;
@@ -467,23 +470,7 @@ fn tiled_large(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
       let a1 = largeA[k * 32u + 16u + lid.y];
       let w0 = largeW[k * 32u + lid.x];
       let w1 = largeW[k * 32u + 16u + lid.x];
-      // Constant indices only: a dynamically indexed accumulator array can end up in local memory.
-      acc[0] += a0.x * w0;
-      acc[1] += a0.x * w1;
-      acc[2] += a0.y * w0;
-      acc[3] += a0.y * w1;
-      acc[4] += a0.z * w0;
-      acc[5] += a0.z * w1;
-      acc[6] += a0.w * w0;
-      acc[7] += a0.w * w1;
-      acc[8] += a1.x * w0;
-      acc[9] += a1.x * w1;
-      acc[10] += a1.y * w0;
-      acc[11] += a1.y * w1;
-      acc[12] += a1.z * w0;
-      acc[13] += a1.z * w1;
-      acc[14] += a1.w * w0;
-      acc[15] += a1.w * w1;
+      block_fma(&acc, a0, a1, w0, w1);
     }
     workgroupBarrier();
   }
@@ -643,6 +630,25 @@ fn put_unit(operand: u32, u: u32, units: u32, buf: u32, rows: mat4x4<f32>) {
 // One K element of the 8 x 8 block: rows a0 (4) and a1 (4), columns w0 (4) and w1 (4). Constant
 // indices only: a dynamically indexed accumulator array can end up in local memory.
 fn block_fma(acc: ptr<function, array<vec4<f32>, 16>>, a0: vec4<f32>, a1: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>) {
+  if (USE_FMA) {
+    (*acc)[0] = fma(vec4<f32>(a0.x), w0, (*acc)[0]);
+    (*acc)[1] = fma(vec4<f32>(a0.x), w1, (*acc)[1]);
+    (*acc)[2] = fma(vec4<f32>(a0.y), w0, (*acc)[2]);
+    (*acc)[3] = fma(vec4<f32>(a0.y), w1, (*acc)[3]);
+    (*acc)[4] = fma(vec4<f32>(a0.z), w0, (*acc)[4]);
+    (*acc)[5] = fma(vec4<f32>(a0.z), w1, (*acc)[5]);
+    (*acc)[6] = fma(vec4<f32>(a0.w), w0, (*acc)[6]);
+    (*acc)[7] = fma(vec4<f32>(a0.w), w1, (*acc)[7]);
+    (*acc)[8] = fma(vec4<f32>(a1.x), w0, (*acc)[8]);
+    (*acc)[9] = fma(vec4<f32>(a1.x), w1, (*acc)[9]);
+    (*acc)[10] = fma(vec4<f32>(a1.y), w0, (*acc)[10]);
+    (*acc)[11] = fma(vec4<f32>(a1.y), w1, (*acc)[11]);
+    (*acc)[12] = fma(vec4<f32>(a1.z), w0, (*acc)[12]);
+    (*acc)[13] = fma(vec4<f32>(a1.z), w1, (*acc)[13]);
+    (*acc)[14] = fma(vec4<f32>(a1.w), w0, (*acc)[14]);
+    (*acc)[15] = fma(vec4<f32>(a1.w), w1, (*acc)[15]);
+    return;
+  }
   (*acc)[0] += a0.x * w0;
   (*acc)[1] += a0.x * w1;
   (*acc)[2] += a0.y * w0;

@@ -91,7 +91,12 @@ export function uploadWeights(
   device: GPUDevice,
   model: EncoderModel,
   dtype: WeightDtype,
-  options: { attentionOutputTransposed?: boolean; packedOutputNorm?: boolean } = {},
+  options: {
+    attentionOutputTransposed?: boolean;
+    packedOutputNorm?: boolean;
+    /** The dtype of the matrices the matmuls read (KernelTuning.matmulWeights); default `dtype`. */
+    linearDtype?: WeightDtype;
+  } = {},
 ): GpuWeights {
   const buffers: GPUBuffer[] = [];
   let bytes = 0;
@@ -116,8 +121,12 @@ export function uploadWeights(
   const matrix = (label: string, t: Tensor) =>
     upload(label, dtype === 'f16' ? float32ToFloat16Bits(t.data) : t.data);
   const vector = (label: string, t: Tensor) => upload(label, t.data);
+  const linearDtype = options.linearDtype ?? dtype;
   const linear = (label: string, l: LinearWeights): GpuLinear => ({
-    weight: matrix(`${label}.weight`, l.weight),
+    weight: upload(
+      `${label}.weight`,
+      linearDtype === 'f16' ? float32ToFloat16Bits(l.weight.data) : l.weight.data,
+    ),
     bias: vector(`${label}.bias`, l.bias),
     outFeatures: l.weight.shape[0]!,
     inFeatures: l.weight.shape[1]!,

@@ -12,6 +12,7 @@ import { GPU_TUNING } from '../../e2e/harness/tuning';
 import { requestGpu } from '../../src/gpu/device';
 import { parseCheckpoint } from '../../src/loading';
 import { compare } from '../reference/ops';
+import type { KernelTuning } from '../../src/engine/kernels';
 
 const BOUND = 1e-2;
 const FIXTURES = ['albert-odd', 'albert-groups', 'bert-odd', 'bert-regression'];
@@ -37,8 +38,19 @@ if (!ctx.useF16) {
   console.log('FAIL: the adapter has no shader-f16, so the f16 path cannot be tested here');
   Deno.exit(1);
 }
-// Each fixture with this software adapter's default kernel tuning, then with the GPU tuning forced.
-const RUNS = FIXTURES.flatMap((name) => (['default', 'gpu'] as const).map((tuning) => ({ name, tuning })));
+// Each fixture with this software adapter's default kernel tuning, then with the GPU tuning forced,
+// then with the GPU tuning's mixed storage (f32 matmul weights beside f16 elsewhere) and fma().
+const TUNINGS = {
+  default: {},
+  gpu: { kernelTuning: GPU_TUNING },
+  mixed: {
+    kernelTuning: { ...GPU_TUNING, matmulWeights: 'f32', matmul: { ...GPU_TUNING.matmul, fma: true } },
+  },
+} satisfies Record<string, { kernelTuning?: KernelTuning }>;
+type TuningName = keyof typeof TUNINGS;
+const RUNS = FIXTURES.flatMap((name) =>
+  (Object.keys(TUNINGS) as TuningName[]).map((tuning) => ({ name, tuning })),
+);
 for (const { name, tuning } of RUNS) {
   const dir = `tests/fixtures/golden/${name}/`;
   const model = parseCheckpoint(
@@ -46,8 +58,7 @@ for (const { name, tuning } of RUNS) {
     await Deno.readFile(dir + 'model.safetensors'),
   );
   const golden = JSON.parse(await Deno.readTextFile(dir + 'golden.json')) as { batches: GoldenBatch[] };
-  const options = tuning === 'gpu' ? { kernelTuning: GPU_TUNING } : {};
-  const classifier = await createClassifier(ctx, model, undefined, options);
+  const classifier = await createClassifier(ctx, model, undefined, TUNINGS[tuning]);
   let worst = 0;
   for (const b of golden.batches) {
     const results = await classifier.classify(
@@ -68,25 +79,35 @@ for (const { name, tuning } of RUNS) {
     b0.inputIds.map((ids, e) => ({ inputIds: ids.slice(0, b0.lengths[e]) })),
   );
   const projected = profile.byKernel.some((k) => k.kernel === 'attention-rows-projected');
-  const projectedExpected = tuning === 'gpu' && name !== 'bert-odd';
+  const projectedExpected = tuning !== 'default' && name !== 'bert-odd';
   // And at batch 1 the GPU tuning folds the heads' pooler and classifier into the last add+LayerNorm
   // (f16 head weights): no heads dispatch is left. Every fixture has a batch-1 batch.
   const one = golden.batches.find((b) => b.batch === 1)!;
   const profileOne = await classifier.profileKernels({ inputIds: one.inputIds[0]!.slice(0, one.lengths[0]) });
   const pooledNorm = profileOne.byKernel.some((k) => k.kernel.startsWith('add-layernorm-pool'));
   const headsLeft = profileOne.byKernel.some((k) => k.kernel.startsWith('heads.'));
-  const foldExpected = tuning === 'gpu';
+  const foldExpected = tuning !== 'default';
+  // The matmuls' weights' dtype, from the kernels' labels (matmul-<dtype>-…).
+  const matmulDtypes = new Set(
+    [...profile.byKernel, ...profileOne.byKernel].flatMap(
+      (k) => /^matmul-(f16|f32)-/.exec(k.kernel)?.[1] ?? [],
+    ),
+  );
+  const matmulExpected = tuning === 'mixed' ? 'f32' : 'f16';
   const ok =
     classifier.weightDtype === 'f16' &&
     worst <= BOUND &&
     projected === projectedExpected &&
     pooledNorm === foldExpected &&
-    headsLeft === !foldExpected;
+    headsLeft === !foldExpected &&
+    matmulDtypes.size === 1 &&
+    matmulDtypes.has(matmulExpected);
   if (!ok) failures++;
   console.log(
     `${ok ? 'ok  ' : 'FAIL'} engine ${name} (${classifier.weightDtype} weights, ${tuning} tuning): largest relative difference vs PyTorch ` +
       `${worst.toExponential(2)} (bound ${BOUND}); projected attention ${projected} (expected ${projectedExpected}); ` +
-      `pooler folded at batch 1 ${pooledNorm}, heads dispatches left ${headsLeft} (expected ${foldExpected}, ${!foldExpected})`,
+      `pooler folded at batch 1 ${pooledNorm}, heads dispatches left ${headsLeft} (expected ${foldExpected}, ${!foldExpected}); ` +
+      `matmul weights ${[...matmulDtypes].join(', ')} (expected ${matmulExpected})`,
   );
   classifier.dispose();
 }
