@@ -7,7 +7,7 @@
 import type { ExitCriterion } from '../src/exit/criteria';
 import { PonderError } from '../src/errors';
 import { PABEE_REGRESSION_THRESHOLD } from '../src/exit/criteria';
-import { createPipeline, createUniformBuffer, divUp, type KernelDispatch } from './kernel';
+import { createPipeline, createUniformBuffer, divUp, partialSums8Wgsl, type KernelDispatch } from './kernel';
 import { specialize } from './preprocess';
 import code from './exit.wgsl?raw';
 
@@ -150,7 +150,14 @@ export class ExitKernel {
 
   /** `decideReduce`: also compile decide_reduce (KernelTuning.decideInReduce). */
   static async create(device: GPUDevice, options: { decideReduce?: boolean } = {}): Promise<ExitKernel> {
-    const plain = specialize(code, {});
+    // decide_reduce's eight-slice loads (WGSL has no includes; matmul.wgsl's reduction uses the same).
+    const reduce8 = partialSums8Wgsl(
+      'reduce8',
+      'reducePartials',
+      'reduction.partialStride',
+      'reduction.splits',
+    );
+    const plain = specialize(code, {}) + reduce8;
     const [decide, out, back] = await Promise.all(
       (['decide', 'compact_out', 'compact_in'] as const).map((entryPoint) =>
         createPipeline(device, { label: `exit-${entryPoint}`, code: plain, entryPoint }),
@@ -159,7 +166,7 @@ export class ExitKernel {
     const decideReduce = options.decideReduce
       ? await createPipeline(device, {
           label: 'exit-decide_reduce',
-          code: specialize(code, { GATES_IN_SCRATCH: true }),
+          code: specialize(code, { GATES_IN_SCRATCH: true }) + reduce8,
           entryPoint: 'decide_reduce',
         })
       : null;

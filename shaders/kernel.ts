@@ -156,6 +156,28 @@ fn gate_shut() -> bool {
 `;
 }
 
+/**
+ * The WGSL of `fn <name>(at: u32, s: u32) -> f32`: the sum of slices s .. s+7 of split-K partial
+ * sums in `array` at element `at`, slices `stride` elements apart, zero past slice `splits` − 1 (WGSL
+ * expressions). The indices are clamped rather than branched on, so that the eight loads are in
+ * flight together: at batch 1 a reduction waits on memory latency, one round trip per eight slices.
+ * Shared by matmul.wgsl's reduction and exit.wgsl's decide_reduce (WGSL has no includes).
+ */
+export function partialSums8Wgsl(name: string, array: string, stride: string, splits: string): string {
+  const load = (i: number) => {
+    const slice = i === 0 ? 's' : `s + ${i}u`;
+    return `  let v${i} = select(0.0, ${array}[at + min(${slice}, last) * stride], ${slice} <= last);`;
+  };
+  return `
+fn ${name}(at: u32, s: u32) -> f32 {
+  let stride = ${stride};
+  let last = ${splits} - 1u;
+${[0, 1, 2, 3, 4, 5, 6, 7].map(load).join('\n')}
+  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
+}
+`;
+}
+
 const openGates = new WeakMap<GPUDevice, GPUBuffer>();
 
 /** A gate that never shuts (zeros), one per device, for dispatches that must always run. */

@@ -10,6 +10,7 @@ import {
   createUniformBuffer,
   divUp,
   exitGateWgsl,
+  partialSums8Wgsl,
   openExitGate,
   type KernelDispatch,
   type WeightDtype,
@@ -299,6 +300,7 @@ export class MatmulKernel {
         const source =
           weightTypeWgsl(weightDtype) +
           specialize(code, { VEC4: vec4, OUT4: out4 }) +
+          partialSums8Wgsl('partials8', 'partials', 'params.partialStride', 'params.splits') +
           exitGateWgsl(GATE_BINDING);
         pipeline = createPipeline(device, {
           label: `${label}-${entryPoint}`,
