@@ -23,7 +23,6 @@ import {
   createKernels,
   foldsHeads,
   fusesAttentionOutput,
-  matmulWeightDtype,
   SOFTWARE_TUNING,
   type EngineKernels,
   type KernelTuning,
@@ -212,7 +211,6 @@ export class Engine {
     };
     const foldHeads = foldsHeads(model, tuning);
     const weights = uploadWeights(ctx.device, model, dtype, {
-      linearDtype: matmulWeightDtype(dtype, tuning),
       attentionOutputTransposed: fusesAttentionOutput(model.config, tuning),
       packedOutputNorm: foldHeads,
     });

@@ -91,12 +91,7 @@ export function uploadWeights(
   device: GPUDevice,
   model: EncoderModel,
   dtype: WeightDtype,
-  options: {
-    attentionOutputTransposed?: boolean;
-    packedOutputNorm?: boolean;
-    /** The dtype of the matrices the matmuls read (KernelTuning.matmulWeights); default `dtype`. */
-    linearDtype?: WeightDtype;
-  } = {},
+  options: { attentionOutputTransposed?: boolean; packedOutputNorm?: boolean } = {},
 ): GpuWeights {
   const buffers: GPUBuffer[] = [];
   let bytes = 0;
@@ -121,12 +116,8 @@ export function uploadWeights(
   const matrix = (label: string, t: Tensor) =>
     upload(label, dtype === 'f16' ? float32ToFloat16Bits(t.data) : t.data);
   const vector = (label: string, t: Tensor) => upload(label, t.data);
-  const linearDtype = options.linearDtype ?? dtype;
   const linear = (label: string, l: LinearWeights): GpuLinear => ({
-    weight: upload(
-      `${label}.weight`,
-      linearDtype === 'f16' ? float32ToFloat16Bits(l.weight.data) : l.weight.data,
-    ),
+    weight: matrix(`${label}.weight`, l.weight),
     bias: vector(`${label}.bias`, l.bias),
     outFeatures: l.weight.shape[0]!,
     inFeatures: l.weight.shape[1]!,

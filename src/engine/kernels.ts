@@ -123,18 +123,6 @@ export interface KernelTuning {
    * the matmul grew by what the norm lost).
    */
   decideInReduce?: boolean;
-  /**
-   * Where the device stores weights as f16 (`shader-f16`): store the matrices that the matmuls read
-   * (Q|K|V, the FFN, the attention output when it is not folded, the embedding projection) as f32
-   * all the same, and every other matrix (embeddings, the folded attention output, the heads) as
-   * f16. Twice the GPU memory for those matrices. Default 'f16'.
-   */
-  matmulWeights?: WeightDtype;
-}
-
-/** The dtype of the matrices the matmuls read, given the device's weight dtype (KernelTuning.matmulWeights). */
-export function matmulWeightDtype(deviceDtype: WeightDtype, tuning: KernelTuning): WeightDtype {
-  return deviceDtype === 'f16' && tuning.matmulWeights === 'f32' ? 'f32' : deviceDtype;
 }
 
 export const SOFTWARE_TUNING: KernelTuning = {
@@ -217,13 +205,12 @@ async function compileKernels(
   foldHeads: boolean,
 ): Promise<EngineKernels> {
   const tiles = tuning.matmul;
-  const linearDtype = matmulWeightDtype(weightDtype, tuning);
   const fuseAttentionOutput = fusesAttentionOutput(config, tuning);
   const decideInReduce = (tuning.decideInReduce ?? true) && (tuning.batchOneExit ?? 'gated') === 'gated';
   const [embedding, linear, activated, attention, addLayerNorm, exit, heads] = await Promise.all([
     EmbeddingKernel.create(device, weightDtype),
-    MatmulKernel.create(device, { weightDtype: linearDtype, activation: 'none', tiles }),
-    MatmulKernel.create(device, { weightDtype: linearDtype, activation: config.hiddenAct, tiles }),
+    MatmulKernel.create(device, { weightDtype, activation: 'none', tiles }),
+    MatmulKernel.create(device, { weightDtype, activation: config.hiddenAct, tiles }),
     // Only the entry points the tuning can pick (defaultAttentionPath, attentionPathFor).
     AttentionKernel.create(
       device,

@@ -39,13 +39,11 @@ if (!ctx.useF16) {
   Deno.exit(1);
 }
 // Each fixture with this software adapter's default kernel tuning, then with the GPU tuning forced,
-// then with the GPU tuning's mixed storage (f32 matmul weights beside f16 elsewhere) and fma().
+// then with the GPU tuning's matmuls accumulating by fma() (MatmulTiles.fma).
 const TUNINGS = {
   default: {},
   gpu: { kernelTuning: GPU_TUNING },
-  mixed: {
-    kernelTuning: { ...GPU_TUNING, matmulWeights: 'f32', matmul: { ...GPU_TUNING.matmul, fma: true } },
-  },
+  fma: { kernelTuning: { ...GPU_TUNING, matmul: { ...GPU_TUNING.matmul, fma: true } } },
 } satisfies Record<string, { kernelTuning?: KernelTuning }>;
 type TuningName = keyof typeof TUNINGS;
 const RUNS = FIXTURES.flatMap((name) =>
@@ -93,7 +91,7 @@ for (const { name, tuning } of RUNS) {
       (k) => /^matmul-(f16|f32)-/.exec(k.kernel)?.[1] ?? [],
     ),
   );
-  const matmulExpected = tuning === 'mixed' ? 'f32' : 'f16';
+  const matmulExpected = 'f16';
   const ok =
     classifier.weightDtype === 'f16' &&
     worst <= BOUND &&
