@@ -294,6 +294,20 @@ test('attention: padding, an all-masked sequence, seqLen 128, every entry point'
       expect(r.path).toBe('rows-projected');
     }
   }
+  // Other workgroup counts a block (KernelTuning.attentionProjectionParts): H = 768 walked by one
+  // workgroup (two column quads an invocation) or split in 3 and 5 (the last part's share ragged:
+  // 39 quads of 192 each, 36 in the last); H = 520 in 4 parts (batch 2).
+  const parted = [
+    { c: projected[3]!, parts: 1 },
+    { c: projected[3]!, parts: 3 },
+    { c: projected[3]!, parts: 5 },
+    { c: projected[4]!, parts: 4 },
+  ];
+  for (const { c, parts } of parted) {
+    const r = await callHarness(page, 'testAttention', { ...c, projected: true, projectionParts: parts });
+    expectClose(`attention rows projected in ${parts} parts ${JSON.stringify(c)}`, r);
+    expect(r.path).toBe('rows-projected');
+  }
 });
 
 test('residual add + LayerNorm: widths 120, 384, 333, 1028, 2052; both variants', async () => {

@@ -163,11 +163,15 @@ export class AttentionKernel {
    * context · Woᵀ (no bias) to output[h·M·H + row·H + n], M = batch·seqLen, H = heads·headDim; the
    * heads' slices sum to the projection (the add+LayerNorm kernel sums them as split-K slices).
    * `weight` is Wo transposed ([H, H], row k: every output's weight for context element k), in the
-   * dtype given to create().
+   * dtype given to create(). `parts`: workgroups per block of queries, each computing the block's
+   * attention and projecting its share of the column quads (default: enough that each invocation
+   * projects at most one quad, 2 at H 768 with 128 invocations; more parts recompute the attention
+   * more often, fewer walk more quads per invocation).
    */
   prepareProjected(
     args: { qkv: GPUBuffer; mask: GPUBuffer; weight: GPUBuffer; output: GPUBuffer; gate?: GPUBufferBinding },
     shape: AttentionShape,
+    parts?: number,
   ): KernelDispatch {
     if (!this.canProject(shape, 'rows')) {
       throw new PonderError(
@@ -175,7 +179,15 @@ export class AttentionKernel {
         `attention: no projected rows variant for head size ${shape.headDim} (compiled: ${this.pipelines.has('rows-projected')})`,
       );
     }
-    return this.encode(args, shape, 'rows', true);
+    const quads = (shape.heads * shape.headDim) / 4;
+    if (parts !== undefined && !(Number.isInteger(parts) && parts >= 1 && parts <= quads)) {
+      throw new PonderError(
+        'unsupported-config',
+        `attention: ${parts} projecting workgroups a block (1 to ${quads} for H ${shape.heads * shape.headDim})`,
+      );
+    }
+    const usual = Math.ceil(quads / this.rowsThreads);
+    return this.encode(args, shape, 'rows', { parts: parts ?? usual, named: (parts ?? usual) !== usual });
   }
 
   /** `path` defaults to defaultAttentionPath(shape). */
@@ -184,15 +196,21 @@ export class AttentionKernel {
     shape: AttentionShape,
     path: AttentionPath = defaultAttentionPath(shape),
   ): KernelDispatch {
-    return this.encode(args, shape, path, false);
+    return this.encode(args, shape, path, null);
   }
 
+  /**
+   * `projection`: null for plain attention, else the projected variant's workgroups a block, and
+   * whether the label says so (only where they differ from the usual count, so that profiles group
+   * the usual dispatches under one name whatever the shape).
+   */
   private encode(
     args: { qkv: GPUBuffer; mask: GPUBuffer; output: GPUBuffer; weight?: GPUBuffer; gate?: GPUBufferBinding },
     shape: AttentionShape,
     path: AttentionPath,
-    projected: boolean,
+    projection: { parts: number; named: boolean } | null,
   ): KernelDispatch {
+    const projected = projection !== null;
     const { batch, seqLen, heads, headDim } = shape;
     const queries = shape.queries ?? seqLen;
     for (const [name, v] of Object.entries(shape)) {
@@ -226,13 +244,12 @@ export class AttentionKernel {
     if (queries > seqLen) {
       throw new PonderError('invalid-input', `attention: ${queries} queries for ${seqLen} tokens`);
     }
-    // The projected variant: enough workgroups per block of queries that each invocation projects at
-    // most one column quad (at H 768 two with 128 invocations, one with 256; attention.wgsl
-    // projectionParts).
-    const parts = projected ? Math.ceil((heads * headDim) / 4 / this.rowsThreads) : 1;
+    // The projected variant's workgroups per block of queries (attention.wgsl projectionParts).
+    const parts = projection?.parts ?? 1;
     const label =
       `attention-${path}${projected ? '-projected' : ''}-b${batch}-t${seqLen}-h${heads}x${headDim}` +
-      (queries < seqLen ? `-q${queries}` : '');
+      (queries < seqLen ? `-q${queries}` : '') +
+      (projection?.named ? `-parts${parts}` : '');
     const pipeline = this.pipelines.get(
       projected ? 'rows-projected' : `${path}-${attentionLoadWidth(headDim)}`,
     );

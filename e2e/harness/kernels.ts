@@ -366,6 +366,8 @@ export interface AttentionCase {
    * are checked against context · Woᵀ for a random Wo.
    */
   projected?: boolean;
+  /** With `projected`: workgroups a block of queries (prepareProjected's `parts`; default its own). */
+  projectionParts?: number;
 }
 
 // By rows workgroup size.
@@ -415,6 +417,7 @@ export async function testAttention(c: AttentionCase): Promise<KernelComparison>
     const dispatch = kernel.prepareProjected(
       { qkv, mask, weight, output: slices },
       { batch, seqLen, heads, headDim },
+      c.projectionParts,
     );
     const got = await runAndRead(device, [dispatch], slices, heads * rows * H);
     destroy(qkv, mask, weight, slices);

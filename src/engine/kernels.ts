@@ -36,6 +36,8 @@ export interface EngineKernels {
   lastLayerClsOnly: boolean;
   /** Whether gated batch-1 plans run each decide beside the next Q|K|V reduction (KernelTuning.decideInReduce). */
   decideInReduce: boolean;
+  /** Projected rows attention's workgroups a block of queries (KernelTuning.attentionProjectionParts). */
+  attentionProjectionParts?: number;
 }
 
 /**
@@ -123,6 +125,15 @@ export interface KernelTuning {
    * the matmul grew by what the norm lost).
    */
   decideInReduce?: boolean;
+  /**
+   * With `fuseAttentionOutput`: workgroups per block of queries in `rows` attention, each computing
+   * the block's attention and projecting its share of the output columns (AttentionKernel
+   * prepareProjected). Default: enough that each invocation projects at most one column quad (2 at
+   * H 768 with 128 invocations). Fewer parts read K, V and Wo fewer times and walk more quads an
+   * invocation; more parts recompute the attention more often. For measuring which one a GPU's
+   * attention waits on (bench --tuning-ab); not yet measured.
+   */
+  attentionProjectionParts?: number;
 }
 
 export const SOFTWARE_TUNING: KernelTuning = {
@@ -244,5 +255,8 @@ async function compileKernels(
     batchOneExit,
     lastLayerClsOnly: tuning.lastLayerClsOnly ?? true,
     decideInReduce,
+    ...(tuning.attentionProjectionParts !== undefined
+      ? { attentionProjectionParts: tuning.attentionProjectionParts }
+      : {}),
   };
 }

@@ -422,6 +422,7 @@ export class ExecutionPlan {
                 kernels.attention.prepareProjected(
                   { qkv, mask: this.mask, weight: layer.attentionOutputT!, output: partials, ...gate },
                   attendShape,
+                  kernels.attentionProjectionParts,
                 ),
               ]),
               ...tag(SLOT_KIND.layerNorm, [
