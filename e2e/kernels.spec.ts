@@ -228,6 +228,49 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
   expect(t.path).toBe('-tiled-vec4-out4');
 });
 
+test('matmul: two K slices a register-blocked tile (BlockTiles.slices), on odd shapes', async () => {
+  // Ranges of odd and even step counts (a slice staging zeros past its range), vec4 and scalar
+  // loads, 32 x 32 tiles at K steps of 8, and with fma(). splitKTarget 32 as in the test above.
+  const sliced = (b: { wgX: number; wgY: number; tileK: number }, fma = false) => ({
+    blockSplitK: true,
+    splitKMinChunk: 16,
+    splitKTarget: 32,
+    fma,
+    splitBlock: { ...b, transpose: true, slices: 2 as const },
+  });
+  const k16 = { wgX: 8, wgY: 8, tileK: 16 };
+  const cases = [
+    {
+      c: { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto', tiles: sliced(k16) },
+      path: /^-block64x64k16ts2-split5-reduce5-vec4-out4$/,
+    },
+    {
+      c: { M: 70, N: 45, K: 101, activation: 'tanh', mode: 'auto', tiles: sliced(k16) },
+      path: /^-block64x64k16ts2-split4-reduce4-scalar$/,
+    },
+    {
+      c: {
+        M: 97,
+        N: 68,
+        K: 344,
+        activation: 'none',
+        mode: 'auto',
+        tiles: sliced({ wgX: 4, wgY: 4, tileK: 8 }),
+      },
+      path: /^-block32x32k8ts2-split3-reduce3-vec4-out4$/,
+    },
+    {
+      c: { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto', tiles: sliced(k16, true) },
+      path: /^-block64x64k16ts2f-split5-reduce5-vec4-out4$/,
+    },
+  ] as const;
+  for (const { c, path } of cases) {
+    const r = await callHarness(page, 'testMatmul', c);
+    expectClose(`matmul sliced ${JSON.stringify(c)}`, r);
+    expect(r.path).toMatch(path);
+  }
+});
+
 test('activations on [-12, 12]: erf-GELU, tanh-GELU, ReLU, tanh within 1e-6', async () => {
   // Absolute error where |act(x)| < 1, relative beyond; the erfc fit is good to ~1.2e-7 relative.
   for (const activation of ['gelu', 'gelu_new', 'relu', 'tanh', 'none'] as const) {

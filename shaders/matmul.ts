@@ -33,6 +33,13 @@ export interface BlockTiles {
   transpose?: boolean;
   /** 2: double-buffered staging, one barrier per K step (needs `transpose`). Default 1. */
   buffers?: 1 | 2;
+  /**
+   * 2: two sets of wgX x wgY invocations per tile take alternate K steps of its range and add their
+   * blocks in workgroup memory before storing, so a split writes half the partial sums for the same
+   * invocations (halve `splitKTarget` to keep them). Needs `transpose`, one buffer and
+   * tileK = 2·wgX = 2·wgY (the staging buffers hold the sums). Default 1.
+   */
+  slices?: 1 | 2;
 }
 
 /** Tile configuration (WGSL override constants) and path choice; see matmul.wgsl. */
@@ -289,6 +296,7 @@ export class MatmulKernel {
       BLOCK_TILE_K: tiles.splitBlock.tileK,
       BLOCK_TRANSPOSE: tiles.splitBlock.transpose === true ? 1 : 0,
       BLOCK_BUFFERS: tiles.splitBlock.buffers ?? 1,
+      BLOCK_SLICES: tiles.splitBlock.slices ?? 1,
       USE_FMA: tiles.fma === true ? 1 : 0,
     };
     const out4 = vec4 && tiles.vec4Stores === true;
@@ -335,10 +343,11 @@ export class MatmulKernel {
     return this.blockSplit(shape) ? 'block' : 'tiled';
   }
 
-  /** Label suffix of tiled_block's variant: 't' transposed, 'd' double-buffered, 'f' fma(). */
+  /** Label suffix of tiled_block's variant: 't' transposed, 'd' double-buffered, 's2' two K slices, 'f' fma(). */
   private blockVariant(): string {
     const b = this.tiles.splitBlock;
-    return `${b.transpose === true ? 't' : ''}${b.buffers === 2 ? 'd' : ''}${this.tiles.fma === true ? 'f' : ''}`;
+    const slices = b.slices === 2 ? 's2' : '';
+    return `${b.transpose === true ? 't' : ''}${b.buffers === 2 ? 'd' : ''}${slices}${this.tiles.fma === true ? 'f' : ''}`;
   }
 
   /** Output rows x columns of one workgroup of a tiled path. */
@@ -594,10 +603,11 @@ export class MatmulKernel {
 
 /**
  * A register-blocked tile shape the WGSL supports: K steps of 4, 8 or 16, each invocation staging at
- * most 4 vec4 per operand (8·wg·tileK/4 elements over wgX·wgY invocations), at most 256 invocations.
+ * most 4 vec4 per operand (8·wg·tileK/4 elements over wgX·wgY invocations), at most 256 invocations (both K slices together).
  */
 function validBlock(b: BlockTiles): boolean {
   const threads = b.wgX * b.wgY;
+  const sliced = b.slices === 2;
   const staged = (wg: number) => divUp(BLOCK * wg * (b.tileK / 4), threads);
   return (
     [4, 8, 16].includes(b.tileK) &&
@@ -605,12 +615,15 @@ function validBlock(b: BlockTiles): boolean {
     Number.isInteger(b.wgY) &&
     b.wgX >= 1 &&
     b.wgY >= 1 &&
-    threads <= 256 &&
+    threads * (sliced ? 2 : 1) <= 256 &&
     staged(b.wgX) <= 4 &&
     staged(b.wgY) <= 4 &&
     (b.transpose === undefined || typeof b.transpose === 'boolean') &&
     (b.transpose !== true || (b.tileK <= 2 * b.wgX && b.tileK <= 2 * b.wgY)) &&
-    (b.buffers === undefined || b.buffers === 1 || (b.buffers === 2 && b.transpose === true))
+    (b.buffers === undefined || b.buffers === 1 || (b.buffers === 2 && b.transpose === true)) &&
+    (b.slices === undefined ||
+      b.slices === 1 ||
+      (sliced && b.transpose === true && b.buffers !== 2 && b.tileK === 2 * b.wgX && b.wgX === b.wgY))
   );
 }
 

@@ -83,6 +83,11 @@ override BLOCK_TILE_K: u32 = 16u;
 // invocation and operand. BLOCK_BUFFERS 2: two staging buffers, one barrier per K step instead of two.
 override BLOCK_TRANSPOSE: bool = false;
 override BLOCK_BUFFERS: u32 = 1u;
+// BLOCK_SLICES 2 (BlockTiles.slices; transposed, one buffer): two sets of BLOCK_WG_X x BLOCK_WG_Y
+// invocations share a tile and take alternate K steps of its range, each staging its own chunk, and
+// add their blocks in workgroup memory before one store: half the split-K partial sums that a
+// workgroup per range would write for the same number of invocations.
+override BLOCK_SLICES: u32 = 1u;
 // Register-blocked paths (tiled_large, tiled_block) accumulate with fma() instead of `acc += a * w`
 // (MatmulTiles.fma): the driver may or may not contract a multiply and an add into one instruction.
 override USE_FMA: bool = false;
@@ -102,8 +107,8 @@ var<workgroup> tileW: array<vec4<f32>, WG_X * 4u * (TILE_K / 4u + 1u)>;
 var<workgroup> largeA: array<vec4<f32>, LARGE_TILE_K * LARGE_TILE / 4u>;
 var<workgroup> largeW: array<vec4<f32>, LARGE_TILE_K * LARGE_TILE / 4u>;
 // K-major like largeA/largeW: element (k, r) of a tile sits in vec4 k * (rows / 4) + r / 4, lane r % 4.
-var<workgroup> blockA: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_Y * 2u * BLOCK_BUFFERS>;
-var<workgroup> blockW: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_X * 2u * BLOCK_BUFFERS>;
+var<workgroup> blockA: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_Y * 2u * BLOCK_BUFFERS * BLOCK_SLICES>;
+var<workgroup> blockW: array<vec4<f32>, BLOCK_TILE_K * BLOCK_WG_X * 2u * BLOCK_BUFFERS * BLOCK_SLICES>;
 var<workgroup> partial: array<f32, GEMV_COLS * GEMV_MAX_M * GEMV_LANES>;
 
 // Four consecutive K-elements of input row m starting at k (k % 4 == 0), zero outside the matrix.
@@ -667,7 +672,7 @@ fn block_fma(acc: ptr<function, array<vec4<f32>, 16>>, a0: vec4<f32>, a1: vec4<f
   (*acc)[15] += a1.w * w1;
 }
 
-@compute @workgroup_size(BLOCK_WG_X, BLOCK_WG_Y, 1)
+@compute @workgroup_size(BLOCK_WG_X, BLOCK_WG_Y, BLOCK_SLICES)
 fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   if (gate_shut()) {
     return;
@@ -687,6 +692,53 @@ fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
   // acc[2*i + h]: row m0 + lid.y*4 + i (i < 4) or m0 + tileM/2 + lid.y*4 + i-4 (i >= 4), columns
   // n0 + h*tileN/2 + lid.x*4 .. +3.
   var acc: array<vec4<f32>, 16>;
+  if (BLOCK_SLICES == 2u) {
+    // Slice lid.z takes K steps lid.z, lid.z + 2, … of the range; both walk the same number of
+    // rounds (barriers stay uniform), a step past the range staging zeros.
+    let unitsA = (tileM / 4u) * (BLOCK_TILE_K / 4u);
+    let unitsW = (tileN / 4u) * (BLOCK_TILE_K / 4u);
+    let slice = lid.z;
+    let rounds = (kEnd - kBegin + 2u * BLOCK_TILE_K - 1u) / (2u * BLOCK_TILE_K);
+    var k0 = kBegin + slice * BLOCK_TILE_K;
+    var rowsA = fetch_unit(0u, tid, select(0u, unitsA, k0 < kEnd), m0, k0);
+    var rowsW = fetch_unit(1u, tid, select(0u, unitsW, k0 < kEnd), n0, k0);
+    put_unit(0u, tid, unitsA, slice, rowsA);
+    put_unit(1u, tid, unitsW, slice, rowsW);
+    workgroupBarrier();
+    let baseA = slice * BLOCK_TILE_K * quadsA;
+    let baseW = slice * BLOCK_TILE_K * quadsW;
+    for (var round = 0u; round < rounds; round++) {
+      let kNext = k0 + 2u * BLOCK_TILE_K;
+      let more = round + 1u < rounds;
+      if (more) {
+        rowsA = fetch_unit(0u, tid, select(0u, unitsA, kNext < kEnd), m0, kNext);
+        rowsW = fetch_unit(1u, tid, select(0u, unitsW, kNext < kEnd), n0, kNext);
+      }
+      for (var k = 0u; k < BLOCK_TILE_K; k++) {
+        let a0 = blockA[baseA + k * quadsA + lid.y];
+        let a1 = blockA[baseA + k * quadsA + BLOCK_WG_Y + lid.y];
+        let w0 = blockW[baseW + k * quadsW + lid.x];
+        let w1 = blockW[baseW + k * quadsW + BLOCK_WG_X + lid.x];
+        block_fma(&acc, a0, a1, w0, w1);
+      }
+      workgroupBarrier();
+      if (more) {
+        put_unit(0u, tid, unitsA, slice, rowsA);
+        put_unit(1u, tid, unitsW, slice, rowsW);
+      }
+      workgroupBarrier();
+      k0 = kNext;
+    }
+    if (slice == 1u) {
+      put_slice_sums(tid, threads, &acc);
+    }
+    workgroupBarrier();
+    if (slice == 0u) {
+      add_slice_sums(tid, threads, &acc);
+      store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, wid.z, &acc);
+    }
+    return;
+  }
   if (BLOCK_TRANSPOSE) {
     // Transposed units; with two buffers the next chunk goes into the other buffer while this one is
     // read, and one barrier per K step serves both.
@@ -746,6 +798,47 @@ fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
   }
 
   store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, wid.z, &acc);
+}
+
+// BLOCK_SLICES 2: the second slice's accumulators into the staging buffers once the K loop is done
+// (8·t vec4 each: BlockTiles.slices needs tileK = 2·wgX = 2·wgY), and the first's sum of both.
+// Constant indices only, as in the K loop: the accumulators stay in registers.
+fn put_slice_sums(tid: u32, t: u32, acc: ptr<function, array<vec4<f32>, 16>>) {
+  blockA[0u * t + tid] = (*acc)[0];
+  blockA[1u * t + tid] = (*acc)[1];
+  blockA[2u * t + tid] = (*acc)[2];
+  blockA[3u * t + tid] = (*acc)[3];
+  blockA[4u * t + tid] = (*acc)[4];
+  blockA[5u * t + tid] = (*acc)[5];
+  blockA[6u * t + tid] = (*acc)[6];
+  blockA[7u * t + tid] = (*acc)[7];
+  blockW[0u * t + tid] = (*acc)[8];
+  blockW[1u * t + tid] = (*acc)[9];
+  blockW[2u * t + tid] = (*acc)[10];
+  blockW[3u * t + tid] = (*acc)[11];
+  blockW[4u * t + tid] = (*acc)[12];
+  blockW[5u * t + tid] = (*acc)[13];
+  blockW[6u * t + tid] = (*acc)[14];
+  blockW[7u * t + tid] = (*acc)[15];
+}
+
+fn add_slice_sums(tid: u32, t: u32, acc: ptr<function, array<vec4<f32>, 16>>) {
+  (*acc)[0] += blockA[0u * t + tid];
+  (*acc)[1] += blockA[1u * t + tid];
+  (*acc)[2] += blockA[2u * t + tid];
+  (*acc)[3] += blockA[3u * t + tid];
+  (*acc)[4] += blockA[4u * t + tid];
+  (*acc)[5] += blockA[5u * t + tid];
+  (*acc)[6] += blockA[6u * t + tid];
+  (*acc)[7] += blockA[7u * t + tid];
+  (*acc)[8] += blockW[0u * t + tid];
+  (*acc)[9] += blockW[1u * t + tid];
+  (*acc)[10] += blockW[2u * t + tid];
+  (*acc)[11] += blockW[3u * t + tid];
+  (*acc)[12] += blockW[4u * t + tid];
+  (*acc)[13] += blockW[5u * t + tid];
+  (*acc)[14] += blockW[6u * t + tid];
+  (*acc)[15] += blockW[7u * t + tid];
 }
 
 // The 8 x 8 block of tiled_block: rows r0 .. r0+3 and r1 .. r1+3, columns c0 .. c0+3 and c1 .. c1+3.

@@ -9,6 +9,7 @@
  */
 import { createClassifier } from '../../src/classifier';
 import { GPU_TUNING } from '../../e2e/harness/tuning';
+import { DEFAULT_MATMUL_TILES } from '../../shaders/matmul';
 import { requestGpu } from '../../src/gpu/device';
 import { parseCheckpoint } from '../../src/loading';
 import { compare } from '../reference/ops';
@@ -40,16 +41,31 @@ if (!ctx.useF16) {
 }
 // Each fixture with this software adapter's default kernel tuning, then with the GPU tuning forced;
 // then albert-odd, the one fixture whose batches reach the register-blocked split-K tiles, with the
-// GPU tuning's matmuls accumulating by fma() (MatmulTiles.fma).
+// GPU tuning's matmuls accumulating by fma() (MatmulTiles.fma), and with two K slices a tile
+// (BlockTiles.slices).
 const TUNINGS = {
   default: {},
   gpu: { kernelTuning: GPU_TUNING },
   fma: { kernelTuning: { ...GPU_TUNING, matmul: { ...GPU_TUNING.matmul, fma: true } } },
+  sliced: {
+    kernelTuning: {
+      ...GPU_TUNING,
+      matmul: {
+        ...GPU_TUNING.matmul,
+        splitBlock: { ...DEFAULT_MATMUL_TILES.splitBlock, slices: 2 },
+        // Half the workgroups, as each has twice the invocations.
+        splitKTarget: (GPU_TUNING.matmul?.splitKTarget ?? DEFAULT_MATMUL_TILES.splitKTarget) / 2,
+      },
+    },
+  },
 } satisfies Record<string, { kernelTuning?: KernelTuning }>;
 type TuningName = keyof typeof TUNINGS;
+// The label mark of the register-blocked kernels each tuning must run (…-block64x64k16t<mark>-split).
+const BLOCK_MARK: Partial<Record<TuningName, string>> = { fma: 'f', sliced: 's2' };
 const RUNS: { name: string; tuning: TuningName }[] = [
   ...FIXTURES.flatMap((name) => (['default', 'gpu'] as const).map((tuning) => ({ name, tuning }))),
   { name: 'albert-odd', tuning: 'fma' },
+  { name: 'albert-odd', tuning: 'sliced' },
 ];
 for (const { name, tuning } of RUNS) {
   const dir = `tests/fixtures/golden/${name}/`;
@@ -87,14 +103,16 @@ for (const { name, tuning } of RUNS) {
   const pooledNorm = profileOne.byKernel.some((k) => k.kernel.startsWith('add-layernorm-pool'));
   const headsLeft = profileOne.byKernel.some((k) => k.kernel.startsWith('heads.'));
   const foldExpected = tuning !== 'default';
-  // The register-blocked split-K kernels that ran (labels …-block64x64k16t[f]-split): fma() ones
-  // ('f') exactly under the fma tuning, which must have run some.
+  // The register-blocked split-K kernels that ran (labels …-block64x64k16t<variant>-split): under the
+  // fma and sliced tunings, which must run some, all of that tuning's variant; otherwise plain 't'.
   const blockKernels = [...profile.byKernel, ...profileOne.byKernel]
     .map((k) => k.kernel)
     .filter((k) => /-block\d+x\d+k\d+/.test(k));
-  const fmaBlocks = blockKernels.filter((k) => /-block\d+x\d+k\d+t?d?f-/.test(k)).length;
+  const variants = blockKernels.map((k) => /-block\d+x\d+k\d+t([a-z0-9]*)-/.exec(k)?.[1] ?? '?');
+  const mark = BLOCK_MARK[tuning];
+  const variantBlocks = variants.filter((v) => v !== '').length;
   const blocksOk =
-    tuning === 'fma' ? blockKernels.length > 0 && fmaBlocks === blockKernels.length : fmaBlocks === 0;
+    mark === undefined ? variantBlocks === 0 : blockKernels.length > 0 && variants.every((v) => v === mark);
   const ok =
     classifier.weightDtype === 'f16' &&
     worst <= BOUND &&
@@ -107,7 +125,7 @@ for (const { name, tuning } of RUNS) {
     `${ok ? 'ok  ' : 'FAIL'} engine ${name} (${classifier.weightDtype} weights, ${tuning} tuning): largest relative difference vs PyTorch ` +
       `${worst.toExponential(2)} (bound ${BOUND}); projected attention ${projected} (expected ${projectedExpected}); ` +
       `pooler folded at batch 1 ${pooledNorm}, heads dispatches left ${headsLeft} (expected ${foldExpected}, ${!foldExpected}); ` +
-      `register-blocked matmuls ${blockKernels.length}, with fma() ${fmaBlocks}`,
+      `register-blocked matmuls ${blockKernels.length}, variants [${variants.join(', ')}] (expected ${mark ?? 'none'})`,
   );
   classifier.dispose();
 }

@@ -97,6 +97,19 @@ const matmulCases: Omit<MatmulCase, 'dtype'>[] = [
       splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true, buffers: 2 as const },
     },
   },
+  {
+    M: 131,
+    N: 72,
+    K: 203,
+    activation: 'gelu_new',
+    mode: 'auto',
+    tiles: {
+      blockSplitK: true,
+      splitKMinChunk: 16,
+      splitKTarget: 32,
+      splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true, slices: 2 as const },
+    },
+  },
 ];
 
 const embeddingCases: Omit<EmbeddingCase, 'dtype'>[] = [
