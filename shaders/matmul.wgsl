@@ -714,13 +714,7 @@ fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
         rowsA = fetch_unit(0u, tid, select(0u, unitsA, kNext < kEnd), m0, kNext);
         rowsW = fetch_unit(1u, tid, select(0u, unitsW, kNext < kEnd), n0, kNext);
       }
-      for (var k = 0u; k < BLOCK_TILE_K; k++) {
-        let a0 = blockA[baseA + k * quadsA + lid.y];
-        let a1 = blockA[baseA + k * quadsA + BLOCK_WG_Y + lid.y];
-        let w0 = blockW[baseW + k * quadsW + lid.x];
-        let w1 = blockW[baseW + k * quadsW + BLOCK_WG_X + lid.x];
-        block_fma(&acc, a0, a1, w0, w1);
-      }
+      block_chunk(&acc, baseA, baseW, lid.xy);
       workgroupBarrier();
       if (more) {
         put_unit(0u, tid, unitsA, slice, rowsA);
@@ -759,13 +753,7 @@ fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
       }
       let baseA = buf * BLOCK_TILE_K * quadsA;
       let baseW = buf * BLOCK_TILE_K * quadsW;
-      for (var k = 0u; k < BLOCK_TILE_K; k++) {
-        let a0 = blockA[baseA + k * quadsA + lid.y];
-        let a1 = blockA[baseA + k * quadsA + BLOCK_WG_Y + lid.y];
-        let w0 = blockW[baseW + k * quadsW + lid.x];
-        let w1 = blockW[baseW + k * quadsW + BLOCK_WG_X + lid.x];
-        block_fma(&acc, a0, a1, w0, w1);
-      }
+      block_chunk(&acc, baseA, baseW, lid.xy);
       if (BLOCK_BUFFERS == 1u) {
         workgroupBarrier();
       }
@@ -787,17 +775,25 @@ fn tiled_block(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     if (kNext < kEnd) {
       staged = fetch_block(tid, threads, sizes, m0, n0, kNext);
     }
-    for (var k = 0u; k < BLOCK_TILE_K; k++) {
-      let a0 = blockA[k * quadsA + lid.y];
-      let a1 = blockA[k * quadsA + BLOCK_WG_Y + lid.y];
-      let w0 = blockW[k * quadsW + lid.x];
-      let w1 = blockW[k * quadsW + BLOCK_WG_X + lid.x];
-      block_fma(&acc, a0, a1, w0, w1);
-    }
+    block_chunk(&acc, 0u, 0u, lid.xy);
     workgroupBarrier();
   }
 
   store_block(m0 + lid.y * 4u, m0 + tileM / 2u + lid.y * 4u, n0 + lid.x * 4u, n0 + tileN / 2u + lid.x * 4u, wid.z, &acc);
+}
+
+// One staged K chunk of tiled_block into the 8 x 8 block of invocation lid (x: columns, y: rows),
+// the chunk's A and W starting at vec4 baseA and baseW of the staging buffers.
+fn block_chunk(acc: ptr<function, array<vec4<f32>, 16>>, baseA: u32, baseW: u32, lid: vec2<u32>) {
+  let quadsA = 2u * BLOCK_WG_Y;
+  let quadsW = 2u * BLOCK_WG_X;
+  for (var k = 0u; k < BLOCK_TILE_K; k++) {
+    let a0 = blockA[baseA + k * quadsA + lid.y];
+    let a1 = blockA[baseA + k * quadsA + BLOCK_WG_Y + lid.y];
+    let w0 = blockW[baseW + k * quadsW + lid.x];
+    let w1 = blockW[baseW + k * quadsW + BLOCK_WG_X + lid.x];
+    block_fma(acc, a0, a1, w0, w1);
+  }
 }
 
 // BLOCK_SLICES 2: the second slice's accumulators into the staging buffers once the K loop is done

@@ -24,12 +24,24 @@ import {
   type HeadsCase,
 } from '../../e2e/harness/kernels';
 import type { WeightDtype } from '../../shaders/kernel';
+import type { BlockTiles } from '../../shaders/matmul';
+import type { Activation } from '../../src/model/types';
 
 const ROUNDED_BOUND = 1e-4;
 const UNROUNDED_BOUND = 2e-3;
 
 const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
 const dtypes: WeightDtype[] = args.includes('--f32') ? ['f16', 'f32'] : ['f16'];
+
+/** A 131-row product on `splitBlock`'s tiles, split along K (splitKTarget 32 counts its grid as big). */
+function splitBlockCase(
+  K: number,
+  activation: Activation,
+  splitBlock: BlockTiles,
+): Omit<MatmulCase, 'dtype'> {
+  const tiles = { blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32, splitBlock };
+  return { M: 131, N: 70, K, activation, mode: 'auto', tiles };
+}
 
 const matmulCases: Omit<MatmulCase, 'dtype'>[] = [
   { M: 37, N: 333, K: 120, activation: 'none' },
@@ -58,58 +70,10 @@ const matmulCases: Omit<MatmulCase, 'dtype'>[] = [
   { M: 130, N: 131, K: 37, activation: 'gelu_new', tiles: { largeMinWorkgroups: 1 } },
   { M: 200, N: 140, K: 64, activation: 'tanh', tiles: { largeMinWorkgroups: 1 }, mode: 2 },
   // Smaller register-blocked tiles split along K (blockSplitK + splitBlock), f16 weights.
-  {
-    M: 131,
-    N: 70,
-    K: 200,
-    activation: 'gelu',
-    mode: 'auto',
-    tiles: {
-      blockSplitK: true,
-      splitKMinChunk: 16,
-      splitKTarget: 32,
-      splitBlock: { wgX: 8, wgY: 8, tileK: 16 },
-    },
-  },
-  {
-    M: 131,
-    N: 70,
-    K: 199,
-    activation: 'none',
-    mode: 'auto',
-    tiles: {
-      blockSplitK: true,
-      splitKMinChunk: 16,
-      splitKTarget: 32,
-      splitBlock: { wgX: 8, wgY: 16, tileK: 8 },
-    },
-  },
-  {
-    M: 131,
-    N: 70,
-    K: 201,
-    activation: 'gelu_new',
-    mode: 'auto',
-    tiles: {
-      blockSplitK: true,
-      splitKMinChunk: 16,
-      splitKTarget: 32,
-      splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true, buffers: 2 as const },
-    },
-  },
-  {
-    M: 131,
-    N: 72,
-    K: 203,
-    activation: 'gelu_new',
-    mode: 'auto',
-    tiles: {
-      blockSplitK: true,
-      splitKMinChunk: 16,
-      splitKTarget: 32,
-      splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true, slices: 2 as const },
-    },
-  },
+  splitBlockCase(200, 'gelu', { wgX: 8, wgY: 8, tileK: 16 }),
+  splitBlockCase(199, 'none', { wgX: 8, wgY: 16, tileK: 8 }),
+  splitBlockCase(201, 'gelu_new', { wgX: 8, wgY: 8, tileK: 16, transpose: true, buffers: 2 }),
+  { ...splitBlockCase(203, 'gelu_new', { wgX: 8, wgY: 8, tileK: 16, transpose: true, slices: 2 }), N: 72 },
 ];
 
 const embeddingCases: Omit<EmbeddingCase, 'dtype'>[] = [
