@@ -160,11 +160,19 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     expectClose(`matmul splitBlock ${JSON.stringify({ ...shape, splitBlock })}`, b);
     expect(b.path).toMatch(new RegExp(`^-block${name}-split\\d+-reduce\\d+-(vec4-out4|scalar)$`));
   }
-  // fma(): the register-blocked paths accumulating with WGSL's fma (MatmulTiles.fma), split blocks
-  // (vec4 and scalar loads) and the 128 x 128 tiles.
+  // fma(): the register-blocked paths accumulating with WGSL's fma (MatmulTiles.fma), split blocks of
+  // one K slice (vec4 and scalar loads; two slices with fma() are in the next test) and the 128 x 128
+  // tiles.
+  const oneSliceFma = {
+    blockSplitK: true,
+    splitKMinChunk: 16,
+    splitKTarget: 32,
+    fma: true,
+    splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true },
+  };
   const fmaCases = [
     {
-      c: { ...blockSplit, tiles: { blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32, fma: true } },
+      c: { ...blockSplit, tiles: oneSliceFma },
       path: /^-block64x64k16tf-split\d+-reduce\d+-vec4-out4$/,
     },
     {
@@ -174,7 +182,7 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
         K: 101,
         activation: 'tanh',
         mode: 'auto',
-        tiles: { blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32, fma: true },
+        tiles: oneSliceFma,
       },
       path: /^-block64x64k16tf-split\d+-reduce\d+-scalar$/,
     },
@@ -190,13 +198,14 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
   }
   // vec4Stores: the vec4 variant writes whole vec4 (N and the output offset multiples of 4) on every
   // path; a shape with N % 4 != 0 or an unaligned output offset takes the scalar variant instead.
+  // The default split blocks (two K slices), split and whole (one range of K: 13 steps, odd).
   const out4 = { vec4Stores: true, blockSplitK: true, splitKMinChunk: 16, splitKTarget: 32 } as const;
   const stores = [
     {
       c: { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto', tiles: out4 },
-      path: /^-block64x64k16t-split\d+-reduce\d+-vec4-out4$/,
+      path: /^-block64x64k16ts2-split\d+-reduce\d+-vec4-out4$/,
     },
-    { c: { M: 131, N: 72, K: 200, activation: 'tanh', tiles: out4 }, path: /^-block64x64k16t-vec4-out4$/ },
+    { c: { M: 131, N: 72, K: 200, activation: 'tanh', tiles: out4 }, path: /^-block64x64k16ts2-vec4-out4$/ },
     {
       c: { M: 130, N: 132, K: 36, activation: 'gelu_new', tiles: { ...out4, largeMinWorkgroups: 1 } },
       path: /^-large-vec4-out4$/,
@@ -230,11 +239,12 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
 
 test('matmul: two K slices a register-blocked tile (BlockTiles.slices), on odd shapes', async () => {
   // Ranges of odd and even step counts (a slice staging zeros past its range), vec4 and scalar
-  // loads, 32 x 32 tiles at K steps of 8, and with fma(). splitKTarget 32 as in the test above.
+  // loads, 32 x 32 tiles at K steps of 8, and with fma(). splitKTarget 64: 32 sliced workgroups, as
+  // the test above aims at 32 of one slice.
   const sliced = (b: { wgX: number; wgY: number; tileK: number }, fma = false) => ({
     blockSplitK: true,
     splitKMinChunk: 16,
-    splitKTarget: 32,
+    splitKTarget: 64,
     fma,
     splitBlock: { ...b, transpose: true, slices: 2 as const },
   });

@@ -114,9 +114,15 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   // pass against 2.78 with neither (1.14x) and the shipped model 1.79 against 2.19 (1.23x); vec4
   // stores alone gave 1.07x and 1.22x (bench/results/archive/2026-11-27-h200-tuning-ab-vec4-stores.json).
   // Double-buffered staging lost 15% in the tile sweep at sustained clocks.
-  splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true },
+  // Two K slices a tile (half the partial sums for the same invocations), 352 workgroups: on an H100
+  // (three A/Bs on one machine, whole batch-1 passes at 128 tokens back to back), ALBERT-base took
+  // 2.10 / 2.07 / 2.14 ms against 2.21 / 2.19 / 2.23 with one slice at 768 (1.055x / 1.054x /
+  // 1.044x), the shipped model 1.59 against 1.71 (1.079x); 256 workgroups ran ALBERT-base at
+  // 0.963x / 1.024x, 300 at 1.034x / 1.039x, and 384 (Q|K|V 6 x 72 = 432) at 0.987x
+  // (bench/results/archive/2026-12-07-h100-tuning-ab-slices-*.json). fma() tied (1.006x).
+  splitBlock: { wgX: 8, wgY: 8, tileK: 16, transpose: true, slices: 2 },
   vec4Stores: true,
-  // About 768 workgroups: at batch 1 x 128 tokens, whole passes back to back (bench --tuning-ab)
+  // Before the slices, about 768 workgroups on both paths: at batch 1 x 128 tokens, whole passes back to back (bench --tuning-ab)
   // against 512, ALBERT-base ran at 1.055x and 1.059x on an H200 and 1.065x and 1.061x on an H100,
   // the shipped model at 1.003x / 1.003x / 1.041x / 1.061x (2026-11-28-{h200,h100}-tuning-ab-*.json).
   // Q|K|V then takes 11 splits of 72 tiles (792 workgroups), the FFN 8 x 96 and 32 x 24. It sits
@@ -125,7 +131,11 @@ export const DEFAULT_MATMUL_TILES: MatmulTiles = {
   // GPUs have smaller waves, and there 768 means more than one; unmeasured. Earlier (2026-11-27,
   // other kernels): 1024 / 256 at 0.91x / 0.88x, 384 / 640 / 768 at 0.96x / 0.95x / 1.02x
   // (2026-11-27-h200-tuning-ab-split-target.json).
-  splitKTarget: 768,
+  // Sliced split blocks aim at half this (workgroupTarget()): 352 workgroups of 128 keep every
+  // ALBERT-base product at or below 396 (Q|K|V 5 x 72, FFN 4 x 96 and 15 x 24), as 792 of 64 did.
+  // The 64 x 32 tiles (fewer than 64 rows: sequences under 64 tokens at batch 1) aim at all 704,
+  // near the 768 that both paths had before the slices (unmeasured there since).
+  splitKTarget: 704,
   splitKMinChunk: 64,
 };
 
@@ -374,7 +384,7 @@ export class MatmulKernel {
 
   /**
    * `blockSplitK`: `splitBlock`'s tiles, split along K, for shapes of at least one full tile of rows
-   * whose grid (tiles x splits) reaches a quarter of `splitKTarget`. Smaller grids are latency-bound,
+   * whose grid (tiles x splits) reaches a quarter of the workgroup target. Smaller grids are latency-bound,
    * and there the 64 x 32 tiles' 16 outputs per invocation beat 64: on the H200, golden-albert-odd
    * (H 120) at seq 64 took 6.46 ms of GPU time a call on the 64 x 64 tiles against 4.80 before
    * (bench/results/archive/2026-11-27-h200-split-block-full-run.json) and 4.08 with this rule.
@@ -392,18 +402,29 @@ export class MatmulKernel {
       return false;
     }
     const groups = this.groupsOf(shape, 'block');
-    return groups * this.wantedSplits(shape, groups) * 4 >= t.splitKTarget;
+    return groups * this.wantedSplits(shape, groups, 'block') * 4 >= this.workgroupTarget('block');
   }
 
-  /** K ranges for about `splitKTarget` workgroups from `groups` tiles, each at least `splitKMinChunk`. */
-  private wantedSplits({ K }: MatmulShape, groups: number): number {
+  /**
+   * The workgroups split-K aims at on a path: `splitKTarget`, divided by `splitBlock.slices` on the
+   * register-blocked tiles, whose sliced workgroups hold that many sets of invocations.
+   */
+  private workgroupTarget(path: 'tiled' | 'block'): number {
     const t = this.tiles;
-    return Math.max(1, Math.min(divUp(t.splitKTarget, groups), Math.floor(K / t.splitKMinChunk)));
+    return path === 'block'
+      ? Math.max(1, Math.floor(t.splitKTarget / (t.splitBlock.slices ?? 1)))
+      : t.splitKTarget;
+  }
+
+  /** K ranges for about the path's workgroup target from `groups` tiles, each at least `splitKMinChunk`. */
+  private wantedSplits({ K }: MatmulShape, groups: number, path: 'tiled' | 'block'): number {
+    const t = this.tiles;
+    return Math.max(1, Math.min(divUp(this.workgroupTarget(path), groups), Math.floor(K / t.splitKMinChunk)));
   }
 
   /**
    * How many K ranges the tiled path should split this shape into (1: none): enough that about
-   * `splitKTarget` workgroups run, each range at least `splitKMinChunk` long. Only for shapes that
+   * `splitKTarget` workgroups run (workgroupTarget()), each range at least `splitKMinChunk` long. Only for shapes that
    * prepare() would give to the 64 x 32 tiles or to `splitBlock`'s tiles.
    */
   splitsFor(shape: MatmulShape): number {
@@ -411,7 +432,7 @@ export class MatmulKernel {
     if (!this.paths.splitK || this.tiles.splitKTarget <= 0) return 1;
     const path = this.pathFor(shape);
     if (path !== 'tiled' && path !== 'block') return 1;
-    const wanted = this.wantedSplits(shape, this.groupsOf(shape, path));
+    const wanted = this.wantedSplits(shape, this.groupsOf(shape, path), path);
     if (wanted <= 1) return 1;
     return divUp(K, this.chunkFor(K, wanted));
   }
