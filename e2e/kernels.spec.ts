@@ -117,6 +117,11 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
   });
   expectClose(`matmul blockSplitK 128 x 128 ${JSON.stringify(blockSplit)}`, r);
   expect(r.path).toBe('-block128x128k8-split7-reduce7-vec4-out4');
+});
+
+// Split from the test above to stay inside the per-test timeout (pipelines per tiles config).
+test('matmul: register-blocked split-K tile shapes and staging variants, on odd shapes', async () => {
+  const blockSplit = { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto' } as const;
   // splitBlock: smaller register-blocked tiles split along K, each invocation staging 1 to 4 vec4
   // per operand: 128 x 64 and 64 x 128 at K steps of 8, 64 x 64 at 16 (the default), 64 x 32 at 4;
   // vec4 and scalar loads.
@@ -160,6 +165,13 @@ test('matmul: split-K partial sums + reduction, and the 128 x 128 tiles, on odd 
     expectClose(`matmul splitBlock ${JSON.stringify({ ...shape, splitBlock })}`, b);
     expect(b.path).toMatch(new RegExp(`^-block${name}-split\\d+-reduce\\d+-(vec4-out4|scalar)$`));
   }
+});
+
+// Split from the test above to stay inside the per-test timeout: each tiles config compiles its own
+// pipelines, which takes 15-20 s on SwiftShader.
+test('matmul: fma() accumulation and vec4 stores on every path, on odd shapes', async () => {
+  const large = { largeMinWorkgroups: 1 };
+  const blockSplit = { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto' } as const;
   // fma(): the register-blocked paths accumulating with WGSL's fma (MatmulTiles.fma), split blocks of
   // one K slice (vec4 and scalar loads; two slices with fma() are in the next test) and the 128 x 128
   // tiles.
