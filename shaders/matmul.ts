@@ -36,7 +36,7 @@ export interface BlockTiles {
   /**
    * 2: two sets of wgX x wgY invocations per tile take alternate K steps of its range and add their
    * blocks in workgroup memory before storing, so a split writes half the partial sums for the same
-   * invocations (halve `splitKTarget` to keep them). Needs `transpose`, one buffer and
+   * invocations (split-K aims at `splitKTarget` / slices workgroups: workgroupTarget()). Needs `transpose`, one buffer and
    * tileK = 2·wgX = 2·wgY (the staging buffers hold the sums). Default 1.
    */
   slices?: 1 | 2;
