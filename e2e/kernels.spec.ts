@@ -251,7 +251,7 @@ test('matmul: fma() accumulation and vec4 stores on every path, on odd shapes', 
 
 test('matmul: two K slices a register-blocked tile (BlockTiles.slices), on odd shapes', async () => {
   // Ranges of odd and even step counts (a slice staging zeros past its range), vec4 and scalar
-  // loads, 32 x 32 tiles at K steps of 8, and with fma(). splitKTarget 64: 32 sliced workgroups, as
+  // loads, 32 x 32 tiles at K steps of 8, with fma(), and per-shape slices (longK). splitKTarget 64: 32 sliced workgroups, as
   // the test above aims at 32 of one slice.
   const sliced = (b: { wgX: number; wgY: number; tileK: number }, fma = false) => ({
     blockSplitK: true,
@@ -261,6 +261,7 @@ test('matmul: two K slices a register-blocked tile (BlockTiles.slices), on odd s
     splitBlock: { ...b, transpose: true, slices: 2 as const },
   });
   const k16 = { wgX: 8, wgY: 8, tileK: 16 };
+  const oneSliceLongK = { minK: 256, slices: 1 as const, splitKTarget: 32 };
   const cases = [
     {
       c: { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto', tiles: sliced(k16) },
@@ -284,6 +285,45 @@ test('matmul: two K slices a register-blocked tile (BlockTiles.slices), on odd s
     {
       c: { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto', tiles: sliced(k16, true) },
       path: /^-block64x64k16ts2f-split5-reduce5-vec4-out4$/,
+    },
+    // MatmulTiles.longK: from K 256 one slice at 32 workgroups (6 ranges of the 6 tiles); K 200 of the
+    // same kernel keeps two slices; and the other way round, two slices for long K only (scalar loads).
+    {
+      c: {
+        M: 131,
+        N: 72,
+        K: 344,
+        activation: 'gelu',
+        mode: 'auto',
+        tiles: { ...sliced(k16), longK: oneSliceLongK },
+      },
+      path: /^-block64x64k16t-split6-reduce6-vec4-out4$/,
+    },
+    {
+      c: {
+        M: 131,
+        N: 72,
+        K: 200,
+        activation: 'none',
+        mode: 'auto',
+        tiles: { ...sliced(k16), longK: oneSliceLongK },
+      },
+      path: /^-block64x64k16ts2-split5-reduce5-vec4-out4$/,
+    },
+    {
+      c: {
+        M: 70,
+        N: 45,
+        K: 333,
+        activation: 'tanh',
+        mode: 'auto',
+        tiles: {
+          ...sliced(k16),
+          splitBlock: { ...k16, transpose: true, slices: 1 as const },
+          longK: { minK: 256, slices: 2 as const, splitKTarget: 64 },
+        },
+      },
+      path: /^-block64x64k16ts2-split\d+-reduce\d+-scalar$/,
     },
   ] as const;
   for (const { c, path } of cases) {

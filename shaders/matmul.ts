@@ -42,6 +42,13 @@ export interface BlockTiles {
   slices?: 1 | 2;
 }
 
+/** MatmulTiles.longK: the split blocks of long-K shapes. */
+export interface LongKBlocks {
+  minK: number;
+  slices: 1 | 2;
+  splitKTarget: number;
+}
+
 /** Tile configuration (WGSL override constants) and path choice; see matmul.wgsl. */
 export interface MatmulTiles {
   wgX: number;
@@ -79,6 +86,13 @@ export interface MatmulTiles {
   fma?: boolean;
   /** Split K until about this many workgroups run (0: never split). */
   splitKTarget: number;
+  /**
+   * Shapes on `splitBlock`'s tiles whose K is at least `minK` take `slices` K slices a tile and aim
+   * at `splitKTarget` workgroups (divided by those slices) instead: the FFN's output product, whose K
+   * is four times the others', may want more K ranges than the rest. A second `tiled_block`
+   * pipeline where `slices` differs from `splitBlock.slices`. Default: none.
+   */
+  longK?: LongKBlocks;
   /** The smallest K range of one split. */
   splitKMinChunk: number;
 }
@@ -175,6 +189,8 @@ interface Pipelines {
   large?: GPUComputePipeline;
   /** `tiled_block` with `splitBlock`'s tiles (blockSplitK). */
   block?: GPUComputePipeline;
+  /** `tiled_block` with `longK.slices`, where that differs from `splitBlock.slices`. */
+  blockLongK?: GPUComputePipeline;
   reduce?: GPUComputePipeline;
 }
 
@@ -260,6 +276,7 @@ export class MatmulKernel {
       tiles.gemvLanes < GEMV_MAX_M ||
       (tiles.largeTileK !== 4 && tiles.largeTileK !== 8) ||
       (tiles.blockSplitK && !validBlock(tiles.splitBlock)) ||
+      (tiles.longK !== undefined && !validLongK(tiles.longK, tiles.splitBlock)) ||
       (tiles.fma !== undefined && typeof tiles.fma !== 'boolean') ||
       !(tiles.splitKMinChunk >= 1)
     ) {
@@ -311,8 +328,9 @@ export class MatmulKernel {
     };
     const out4 = vec4 && tiles.vec4Stores === true;
     const label = `matmul-${weightDtype}${vec4 ? '-vec4' : ''}${out4 ? '-out4' : ''}`;
-    const get = (entryPoint: EntryPoint): Promise<GPUComputePipeline> => {
-      const key = `${label}-${entryPoint}-${JSON.stringify(constants)}`;
+    const get = (entryPoint: EntryPoint, slices?: 1 | 2): Promise<GPUComputePipeline> => {
+      const specialized = slices === undefined ? constants : { ...constants, BLOCK_SLICES: slices };
+      const key = `${label}-${entryPoint}-${JSON.stringify(specialized)}`;
       let pipeline = cache.get(key);
       if (!pipeline) {
         const source =
@@ -324,7 +342,7 @@ export class MatmulKernel {
           label: `${label}-${entryPoint}`,
           code: source,
           entryPoint,
-          constants,
+          constants: specialized,
         });
         cache.set(key, pipeline);
         // A failed compile is not cached: the error is reported, and a later create() tries again.
@@ -332,18 +350,21 @@ export class MatmulKernel {
       }
       return pipeline;
     };
-    const [tiled, gemv, large, block, reduce] = await Promise.all([
+    // Only where blockSplit() can choose it (software adapters turn split-K off).
+    const blocks = paths.large && paths.tiled && paths.splitK && tiles.blockSplitK && tiles.splitKTarget > 0;
+    const longSlices = tiles.longK?.slices;
+    const [tiled, gemv, large, block, blockLongK, reduce] = await Promise.all([
       paths.tiled ? get('tiled') : undefined,
       paths.gemv ? get('gemv') : undefined,
       paths.large && paths.tiled ? get('tiled_large') : undefined,
-      // Only where blockSplit() can choose it (software adapters turn split-K off).
-      paths.large && paths.tiled && paths.splitK && tiles.blockSplitK && tiles.splitKTarget > 0
-        ? get('tiled_block')
+      blocks ? get('tiled_block') : undefined,
+      blocks && longSlices !== undefined && longSlices !== (tiles.splitBlock.slices ?? 1)
+        ? get('tiled_block', longSlices)
         : undefined,
       // The reduction reads only scalar partial sums: one pipeline (the scalar variant's) serves both.
       paths.splitK && paths.tiled && (!vec4 || !paths.scalar) ? get('reduce_partials') : undefined,
     ]);
-    return { tiled, gemv, large, block, reduce };
+    return { tiled, gemv, large, block, blockLongK, reduce };
   }
 
   /** The entry point prepare() uses for this shape (throws nothing; see prepare for checks). */
@@ -354,9 +375,9 @@ export class MatmulKernel {
   }
 
   /** Label suffix of tiled_block's variant: 't' transposed, 'd' double-buffered, 's2' two K slices, 'f' fma(). */
-  private blockVariant(): string {
+  private blockVariant(shape: MatmulShape): string {
     const b = this.tiles.splitBlock;
-    const slices = b.slices === 2 ? 's2' : '';
+    const slices = this.blockSlices(shape) === 2 ? 's2' : '';
     return `${b.transpose === true ? 't' : ''}${b.buffers === 2 ? 'd' : ''}${slices}${this.tiles.fma === true ? 'f' : ''}`;
   }
 
@@ -402,24 +423,36 @@ export class MatmulKernel {
       return false;
     }
     const groups = this.groupsOf(shape, 'block');
-    return groups * this.wantedSplits(shape, groups, 'block') * 4 >= this.workgroupTarget('block');
+    return groups * this.wantedSplits(shape, groups, 'block') * 4 >= this.workgroupTarget(shape, 'block');
+  }
+
+  /** `longK` where it applies to this shape on `splitBlock`'s tiles. */
+  private longKFor(shape: MatmulShape): LongKBlocks | undefined {
+    const longK = this.tiles.longK;
+    return longK !== undefined && shape.K >= longK.minK ? longK : undefined;
+  }
+
+  /** K slices of a `tiled_block` tile for this shape (splitBlock.slices, or longK's). */
+  private blockSlices(shape: MatmulShape): 1 | 2 {
+    return this.longKFor(shape)?.slices ?? this.tiles.splitBlock.slices ?? 1;
   }
 
   /**
-   * The workgroups split-K aims at on a path: `splitKTarget`, divided by `splitBlock.slices` on the
-   * register-blocked tiles, whose sliced workgroups hold that many sets of invocations.
+   * The workgroups split-K aims at on a path: `splitKTarget` (or `longK`'s), divided by the tile's K
+   * slices on the register-blocked tiles, whose sliced workgroups hold that many sets of invocations.
    */
-  private workgroupTarget(path: 'tiled' | 'block'): number {
+  private workgroupTarget(shape: MatmulShape, path: 'tiled' | 'block'): number {
     const t = this.tiles;
-    return path === 'block'
-      ? Math.max(1, Math.floor(t.splitKTarget / (t.splitBlock.slices ?? 1)))
-      : t.splitKTarget;
+    if (path === 'tiled') return t.splitKTarget;
+    const target = this.longKFor(shape)?.splitKTarget ?? t.splitKTarget;
+    return Math.max(1, Math.floor(target / this.blockSlices(shape)));
   }
 
   /** K ranges for about the path's workgroup target from `groups` tiles, each at least `splitKMinChunk`. */
-  private wantedSplits({ K }: MatmulShape, groups: number, path: 'tiled' | 'block'): number {
+  private wantedSplits(shape: MatmulShape, groups: number, path: 'tiled' | 'block'): number {
     const t = this.tiles;
-    return Math.max(1, Math.min(divUp(this.workgroupTarget(path), groups), Math.floor(K / t.splitKMinChunk)));
+    const target = this.workgroupTarget(shape, path);
+    return Math.max(1, Math.min(divUp(target, groups), Math.floor(shape.K / t.splitKMinChunk)));
   }
 
   /**
@@ -556,7 +589,10 @@ export class MatmulKernel {
     let path = this.pathFor(shape);
     // Partial sums come from the tiled entry points only (GEMV already splits K across lanes).
     if (raw && path === 'gemv') path = 'tiled';
-    const pipeline = pipelines[path];
+    const pipeline =
+      path === 'block' && this.blockSlices(shape) !== (this.tiles.splitBlock.slices ?? 1)
+        ? pipelines.blockLongK
+        : pipelines[path];
     if (!pipeline) {
       throw new PonderError(
         'invalid-input',
@@ -568,7 +604,7 @@ export class MatmulKernel {
     const tile = path === 'gemv' ? null : this.tileOf(path);
     const name =
       path === 'block' && tile
-        ? `block${tile[0]}x${tile[1]}k${this.tiles.splitBlock.tileK}${this.blockVariant()}`
+        ? `block${tile[0]}x${tile[1]}k${this.tiles.splitBlock.tileK}${this.blockVariant(shape)}`
         : path === 'large' && this.tiles.fma === true
           ? 'large-fma'
           : path;
@@ -645,6 +681,18 @@ function validBlock(b: BlockTiles): boolean {
     (b.slices === undefined ||
       b.slices === 1 ||
       (sliced && b.transpose === true && b.buffers !== 2 && b.tileK === 2 * b.wgX && b.wgX === b.wgY))
+  );
+}
+
+/** `longK` needs a positive K bound and target, and `splitBlock` valid with its slices. */
+function validLongK(longK: LongKBlocks, splitBlock: BlockTiles): boolean {
+  return (
+    Number.isInteger(longK.minK) &&
+    longK.minK >= 1 &&
+    (longK.slices === 1 || longK.slices === 2) &&
+    Number.isInteger(longK.splitKTarget) &&
+    longK.splitKTarget >= 1 &&
+    validBlock({ ...splitBlock, slices: longK.slices })
   );
 }
 
