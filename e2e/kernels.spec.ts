@@ -261,7 +261,7 @@ test('matmul: two K slices a register-blocked tile (BlockTiles.slices), on odd s
     splitBlock: { ...b, transpose: true, slices: 2 as const },
   });
   const k16 = { wgX: 8, wgY: 8, tileK: 16 };
-  const oneSliceLongK = { minK: 256, slices: 1 as const, splitKTarget: 32 };
+  const withLongK = { ...sliced(k16), longK: { minK: 256, slices: 1 as const, splitKTarget: 32 } };
   const cases = [
     {
       c: { M: 131, N: 72, K: 200, activation: 'gelu', mode: 'auto', tiles: sliced(k16) },
@@ -289,25 +289,11 @@ test('matmul: two K slices a register-blocked tile (BlockTiles.slices), on odd s
     // MatmulTiles.longK: from K 256 one slice at 32 workgroups (6 ranges of the 6 tiles); K 200 of the
     // same kernel keeps two slices; and the other way round, two slices for long K only (scalar loads).
     {
-      c: {
-        M: 131,
-        N: 72,
-        K: 344,
-        activation: 'gelu',
-        mode: 'auto',
-        tiles: { ...sliced(k16), longK: oneSliceLongK },
-      },
+      c: { M: 131, N: 72, K: 344, activation: 'gelu', mode: 'auto', tiles: withLongK },
       path: /^-block64x64k16t-split6-reduce6-vec4-out4$/,
     },
     {
-      c: {
-        M: 131,
-        N: 72,
-        K: 200,
-        activation: 'none',
-        mode: 'auto',
-        tiles: { ...sliced(k16), longK: oneSliceLongK },
-      },
+      c: { M: 131, N: 72, K: 200, activation: 'none', mode: 'auto', tiles: withLongK },
       path: /^-block64x64k16ts2-split5-reduce5-vec4-out4$/,
     },
     {
