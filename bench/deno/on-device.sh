@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU machine (the `run` tool), from the repository root: sets up Deno's WebGPU over Vulkan once
-# (the GL/EGL libraries from .gl/*.deb, Deno from .device/deno.xz, the bundle that `npm run
+# On the GPU machine (the `run` tool), from the repository root: sets up Deno's WebGPU over Vulkan (the
+# GL/EGL libraries from .gl/*.deb and Deno from .device/deno.xz where missing, the bundle that `npm run
 # bench:deno-pack` made) and runs bench.js with the given arguments under a time limit, so that several
 # runs fit in one call:
 #
@@ -29,18 +29,21 @@ if ! compgen -G '.gl/*.deb' >/dev/null; then
   exit 2
 fi
 
-# Once per machine: later calls of this script in the same command skip it.
-if [[ ! -x /tmp/deno || ! -f /tmp/pb/deno/bench.js ]]; then
-  # The GPU machine lacks the GL/EGL libraries that Deno's wgpu loads; a machine that has them keeps its own.
-  if ! ldconfig -p | grep -q 'libEGL\.so\.1 '; then
-    for deb in .gl/*.deb; do dpkg -x "$deb" /; done
-    ldconfig
-  fi
+# The GPU machine lacks the GL/EGL libraries that Deno's wgpu loads; a machine that has them (or got
+# them from an earlier run) keeps its own.
+if ! ldconfig -p | grep -q 'libEGL\.so\.1 '; then
+  for deb in .gl/*.deb; do dpkg -x "$deb" /; done
+  ldconfig
+fi
+if [[ ! -x /tmp/deno || .device/deno.xz -nt /tmp/deno ]]; then
   xz -dc .device/deno.xz >/tmp/deno
   chmod +x /tmp/deno
-  mkdir -p /tmp/pb
-  tar -C /tmp/pb -xJf "$bundle"
 fi
+# The bundle every time (a second or so): a warm machine keeps /tmp between calls, and a bundle packed
+# since must not run the old code.
+rm -rf /tmp/pb
+mkdir -p /tmp/pb
+tar -C /tmp/pb -xJf "$bundle"
 # The NVIDIA driver's Vulkan ICD there; set VK_DRIVER_FILES to try the script elsewhere (e.g. on lavapipe).
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 

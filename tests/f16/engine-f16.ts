@@ -76,7 +76,7 @@ const BLOCK_MARKS: Record<TuningName, string[]> = {
   gpu: [slicedByDefault],
   fma: [`${slicedByDefault}f`],
   oneSlice: [''],
-  longK: ['s2', ''],
+  longK: [slicedByDefault, ''],
 };
 const RUNS: { name: string; tuning: TuningName }[] = [
   ...FIXTURES.flatMap((name) => (['default', 'gpu'] as const).map((tuning) => ({ name, tuning }))),
